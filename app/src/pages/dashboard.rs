@@ -1,0 +1,198 @@
+//! `/dashboard`: the signed-in user's projects, newest first.
+
+use leptos::either::{Either, EitherOf3};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::{A, Redirect};
+use leptos_router::hooks::use_query_map;
+use minicode::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, Project};
+
+use crate::api::{CreateProject, DeleteProject, RenameProject, current_user, list_projects};
+use crate::components::{TopBar, action_error, short_time};
+
+/// Projects per dashboard page.
+const PER_PAGE: u32 = 12;
+
+#[component]
+pub fn Dashboard() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    view! {
+        <Title text="Projects"/>
+        <Suspense fallback=|| view! { <p class="muted pad">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(user)) => Either::Left(view! {
+                        <TopBar user/>
+                        <Projects/>
+                    }),
+                    _ => Either::Right(view! { <Redirect path="/"/> }),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Projects() -> impl IntoView {
+    let query = use_query_map();
+    let page = Memo::new(move |_| {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<u64>().ok())
+            .filter(|p| *p >= 1)
+            .unwrap_or(1)
+    });
+    let create = ServerAction::<CreateProject>::new();
+    let rename = ServerAction::<RenameProject>::new();
+    let delete = ServerAction::<DeleteProject>::new();
+    let projects = Resource::new(
+        move || {
+            (
+                page.get(),
+                create.version().get(),
+                rename.version().get(),
+                delete.version().get(),
+            )
+        },
+        |(page, ..)| list_projects(PER_PAGE, (page - 1) * u64::from(PER_PAGE)),
+    );
+
+    let form: NodeRef<leptos::html::Form> = NodeRef::new();
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = create.value().get() {
+            if let Some(form) = form.get() {
+                form.reset();
+            }
+        }
+    });
+
+    view! {
+        <main class="dashboard">
+            <section class="card create">
+                <h2>"New project"</h2>
+                <ActionForm action=create node_ref=form attr:class="create-form" attr:data-testid="create-project">
+                    <label>"Name"
+                        <input name="name" required maxlength=MAX_NAME_CHARS placeholder="Recipe box"/>
+                    </label>
+                    <label class="grow">"Description"
+                        <textarea name="description" rows="2" maxlength=MAX_DESCRIPTION_CHARS
+                            placeholder="A recipe app where I can save recipes, tag them and search by ingredient"></textarea>
+                    </label>
+                    <button type="submit" class="button primary" disabled=move || create.pending().get()>
+                        "Create project"
+                    </button>
+                </ActionForm>
+                {action_error(move || create.value().get())}
+            </section>
+
+            <section class="projects">
+                <Transition fallback=|| view! { <p class="muted">"Loading projects…"</p> }>
+                    {move || Suspend::new(async move {
+                        match projects.await {
+                            Err(e) => EitherOf3::A(view! { <p class="form-error" role="alert">{e.error}</p> }),
+                            Ok(list) if list.total == 0 => EitherOf3::B(view! {
+                                <div class="empty" data-testid="empty-projects">
+                                    <h3>"No projects yet"</h3>
+                                    <p class="muted">"Give your first app a name and a sentence about what it should do."</p>
+                                </div>
+                            }),
+                            Ok(list) => {
+                                let total = list.total;
+                                let pages = total.div_ceil(u64::from(PER_PAGE)).max(1);
+                                let current = page.get_untracked();
+                                EitherOf3::C(view! {
+                                    <h2>"Your projects " <span class="muted">"(" {total} ")"</span></h2>
+                                    <ul class="project-grid" data-testid="project-list">
+                                        <For
+                                            each=move || list.data.clone()
+                                            key=|p| (p.id, p.updated_at.clone())
+                                            children=move |project| view! { <ProjectCard project rename delete/> }
+                                        />
+                                    </ul>
+                                    <Pager current pages/>
+                                })
+                            }
+                        }
+                    })}
+                </Transition>
+                {action_error(move || rename.value().get())}
+                {action_error(move || delete.value().get())}
+            </section>
+        </main>
+    }
+}
+
+#[component]
+fn Pager(current: u64, pages: u64) -> impl IntoView {
+    (pages > 1).then(|| {
+        view! {
+            <nav class="pager" aria-label="pages">
+                {(current > 1).then(|| view! { <A href=format!("/dashboard?page={}", current - 1)>"← Newer"</A> })}
+                <span class="muted">"Page " {current} " of " {pages}</span>
+                {(current < pages).then(|| view! { <A href=format!("/dashboard?page={}", current + 1)>"Older →"</A> })}
+            </nav>
+        }
+    })
+}
+
+#[component]
+fn ProjectCard(
+    project: Project,
+    rename: ServerAction<RenameProject>,
+    delete: ServerAction<DeleteProject>,
+) -> impl IntoView {
+    let editing = RwSignal::new(false);
+    let confirming = RwSignal::new(false);
+    let id = project.id.to_string();
+    let href = format!("/project/{}", project.id);
+    let name = project.name.clone();
+    let description = if project.description.is_empty() {
+        "No description".to_string()
+    } else {
+        project.description.clone()
+    };
+    // Copy or stored values: these are read inside nested `Fn` children.
+    let project_id = project.id;
+    let stored_name = StoredValue::new(name.clone());
+    let link_name = name.clone();
+
+    view! {
+        <li class="project-card" data-testid="project-card" data-project-id=id>
+            <Show
+                when=move || editing.get()
+                fallback=move || view! {
+                    <a class="project-name" href=href.clone()>{link_name.clone()}</a>
+                }
+            >
+                <ActionForm action=rename attr:class="rename-form">
+                    <input type="hidden" name="id" value=project_id.to_string()/>
+                    <input name="name" required maxlength=MAX_NAME_CHARS value=move || stored_name.get_value()
+                        aria-label="New name" data-testid="rename-input"/>
+                    <button type="submit" class="button primary small">"Save"</button>
+                    <button type="button" class="button ghost small" on:click=move |_| editing.set(false)>"Cancel"</button>
+                </ActionForm>
+            </Show>
+            <p class="description">{description}</p>
+            <p class="muted small">"Updated " {short_time(&project.updated_at)}</p>
+            <div class="card-actions">
+                <Show
+                    when=move || confirming.get()
+                    fallback=move || view! {
+                        <button type="button" class="button ghost small" data-testid="rename"
+                            on:click=move |_| editing.set(true)>"Rename"</button>
+                        <button type="button" class="button danger-ghost small" data-testid="delete"
+                            on:click=move |_| confirming.set(true)>"Delete"</button>
+                    }
+                >
+                    <ActionForm action=delete attr:class="confirm">
+                        <input type="hidden" name="id" value=project_id.to_string()/>
+                        <span>"Delete it with its files and chats?"</span>
+                        <button type="submit" class="button danger small" data-testid="confirm-delete">"Delete"</button>
+                        <button type="button" class="button ghost small" on:click=move |_| confirming.set(false)>"Keep"</button>
+                    </ActionForm>
+                </Show>
+            </div>
+        </li>
+    }
+}

@@ -1,0 +1,199 @@
+//! The HTTP surface: routes of every domain, the Leptos pages and server
+//! functions, and the layers around them (request ids, tracing, security
+//! headers, CORS, CSRF, body limits).
+
+pub mod extract;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use app::backend::Backend;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{any, get};
+use leptos::prelude::provide_context;
+use leptos_axum::{LeptosRoutes, generate_route_list};
+use minicode::{ApiError, ErrorCode, Health};
+use tower_http::compression::CompressionLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::auth::{self, csrf};
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::ui::UiBackend;
+use crate::{chats, projects};
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let backend: Arc<dyn Backend> = Arc::new(UiBackend {
+        state: state.clone(),
+    });
+    let leptos_routes = generate_route_list(app::App);
+    let leptos_options = state.leptos.clone();
+
+    let api = Router::new()
+        .route("/health", get(health))
+        .merge(auth::routes::router())
+        .merge(projects::routes::router())
+        .merge(chats::routes::router())
+        .route("/api", any(api_not_found))
+        .route("/api/", any(api_not_found))
+        .route("/api/{*rest}", any(api_not_found))
+        .method_not_allowed_fallback(method_not_allowed);
+
+    let pages = Router::new()
+        .leptos_routes_with_context(
+            &state,
+            leptos_routes,
+            move || provide_context(backend.clone()),
+            move || app::shell(leptos_options.clone()),
+        )
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(
+            app::shell,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            require_session_for_pages,
+        ));
+
+    let mut router = api
+        .merge(pages)
+        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(middleware::from_fn_with_state(state.clone(), csrf::guard));
+    if let Some(cors) = cors_layer(&state) {
+        router = router.layer(cors);
+    }
+    router
+        .layer(CompressionLayer::new())
+        .layer(default_header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(default_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .layer(default_header(header::REFERRER_POLICY, "same-origin"))
+        .layer(default_header(header::X_FRAME_OPTIONS, "SAMEORIGIN"))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<Body>| {
+                    let id = request
+                        .headers()
+                        .get(&REQUEST_ID)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    // The path only: query strings can carry tokens (`/ws/…?token=`).
+                    tracing::info_span!(
+                        "request",
+                        id,
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        user_id = tracing::field::Empty,
+                    )
+                })
+                .on_request(())
+                .on_response(
+                    |response: &Response, latency: Duration, _span: &tracing::Span| {
+                        tracing::info!(
+                            status = response.status().as_u16(),
+                            ms = latency.as_millis() as u64,
+                            "served"
+                        );
+                    },
+                )
+                .on_failure(()),
+        )
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+        .with_state(state)
+}
+
+/// Leptos hydration boots from an inline module script and the editor runs
+/// workers from blob URLs, hence 'unsafe-inline' and blob:.
+const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
+    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
+    connect-src 'self' ws: wss:; worker-src 'self' blob:; frame-src 'self'; object-src 'none'; \
+    base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
+
+/// Sets a header on every response that does not have its own.
+fn default_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {
+    SetResponseHeaderLayer::if_not_present(name, HeaderValue::from_static(value))
+}
+
+fn cors_layer(state: &AppState) -> Option<CorsLayer> {
+    let origins: Vec<HeaderValue> = state
+        .config
+        .cors_origins
+        .iter()
+        .filter(|o| !o.trim().is_empty())
+        .filter_map(|o| HeaderValue::from_str(&crate::config::origin_of(o)).ok())
+        .collect();
+    if origins.is_empty() {
+        return None;
+    }
+    Some(
+        CorsLayer::new()
+            .allow_origin(AllowOrigin::list(origins))
+            .allow_credentials(true)
+            .allow_methods([
+                Method::GET,
+                Method::POST,
+                Method::PUT,
+                Method::PATCH,
+                Method::DELETE,
+            ])
+            .allow_headers([header::CONTENT_TYPE, header::AUTHORIZATION])
+            .max_age(Duration::from_secs(600)),
+    )
+}
+
+/// `GET /health`: 200 when the database answers, 503 otherwise.
+async fn health(State(state): State<AppState>) -> impl IntoResponse {
+    let db_ok = state.db.is_healthy().await;
+    let body = Health {
+        status: if db_ok { "ok" } else { "degraded" }.into(),
+        db: if db_ok { "ok" } else { "unavailable" }.into(),
+        sandbox: state.config.sandbox.as_str().into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    };
+    let status = if db_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, axum::Json(body))
+}
+
+async fn api_not_found() -> AppError {
+    AppError::Api(ApiError::new(ErrorCode::NotFound, "no such API endpoint"))
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::Api(ApiError::new(
+        ErrorCode::MethodNotAllowed,
+        "this endpoint does not accept that method",
+    ))
+}
+
+/// Signed-out visits to the pages that need an account go to `/` before any
+/// rendering happens (the pages redirect on the client side too).
+async fn require_session_for_pages(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let path = request.uri().path();
+    let protected = path == "/dashboard" || path.starts_with("/project/");
+    if protected && request.method() == Method::GET {
+        match auth::service::authenticate(&state, request.headers()).await {
+            Ok(Some(_)) => {}
+            Ok(None) | Err(AppError::Api(_)) => return Redirect::to("/").into_response(),
+            Err(e) => return e.into_response(),
+        }
+    }
+    next.run(request).await
+}

@@ -1,0 +1,442 @@
+//! Accounts, sessions and API tokens: the rules, used by both the REST routes
+//! and the UI's server functions.
+
+use std::net::IpAddr;
+
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, COOKIE};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use minicode::{
+    ApiToken, CreatedApiToken, Credentials, MAX_NAME_CHARS, PASSWORD_CHARS, Page, PageQuery,
+    USERNAME_CHARS, User,
+};
+use sha2::{Digest, Sha256};
+use sqlx::Row;
+use uuid::Uuid;
+
+use super::password;
+use crate::db::{self, now_ms, rfc3339};
+use crate::error::{AppError, AppResult, ResultExt};
+use crate::state::AppState;
+
+/// Name of the session cookie.
+pub const SESSION_COOKIE: &str = "minicode_session";
+/// Every API token starts with this, so leaked tokens are easy to scan for.
+pub const TOKEN_PREFIX: &str = "mc_";
+
+/// How the caller proved who they are. Cookie-authenticated writes need the
+/// CSRF check; token-authenticated ones do not.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    Cookie,
+    Token,
+}
+
+/// The authenticated user of a request.
+#[derive(Clone, Debug)]
+pub struct Caller {
+    pub user: User,
+    pub method: AuthMethod,
+}
+
+impl Caller {
+    pub fn id(&self) -> Uuid {
+        self.user.id
+    }
+}
+
+/// A fresh session: the user and the `Set-Cookie` header value.
+pub struct NewSession {
+    pub user: User,
+    pub set_cookie: String,
+}
+
+/// 256 random bits, URL-safe.
+fn random_secret() -> String {
+    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// Sessions and tokens are stored as their SHA-256, so a database leak does not leak them.
+fn sha256_hex(value: &str) -> String {
+    hex::encode(Sha256::digest(value.as_bytes()))
+}
+
+/// Lower-cases and checks a username: 3–32 of `a-z 0-9 _ . -`.
+pub fn normalize_username(raw: &str) -> AppResult<String> {
+    let name = raw.trim().to_lowercase();
+    let len = name.chars().count();
+    if !USERNAME_CHARS.contains(&len) {
+        return Err(AppError::validation(format!(
+            "username must be {} to {} characters",
+            USERNAME_CHARS.start(),
+            USERNAME_CHARS.end()
+        )));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'))
+    {
+        return Err(AppError::validation(
+            "username may only contain letters, digits, _ . and -",
+        ));
+    }
+    Ok(name)
+}
+
+fn check_password(password: &str) -> AppResult<()> {
+    let len = password.chars().count();
+    if !PASSWORD_CHARS.contains(&len) {
+        return Err(AppError::validation(format!(
+            "password must be {} to {} characters",
+            PASSWORD_CHARS.start(),
+            PASSWORD_CHARS.end()
+        )));
+    }
+    Ok(())
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> AppResult<User> {
+    Ok(User {
+        id: db::uuid(row.try_get::<String, _>("id")?.as_str()),
+        username: row.try_get("username")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+    })
+}
+
+/// Creates an account and signs it in.
+#[tracing::instrument(name = "auth.register", skip_all, fields(username = %input.username.trim()))]
+pub async fn register(state: &AppState, ip: IpAddr, input: Credentials) -> AppResult<NewSession> {
+    state.auth_limiter.check(&format!("register:{ip}"))?;
+    let username = normalize_username(&input.username)?;
+    check_password(&input.password)?;
+    let hash = password::hash(input.password).await?;
+    let id = Uuid::new_v4();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(id.to_string())
+    .bind(&username)
+    .bind(hash)
+    .bind(now)
+    .execute(state.db.pool())
+    .await
+    .on_unique_violation("that username is taken")?;
+    let user = User {
+        id,
+        username,
+        created_at: rfc3339(now),
+    };
+    tracing::info!(user_id = %user.id, "account created");
+    start_session(state, user).await
+}
+
+/// Checks the credentials and starts a new session. The id is new every time
+/// and the session the request arrived with (if any) is ended, so a session id
+/// planted before sign-in is never promoted (session fixation).
+#[tracing::instrument(name = "auth.login", skip_all)]
+pub async fn login(
+    state: &AppState,
+    ip: IpAddr,
+    headers: &HeaderMap,
+    input: Credentials,
+) -> AppResult<NewSession> {
+    state.auth_limiter.check(&format!("login:{ip}"))?;
+    let username = input.username.trim().to_lowercase();
+    state
+        .auth_limiter
+        .check(&format!("login-user:{username}"))?;
+    let row = sqlx::query(
+        "SELECT id, username, password_hash, created_at FROM users WHERE username = $1",
+    )
+    .bind(&username)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let wrong = || {
+        AppError::Api(minicode::ApiError::new(
+            minicode::ErrorCode::Unauthorized,
+            "wrong username or password",
+        ))
+    };
+    let Some(row) = row else {
+        // Spend the same time as a real check so timing does not reveal which usernames exist.
+        password::hash(input.password).await?;
+        return Err(wrong());
+    };
+    let stored: String = row.try_get("password_hash")?;
+    if !password::verify(input.password, stored).await? {
+        tracing::info!("failed sign-in");
+        return Err(wrong());
+    }
+    let user = user_from_row(&row)?;
+    if let Some(previous) = session_from_headers(headers) {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(sha256_hex(&previous))
+            .execute(state.db.pool())
+            .await?;
+    }
+    tracing::info!(user_id = %user.id, "signed in");
+    start_session(state, user).await
+}
+
+async fn start_session(state: &AppState, user: User) -> AppResult<NewSession> {
+    let secret = random_secret();
+    let now = now_ms();
+    let ttl = state.config.session_ttl();
+    let expires = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
+    sqlx::query(
+        "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",
+    )
+    .bind(sha256_hex(&secret))
+    .bind(user.id.to_string())
+    .bind(now)
+    .bind(expires)
+    .execute(state.db.pool())
+    .await?;
+    Ok(NewSession {
+        set_cookie: session_cookie(&secret, ttl.as_secs(), state.config.cookies_secure()),
+        user,
+    })
+}
+
+/// The `Set-Cookie` value for a session; an empty value with `Max-Age=0` clears it.
+pub fn session_cookie(value: &str, max_age_secs: u64, secure: bool) -> String {
+    format!(
+        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        if secure { "; Secure" } else { "" }
+    )
+}
+
+/// Ends the session the request carries (if any) and returns the clearing cookie.
+#[tracing::instrument(name = "auth.logout", skip_all)]
+pub async fn logout(state: &AppState, headers: &HeaderMap) -> AppResult<String> {
+    if let Some(secret) = session_from_headers(headers) {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
+            .bind(sha256_hex(&secret))
+            .execute(state.db.pool())
+            .await?;
+    }
+    Ok(session_cookie("", 0, state.config.cookies_secure()))
+}
+
+/// The session cookie's value, if the request has one.
+pub fn session_from_headers(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .map(|(_, value)| value.to_string())
+}
+
+/// The bearer token of the request, if it has an `Authorization: Bearer` header.
+pub fn bearer_from_headers(headers: &HeaderMap) -> Option<String> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
+}
+
+/// Who is calling: a bearer token wins over a cookie. A presented but invalid
+/// token is an error rather than a silent fall-back to the cookie.
+pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Caller>> {
+    if let Some(token) = bearer_from_headers(headers) {
+        return match user_for_token(state, &token).await? {
+            Some(user) => Ok(Some(Caller {
+                user,
+                method: AuthMethod::Token,
+            })),
+            None => Err(AppError::unauthorized()),
+        };
+    }
+    let Some(secret) = session_from_headers(headers) else {
+        return Ok(None);
+    };
+    Ok(user_for_session(state, &secret).await?.map(|user| Caller {
+        user,
+        method: AuthMethod::Cookie,
+    }))
+}
+
+pub async fn user_for_session(state: &AppState, secret: &str) -> AppResult<Option<User>> {
+    let row = sqlx::query(
+        "SELECT u.id, u.username, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2",
+    )
+    .bind(sha256_hex(secret))
+    .bind(now_ms())
+    .fetch_optional(state.db.pool())
+    .await?;
+    row.as_ref().map(user_from_row).transpose()
+}
+
+/// Resolves an API token (also used for `?token=` on the WebSocket).
+pub async fn user_for_token(state: &AppState, token: &str) -> AppResult<Option<User>> {
+    if !token.starts_with(TOKEN_PREFIX) {
+        return Ok(None);
+    }
+    let hash = sha256_hex(token);
+    let row = sqlx::query(
+        "SELECT u.id, u.username, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.token_hash = $1",
+    )
+    .bind(&hash)
+    .fetch_optional(state.db.pool())
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    // Record use at most once a minute: no write on every request.
+    let now = now_ms();
+    sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
+        .bind(now)
+        .bind(&hash)
+        .bind(now - 60_000)
+        .execute(state.db.pool())
+        .await?;
+    Ok(Some(user_from_row(&row)?))
+}
+
+fn token_from_row(row: &sqlx::any::AnyRow) -> AppResult<ApiToken> {
+    Ok(ApiToken {
+        id: db::uuid(row.try_get::<String, _>("id")?.as_str()),
+        name: row.try_get("name")?,
+        prefix: row.try_get("prefix")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+        last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(rfc3339),
+    })
+}
+
+/// Creates a personal API token. The secret is in the answer and nowhere else.
+#[tracing::instrument(name = "auth.create_token", skip_all, fields(user_id = %caller.id()))]
+pub async fn create_token(
+    state: &AppState,
+    caller: &Caller,
+    name: &str,
+) -> AppResult<CreatedApiToken> {
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
+        return Err(AppError::validation(format!(
+            "token name must be 1 to {MAX_NAME_CHARS} characters"
+        )));
+    }
+    let secret = format!("{TOKEN_PREFIX}{}", random_secret());
+    let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
+    let id = Uuid::new_v4();
+    let now = now_ms();
+    sqlx::query(
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+    )
+    .bind(id.to_string())
+    .bind(caller.id().to_string())
+    .bind(name)
+    .bind(&prefix)
+    .bind(sha256_hex(&secret))
+    .bind(now)
+    .execute(state.db.pool())
+    .await?;
+    tracing::info!(token_id = %id, "api token created");
+    Ok(CreatedApiToken {
+        token: ApiToken {
+            id,
+            name: name.to_string(),
+            prefix,
+            created_at: rfc3339(now),
+            last_used_at: None,
+        },
+        secret,
+    })
+}
+
+pub async fn list_tokens(
+    state: &AppState,
+    caller: &Caller,
+    page: PageQuery,
+) -> AppResult<Page<ApiToken>> {
+    let (limit, offset) = crate::projects::page_bounds(page)?;
+    let rows = sqlx::query(
+        "SELECT id, name, prefix, created_at, last_used_at FROM api_tokens WHERE user_id = $1 \
+         ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
+    )
+    .bind(caller.id().to_string())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(state.db.pool())
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE user_id = $1")
+        .bind(caller.id().to_string())
+        .fetch_one(state.db.pool())
+        .await?;
+    Ok(Page {
+        data: rows.iter().map(token_from_row).collect::<AppResult<_>>()?,
+        total: total.max(0) as u64,
+    })
+}
+
+/// Revokes one of the caller's tokens; someone else's token id is a 404.
+pub async fn revoke_token(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()> {
+    let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
+        .bind(id.to_string())
+        .bind(caller.id().to_string())
+        .execute(state.db.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(AppError::not_found("token"));
+    }
+    tracing::info!(token_id = %id, "api token revoked");
+    Ok(())
+}
+
+/// Deletes expired sessions; run periodically.
+pub async fn purge_expired_sessions(state: &AppState) -> AppResult<u64> {
+    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+        .bind(now_ms())
+        .execute(state.db.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    #[test]
+    fn usernames_are_normalised_and_checked() {
+        assert_eq!(normalize_username("  Ada.L ").unwrap(), "ada.l");
+        assert!(normalize_username("ab").is_err());
+        assert!(normalize_username("has space").is_err());
+        assert!(normalize_username(&"x".repeat(33)).is_err());
+        assert!(normalize_username("ünïcode").is_err());
+    }
+
+    #[test]
+    fn reads_the_session_cookie_among_others() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("a=1; minicode_session=abc; b=2"),
+        );
+        assert_eq!(session_from_headers(&headers).as_deref(), Some("abc"));
+        headers.insert(COOKIE, HeaderValue::from_static("minicode_session="));
+        assert_eq!(session_from_headers(&headers), None);
+    }
+
+    #[test]
+    fn reads_bearer_tokens() {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Bearer mc_x"));
+        assert_eq!(bearer_from_headers(&headers).as_deref(), Some("mc_x"));
+        headers.insert(AUTHORIZATION, HeaderValue::from_static("Basic abc"));
+        assert_eq!(bearer_from_headers(&headers), None);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let c = session_cookie("v", 60, true);
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Lax") && c.ends_with("; Secure"));
+        assert!(!session_cookie("v", 60, false).contains("Secure"));
+    }
+}

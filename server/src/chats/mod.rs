@@ -1,0 +1,261 @@
+//! Chats and their messages (seed 003's contract), scoped to a project and
+//! through it to the project's owner.
+
+pub mod routes;
+
+use minicode::{Chat, ChatPatch, Message, NewChat, Page, PageQuery, Role, ToolCallRecord, Usage};
+use sqlx::Row;
+use uuid::Uuid;
+
+use crate::auth::Caller;
+use crate::db::{self, now_ms, rfc3339};
+use crate::error::{AppError, AppResult};
+use crate::projects::{self, clean_name, page_bounds};
+use crate::state::AppState;
+
+/// Title of a chat created without one.
+pub const DEFAULT_TITLE: &str = "New chat";
+
+const COLUMNS: &str = "c.id, c.project_id, c.title, c.created_at, c.updated_at";
+
+fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Chat> {
+    Ok(Chat {
+        id: db::uuid(row.try_get::<String, _>("id")?.as_str()),
+        project_id: db::uuid(row.try_get::<String, _>("project_id")?.as_str()),
+        title: row.try_get("title")?,
+        created_at: rfc3339(row.try_get("created_at")?),
+        updated_at: rfc3339(row.try_get("updated_at")?),
+    })
+}
+
+/// The caller's chats, newest first; all of them or one project's.
+pub async fn list(
+    state: &AppState,
+    caller: &Caller,
+    project: Option<Uuid>,
+    page: PageQuery,
+) -> AppResult<Page<Chat>> {
+    let (limit, offset) = page_bounds(page)?;
+    if let Some(project) = project {
+        projects::owned(state, caller, project).await?;
+    }
+    // An empty filter means every project (one query shape for both backends).
+    let project_filter = project.map(|p| p.to_string()).unwrap_or_default();
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM chats c JOIN projects p ON p.id = c.project_id \
+         WHERE p.user_id = $1 AND ($2 = '' OR c.project_id = $2) \
+         ORDER BY c.created_at DESC, c.id DESC LIMIT $3 OFFSET $4"
+    ))
+    .bind(caller.id().to_string())
+    .bind(&project_filter)
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(state.db.pool())
+    .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM chats c JOIN projects p ON p.id = c.project_id \
+         WHERE p.user_id = $1 AND ($2 = '' OR c.project_id = $2)",
+    )
+    .bind(caller.id().to_string())
+    .bind(&project_filter)
+    .fetch_one(state.db.pool())
+    .await?;
+    Ok(Page {
+        data: rows.iter().map(from_row).collect::<AppResult<_>>()?,
+        total: total.max(0) as u64,
+    })
+}
+
+#[tracing::instrument(name = "chats.create", skip_all, fields(project_id = %project_id))]
+pub async fn create(
+    state: &AppState,
+    caller: &Caller,
+    project_id: Uuid,
+    input: NewChat,
+) -> AppResult<Chat> {
+    projects::owned(state, caller, project_id).await?;
+    let title = match input.title.as_deref() {
+        Some(t) if !t.trim().is_empty() => clean_name(t, "title")?,
+        _ => DEFAULT_TITLE.to_string(),
+    };
+    let id = Uuid::new_v4();
+    let now = now_ms();
+    sqlx::query("INSERT INTO chats (id, project_id, title, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)")
+        .bind(id.to_string())
+        .bind(project_id.to_string())
+        .bind(&title)
+        .bind(now)
+        .execute(state.db.pool())
+        .await?;
+    Ok(Chat {
+        id,
+        project_id,
+        title,
+        created_at: rfc3339(now),
+        updated_at: rfc3339(now),
+    })
+}
+
+/// The chat if its project belongs to the caller; otherwise "not found".
+pub async fn owned(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<Chat> {
+    owned_by(state, caller.id(), id).await
+}
+
+pub async fn owned_by(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<Chat> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM chats c JOIN projects p ON p.id = c.project_id WHERE c.id = $1 AND p.user_id = $2"
+    ))
+    .bind(id.to_string())
+    .bind(user_id.to_string())
+    .fetch_optional(state.db.pool())
+    .await?;
+    match row {
+        Some(row) => from_row(&row),
+        None => Err(AppError::not_found("chat")),
+    }
+}
+
+pub async fn update(
+    state: &AppState,
+    caller: &Caller,
+    id: Uuid,
+    patch: ChatPatch,
+) -> AppResult<Chat> {
+    let mut chat = owned(state, caller, id).await?;
+    if let Some(title) = &patch.title {
+        chat.title = clean_name(title, "title")?;
+    }
+    let now = now_ms();
+    sqlx::query("UPDATE chats SET title = $1, updated_at = $2 WHERE id = $3")
+        .bind(&chat.title)
+        .bind(now)
+        .bind(id.to_string())
+        .execute(state.db.pool())
+        .await?;
+    chat.updated_at = rfc3339(now);
+    Ok(chat)
+}
+
+pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()> {
+    owned(state, caller, id).await?;
+    sqlx::query("DELETE FROM chats WHERE id = $1")
+        .bind(id.to_string())
+        .execute(state.db.pool())
+        .await?;
+    Ok(())
+}
+
+fn message_from_row(row: &sqlx::any::AnyRow) -> AppResult<Message> {
+    let tool_calls: String = row.try_get("tool_calls")?;
+    let input: Option<i64> = row.try_get("input_tokens")?;
+    let output: Option<i64> = row.try_get("output_tokens")?;
+    let usage = match (input, output) {
+        (None, None) => None,
+        (i, o) => Some(Usage {
+            input_tokens: i.unwrap_or(0).max(0) as u64,
+            output_tokens: o.unwrap_or(0).max(0) as u64,
+            cost_usd: row.try_get("cost_usd")?,
+        }),
+    };
+    Ok(Message {
+        id: db::uuid(row.try_get::<String, _>("id")?.as_str()),
+        chat_id: db::uuid(row.try_get::<String, _>("chat_id")?.as_str()),
+        role: match row.try_get::<String, _>("role")?.as_str() {
+            "assistant" => Role::Assistant,
+            _ => Role::User,
+        },
+        content: row.try_get("content")?,
+        tool_calls: serde_json::from_str::<Vec<ToolCallRecord>>(&tool_calls).unwrap_or_default(),
+        usage,
+        created_at: rfc3339(row.try_get("created_at")?),
+    })
+}
+
+const MESSAGE_COLUMNS: &str =
+    "id, chat_id, role, content, tool_calls, input_tokens, output_tokens, cost_usd, created_at";
+
+/// A chat's messages, oldest first.
+pub async fn messages(
+    state: &AppState,
+    caller: &Caller,
+    chat_id: Uuid,
+    page: PageQuery,
+) -> AppResult<Page<Message>> {
+    let (limit, offset) = page_bounds(page)?;
+    owned(state, caller, chat_id).await?;
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY position LIMIT $2 OFFSET $3"
+    ))
+    .bind(chat_id.to_string())
+    .bind(limit)
+    .bind(offset)
+    .fetch_all(state.db.pool())
+    .await?;
+    let total: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM messages WHERE chat_id = $1")
+        .bind(chat_id.to_string())
+        .fetch_one(state.db.pool())
+        .await?;
+    Ok(Page {
+        data: rows
+            .iter()
+            .map(message_from_row)
+            .collect::<AppResult<_>>()?,
+        total: total.max(0) as u64,
+    })
+}
+
+/// Every message of a chat, oldest first (the agent rebuilds its context from these).
+pub async fn all_messages(state: &AppState, chat_id: Uuid) -> AppResult<Vec<Message>> {
+    let rows = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE chat_id = $1 ORDER BY position"
+    ))
+    .bind(chat_id.to_string())
+    .fetch_all(state.db.pool())
+    .await?;
+    rows.iter().map(message_from_row).collect()
+}
+
+/// Appends a message to a chat. The position is taken inside the insert so
+/// concurrent appends cannot share one.
+pub async fn append_message(
+    state: &AppState,
+    chat_id: Uuid,
+    id: Uuid,
+    role: Role,
+    content: &str,
+    tool_calls: &[ToolCallRecord],
+    usage: Option<Usage>,
+) -> AppResult<Message> {
+    let now = now_ms();
+    let tool_json =
+        serde_json::to_string(tool_calls).map_err(|e| AppError::internal(e.to_string()))?;
+    sqlx::query(
+        "INSERT INTO messages (id, chat_id, role, content, tool_calls, input_tokens, output_tokens, cost_usd, created_at, position) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, (SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE chat_id = $2))",
+    )
+    .bind(id.to_string())
+    .bind(chat_id.to_string())
+    .bind(role.as_str())
+    .bind(content)
+    .bind(&tool_json)
+    .bind(usage.map(|u| u.input_tokens as i64))
+    .bind(usage.map(|u| u.output_tokens as i64))
+    .bind(usage.and_then(|u| u.cost_usd))
+    .bind(now)
+    .execute(state.db.pool())
+    .await?;
+    sqlx::query("UPDATE chats SET updated_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(chat_id.to_string())
+        .execute(state.db.pool())
+        .await?;
+    Ok(Message {
+        id,
+        chat_id,
+        role,
+        content: content.to_string(),
+        tool_calls: tool_calls.to_vec(),
+        usage,
+        created_at: rfc3339(now),
+    })
+}

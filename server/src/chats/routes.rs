@@ -1,0 +1,144 @@
+//! `/api/projects/:id/chats`, `/api/chats`, `/api/chats/:id`, `/api/chats/:id/messages`
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::get;
+use minicode::{Chat, ChatPatch, Data, Message, NewChat, Page, PageQuery};
+use serde::Deserialize;
+use uuid::Uuid;
+
+use crate::api::extract::{Json, Query, parse_id};
+use crate::auth::Caller;
+use crate::error::{AppError, AppResult};
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/api/projects/{id}/chats",
+            get(list_for_project).post(create_for_project),
+        )
+        .route("/api/chats", get(list_all).post(create))
+        .route("/api/chats/{id}", get(show).patch(update).delete(remove))
+        .route("/api/chats/{id}/messages", get(messages))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ChatListQuery {
+    #[serde(default = "default_limit")]
+    limit: u32,
+    #[serde(default)]
+    offset: u64,
+    #[serde(default)]
+    project_id: Option<String>,
+}
+
+fn default_limit() -> u32 {
+    minicode::DEFAULT_PAGE_LIMIT
+}
+
+async fn list_for_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> AppResult<axum::Json<Page<Chat>>> {
+    let project = parse_id(&id, "project")?;
+    Ok(axum::Json(
+        super::list(&state, &caller, Some(project), page).await?,
+    ))
+}
+
+async fn create_for_project(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(input): Json<NewChat>,
+) -> AppResult<(StatusCode, axum::Json<Data<Chat>>)> {
+    let project = parse_id(&id, "project")?;
+    let chat = super::create(&state, &caller, project, input).await?;
+    Ok((StatusCode::CREATED, axum::Json(Data { data: chat })))
+}
+
+async fn list_all(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<ChatListQuery>,
+) -> AppResult<axum::Json<Page<Chat>>> {
+    let project = query
+        .project_id
+        .as_deref()
+        .map(|p| parse_id(p, "project"))
+        .transpose()?;
+    Ok(axum::Json(
+        super::list(
+            &state,
+            &caller,
+            project,
+            PageQuery {
+                limit: query.limit,
+                offset: query.offset,
+            },
+        )
+        .await?,
+    ))
+}
+
+async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<NewChat>,
+) -> AppResult<(StatusCode, axum::Json<Data<Chat>>)> {
+    let project: Uuid = input
+        .project_id
+        .ok_or_else(|| AppError::validation("projectId is required"))?;
+    let chat = super::create(&state, &caller, project, input).await?;
+    Ok((StatusCode::CREATED, axum::Json(Data { data: chat })))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<Data<Chat>>> {
+    let id = parse_id(&id, "chat")?;
+    Ok(axum::Json(Data {
+        data: super::owned(&state, &caller, id).await?,
+    }))
+}
+
+async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(patch): Json<ChatPatch>,
+) -> AppResult<axum::Json<Data<Chat>>> {
+    let id = parse_id(&id, "chat")?;
+    Ok(axum::Json(Data {
+        data: super::update(&state, &caller, id, patch).await?,
+    }))
+}
+
+async fn remove(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    let id = parse_id(&id, "chat")?;
+    super::delete(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn messages(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Query(page): Query<PageQuery>,
+) -> AppResult<axum::Json<Page<Message>>> {
+    let id = parse_id(&id, "chat")?;
+    Ok(axum::Json(
+        super::messages(&state, &caller, id, page).await?,
+    ))
+}

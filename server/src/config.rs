@@ -1,0 +1,245 @@
+//! All of minicode's configuration, read once at start-up.
+//!
+//! Every setting is a command-line flag and an environment variable (a `.env`
+//! file in the working directory is read first, if present). Each is listed with
+//! its default in `docs/configuration.md`; keep the two in step.
+//!
+//! Secrets (database passwords, API keys) are wrapped in [`Secret`], whose
+//! `Debug` prints `[redacted]`, so logging the config never leaks them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+
+/// A string that must never be logged or returned.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself: call only where it is sent to its owner (a database, a provider).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Secret(s.to_string()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
+/// Which sandbox runs the generated apps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum SandboxKind {
+    /// Child processes of minicode, no Docker needed.
+    Process,
+    /// One Docker container per project.
+    Docker,
+}
+
+impl SandboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxKind::Process => "process",
+            SandboxKind::Docker => "docker",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Parser)]
+#[command(
+    name = "minicode",
+    version,
+    about = "A self-hostable AI app builder",
+    args_override_self = true
+)]
+pub struct Config {
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "MINICODE_ADDR", default_value = "127.0.0.1:3000")]
+    pub addr: SocketAddr,
+
+    /// Where minicode keeps its SQLite database and project workspaces.
+    #[arg(long, env = "MINICODE_DATA_DIR", default_value = "data")]
+    pub data_dir: PathBuf,
+
+    /// `sqlite://…` or `postgres://…`; defaults to `sqlite://<data-dir>/minicode.db`.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<Secret>,
+
+    /// Most database connections in the pool.
+    #[arg(long, env = "MINICODE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// The URL users reach minicode at (e.g. `https://minicode.example.com`).
+    /// Used for the same-origin check on writes and, when https, Secure cookies.
+    #[arg(long, env = "MINICODE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+
+    /// Mark the session cookie `Secure`. Defaults to true when the public URL is https.
+    #[arg(long, env = "MINICODE_SECURE_COOKIES")]
+    pub secure_cookies: Option<bool>,
+
+    /// How long a browser session lasts, in hours.
+    #[arg(long, env = "MINICODE_SESSION_TTL_HOURS", default_value_t = 24 * 14)]
+    pub session_ttl_hours: u64,
+
+    /// Other origins allowed to call the API from a browser (comma-separated).
+    #[arg(long, env = "MINICODE_CORS_ORIGINS", value_delimiter = ',')]
+    pub cors_origins: Vec<String>,
+
+    /// Largest accepted request body for JSON requests, in bytes.
+    #[arg(long, env = "MINICODE_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit: usize,
+
+    /// Sign-in and registration attempts allowed per client IP per minute.
+    #[arg(long, env = "MINICODE_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
+    pub auth_rate_per_minute: u32,
+
+    /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
+    #[arg(long, env = "MINICODE_TRUST_PROXY", default_value_t = false)]
+    pub trust_proxy: bool,
+
+    /// Log filter, in `tracing` syntax (e.g. `info,minicode_server=debug`).
+    #[arg(long, env = "MINICODE_LOG", default_value = "info")]
+    pub log: String,
+
+    /// Log line format.
+    #[arg(long, env = "MINICODE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    /// The folder with the compiled site (WASM, JS, CSS, assets), as built by cargo-leptos.
+    #[arg(long, env = "LEPTOS_SITE_ROOT", default_value = "target/site")]
+    pub site_root: String,
+
+    /// `DEV` adds cargo-leptos' live-reload script to pages; `PROD` does not.
+    #[arg(long, env = "LEPTOS_ENV", default_value = "DEV")]
+    pub leptos_env: String,
+
+    /// The live-reload port of `cargo leptos watch`.
+    #[arg(long, env = "LEPTOS_RELOAD_PORT", default_value_t = 3001)]
+    pub reload_port: u32,
+
+    /// Which sandbox runs generated apps.
+    #[arg(long, env = "MINICODE_SANDBOX", value_enum, default_value_t = SandboxKind::Process)]
+    pub sandbox: SandboxKind,
+
+    /// Seconds to wait for running work to finish on shutdown.
+    #[arg(long, env = "MINICODE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
+    pub shutdown_grace_secs: u64,
+}
+
+impl Config {
+    /// Reads `.env` (if present), then flags and environment.
+    pub fn load() -> Self {
+        // A missing .env is normal; a malformed one is worth a warning but not a crash.
+        if let Err(e) = dotenvy::dotenv()
+            && !e.not_found()
+        {
+            eprintln!("minicode: ignoring .env: {e}");
+        }
+        Config::parse()
+    }
+
+    /// The database URL, defaulting to a SQLite file in the data directory.
+    pub fn database_url(&self) -> Secret {
+        match &self.database_url {
+            Some(url) if !url.is_empty() => url.clone(),
+            _ => Secret::new(format!(
+                "sqlite://{}?mode=rwc",
+                self.data_dir.join("minicode.db").display()
+            )),
+        }
+    }
+
+    pub fn session_ttl(&self) -> Duration {
+        Duration::from_secs(self.session_ttl_hours * 3600)
+    }
+
+    pub fn cookies_secure(&self) -> bool {
+        self.secure_cookies.unwrap_or_else(|| {
+            self.public_url
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"))
+        })
+    }
+
+    /// The origin (`scheme://host[:port]`) of the public URL, if one is configured.
+    pub fn public_origin(&self) -> Option<String> {
+        self.public_url.as_deref().map(origin_of)
+    }
+}
+
+/// `https://a.example:8443/path?q` → `https://a.example:8443`.
+pub fn origin_of(url: &str) -> String {
+    let trimmed = url.trim();
+    match trimmed.find("://") {
+        Some(i) => {
+            let rest = &trimmed[i + 3..];
+            let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+            format!("{}{}", &trimmed[..i + 3], &rest[..end]).to_ascii_lowercase()
+        }
+        None => trimmed.to_ascii_lowercase(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_prints_secrets() {
+        let config = Config::parse_from([
+            "minicode",
+            "--database-url",
+            "postgres://user:hunter2@db/minicode",
+        ]);
+        let printed = format!("{config:?}");
+        assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(printed.contains("[redacted]"));
+    }
+
+    #[test]
+    fn defaults_to_sqlite_in_data_dir() {
+        let config = Config::parse_from(["minicode", "--data-dir", "/tmp/x"]);
+        if std::env::var_os("DATABASE_URL").is_none() {
+            assert_eq!(
+                config.database_url().expose(),
+                "sqlite:///tmp/x/minicode.db?mode=rwc"
+            );
+        }
+    }
+
+    #[test]
+    fn origins() {
+        assert_eq!(
+            origin_of("https://A.example:8443/x?y"),
+            "https://a.example:8443"
+        );
+        assert_eq!(origin_of("http://localhost:3000"), "http://localhost:3000");
+    }
+}

@@ -1,0 +1,118 @@
+//! The HTTP boundary's error type.
+//!
+//! Handlers and services return `Result<_, AppError>` and use `?` freely.
+//! Client mistakes become `{error, code, status}` with a 4xx; anything else is
+//! logged in the request's span and answered with a generic 500 that reveals
+//! nothing about the internals.
+
+use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::response::{IntoResponse, Response};
+use minicode::{ApiError, ErrorCode};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// A problem the client can fix; its message is shown as-is.
+    #[error("{0}")]
+    Api(ApiError),
+    /// Too many attempts; retry after this many seconds.
+    #[error("too many attempts")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("{0}")]
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn not_found(what: &str) -> Self {
+        AppError::Api(ApiError::not_found(what))
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        AppError::Api(ApiError::validation(message))
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        AppError::Api(ApiError::new(ErrorCode::BadRequest, message))
+    }
+
+    pub fn conflict(message: impl Into<String>) -> Self {
+        AppError::Api(ApiError::new(ErrorCode::Conflict, message))
+    }
+
+    pub fn unauthorized() -> Self {
+        AppError::Api(ApiError::unauthorized())
+    }
+
+    pub fn internal(message: impl Into<String>) -> Self {
+        AppError::Internal(message.into())
+    }
+
+    /// What the client is told. Internal details are logged, never returned.
+    pub fn to_api_error(&self) -> ApiError {
+        match self {
+            AppError::Api(e) => e.clone(),
+            AppError::RateLimited { retry_after_secs } => ApiError::new(
+                ErrorCode::RateLimited,
+                format!("too many attempts; try again in {retry_after_secs} s"),
+            ),
+            AppError::Db(_) | AppError::Internal(_) => ApiError::internal(),
+        }
+    }
+}
+
+impl From<ApiError> for AppError {
+    fn from(e: ApiError) -> Self {
+        AppError::Api(e)
+    }
+}
+
+impl From<AppError> for ApiError {
+    fn from(e: AppError) -> Self {
+        e.log();
+        e.to_api_error()
+    }
+}
+
+impl AppError {
+    /// Logs server-side failures in the current span; client errors are not worth a line.
+    fn log(&self) {
+        match self {
+            AppError::Db(e) => tracing::error!(error = %e, "database error"),
+            AppError::Internal(e) => tracing::error!(error = %e, "internal error"),
+            AppError::Api(_) | AppError::RateLimited { .. } => {}
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        self.log();
+        let body = self.to_api_error();
+        let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, axum::Json(body)).into_response();
+        if let AppError::RateLimited { retry_after_secs } = self {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, retry_after_secs.into());
+        }
+        response
+    }
+}
+
+/// Turns a unique-constraint violation into a 409 with the given message.
+pub trait ResultExt<T> {
+    fn on_unique_violation(self, message: &str) -> AppResult<T>;
+}
+
+impl<T> ResultExt<T> for Result<T, sqlx::Error> {
+    fn on_unique_violation(self, message: &str) -> AppResult<T> {
+        self.map_err(|e| match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => AppError::conflict(message),
+            _ => AppError::Db(e),
+        })
+    }
+}

@@ -1,0 +1,18 @@
+//! The state every handler can reach.
+
+use std::sync::Arc;
+
+use axum::extract::FromRef;
+use leptos::config::LeptosOptions;
+
+use crate::auth::rate_limit::RateLimiter;
+use crate::config::Config;
+use crate::db::Db;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub leptos: LeptosOptions,
+    pub auth_limiter: Arc<RateLimiter>,
+}

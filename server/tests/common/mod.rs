@@ -1,0 +1,241 @@
+//! Test harness: the real server on a free port of 127.0.0.1, with a fresh
+//! SQLite file, or a fresh PostgreSQL database when
+//! `MINICODE_TEST_DATABASE_URL` points at a PostgreSQL server (scripts/test
+//! runs the suite once per backend).
+
+#![allow(dead_code)]
+
+use clap::Parser;
+use minicode_server::Server;
+use minicode_server::config::Config;
+use reqwest::header::{HeaderMap, HeaderValue, ORIGIN};
+use serde_json::{Value, json};
+use sqlx::Connection;
+
+pub struct TestApp {
+    pub server: Server,
+    pub url: String,
+    pub dir: tempfile::TempDir,
+    /// `(admin url, database)` of the PostgreSQL database made for this test.
+    pg: Option<(String, String)>,
+}
+
+/// Which database the suite runs on, for messages.
+pub fn backend_name() -> &'static str {
+    if std::env::var("MINICODE_TEST_DATABASE_URL").is_ok_and(|u| !u.is_empty()) {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+}
+
+/// A database URL for one test: a new SQLite file, or a new PostgreSQL
+/// database (returned with the admin URL, to drop it afterwards).
+async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)>) {
+    match std::env::var("MINICODE_TEST_DATABASE_URL") {
+        Ok(admin) if !admin.is_empty() => {
+            let name = format!("minicode_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin)
+                .await
+                .expect("connect to MINICODE_TEST_DATABASE_URL");
+            sqlx::query(&format!("CREATE DATABASE {name}"))
+                .execute(&mut conn)
+                .await
+                .expect("create test database");
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            let (base, query) = match admin.split_once('?') {
+                Some((_, q)) => (
+                    base.split('?').next().unwrap_or(base).to_string(),
+                    format!("?{q}"),
+                ),
+                None => (base.to_string(), String::new()),
+            };
+            (format!("{base}/{name}{query}"), Some((admin, name)))
+        }
+        _ => (
+            format!("sqlite://{}?mode=rwc", dir.join("minicode.db").display()),
+            None,
+        ),
+    }
+}
+
+/// Flags every test server gets; `extra` can override them (last one wins).
+pub async fn spawn_with(extra: &[&str]) -> TestApp {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db_url, pg) = database_url(dir.path()).await;
+    let data_dir = dir.path().join("data");
+    let site_root = dir.path().join("site");
+    let mut args: Vec<String> = vec![
+        "minicode".into(),
+        "--addr".into(),
+        "127.0.0.1:0".into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--database-url".into(),
+        db_url,
+        "--site-root".into(),
+        site_root.display().to_string(),
+        "--auth-rate-per-minute".into(),
+        "10000".into(),
+        "--log".into(),
+        "warn".into(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let config = Config::parse_from(args);
+    let server = Server::start(config).await.expect("server starts");
+    let url = server.url();
+    TestApp {
+        server,
+        url,
+        dir,
+        pg,
+    }
+}
+
+pub async fn spawn() -> TestApp {
+    spawn_with(&[]).await
+}
+
+/// A browser-like client: keeps cookies and sends our Origin on every request.
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+}
+
+impl TestApp {
+    pub fn client(&self) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, HeaderValue::from_str(&self.url).unwrap());
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .default_headers(headers)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: self.url.clone(),
+        }
+    }
+
+    /// A client with no cookies and no Origin (curl-like).
+    pub fn bare_client(&self) -> Client {
+        Client {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: self.url.clone(),
+        }
+    }
+
+    /// Registers `username` with a fixed password and returns its signed-in client.
+    pub async fn user(&self, username: &str) -> Client {
+        let client = self.client();
+        let res = client
+            .post(
+                "/api/auth/register",
+                &json!({"username": username, "password": "password123"}),
+            )
+            .await;
+        assert_eq!(
+            res.status(),
+            201,
+            "register {username}: {}",
+            res.text().await.unwrap()
+        );
+        client
+    }
+
+    /// Stops the server and drops the test's PostgreSQL database.
+    pub async fn stop(self) {
+        self.server.stop().await;
+        if let Some((admin, name)) = self.pg
+            && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
+        {
+            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await;
+        }
+    }
+}
+
+impl Client {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.http.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.http.delete(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn patch(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn put(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.http
+            .put(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// POSTs raw bytes with a content type.
+    pub async fn post_raw(
+        &self,
+        path: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        self.http
+            .post(self.url(path))
+            .header("content-type", content_type)
+            .body(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Creates a project and returns its JSON.
+    pub async fn project(&self, name: &str) -> Value {
+        let res = self
+            .post(
+                "/api/projects",
+                &json!({"name": name, "description": format!("{name} description")}),
+            )
+            .await;
+        assert_eq!(res.status(), 201);
+        res.json::<Value>().await.unwrap()["data"].clone()
+    }
+}
+
+/// Asserts the `{error, code, status}` shape and returns the code.
+pub async fn error_code(res: reqwest::Response, status: u16) -> String {
+    assert_eq!(res.status().as_u16(), status, "unexpected status");
+    let body: Value = res.json().await.expect("error body is JSON");
+    assert_eq!(body["status"], status, "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+    body["code"].as_str().expect("code").to_string()
+}

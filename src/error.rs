@@ -1,0 +1,131 @@
+//! The one error shape every minicode API returns: `{error, code, status}`.
+
+use serde::{Deserialize, Serialize};
+
+/// Machine-readable error codes. Clients branch on these, never on messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    BadRequest,
+    ValidationFailed,
+    Unauthorized,
+    /// A cookie-authenticated write without a same-origin proof.
+    CsrfRejected,
+    NotFound,
+    MethodNotAllowed,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RateLimited,
+    /// The project already has an active agent run or chat turn.
+    Busy,
+    /// The model provider failed or refused.
+    ModelError,
+    /// The sandbox could not install, start or serve the app.
+    SandboxError,
+    Internal,
+}
+
+impl ErrorCode {
+    /// The HTTP status a response with this code carries.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::ValidationFailed => 422,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::CsrfRejected => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::Conflict | ErrorCode::Busy => 409,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::ModelError | ErrorCode::SandboxError => 502,
+            ErrorCode::Internal => 500,
+        }
+    }
+}
+
+/// `{ "error": message, "code": CODE, "status": n }`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// A sentence a user can read. Never contains secrets or internals.
+    pub error: String,
+    pub code: ErrorCode,
+    pub status: u16,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            error: message.into(),
+            code,
+            status: code.status(),
+        }
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(ErrorCode::NotFound, format!("{what} not found"))
+    }
+
+    pub fn validation(message: impl Into<String>) -> Self {
+        Self::new(ErrorCode::ValidationFailed, message)
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(ErrorCode::Unauthorized, "sign in to continue")
+    }
+
+    pub fn internal() -> Self {
+        Self::new(ErrorCode::Internal, "something went wrong on our side")
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.error)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+#[cfg(feature = "server-fn")]
+mod server_fn_support {
+    use super::{ApiError, ErrorCode};
+    use server_fn::codec::JsonEncoding;
+    use server_fn::error::{FromServerFnError, ServerFnErrorErr};
+
+    /// Server functions return `ApiError` too, so the UI shows the same
+    /// messages and codes as the REST API.
+    impl FromServerFnError for ApiError {
+        type Encoder = JsonEncoding;
+
+        fn from_server_fn_error(value: ServerFnErrorErr) -> Self {
+            match value {
+                ServerFnErrorErr::Request(_) => ApiError::new(
+                    ErrorCode::Internal,
+                    "could not reach the server; check your connection",
+                ),
+                ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) => {
+                    ApiError::new(ErrorCode::BadRequest, m)
+                }
+                other => ApiError::new(ErrorCode::Internal, other.to_string()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serialises_as_documented() {
+        let e = ApiError::not_found("project");
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"error": "project not found", "code": "NOT_FOUND", "status": 404})
+        );
+    }
+}

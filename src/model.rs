@@ -1,0 +1,297 @@
+//! REST resources and their request bodies.
+//!
+//! JSON is camelCase. Timestamps are RFC 3339 strings in UTC. Single
+//! resources travel as `{ "data": … }`, lists as `{ "data": [...], "total": n }`
+//! (seed 003's contract, applied to every resource).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// Longest accepted project or chat name, in characters.
+pub const MAX_NAME_CHARS: usize = 120;
+/// Longest accepted project description or prompt, in characters.
+pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
+/// Longest accepted chat message, in characters.
+pub const MAX_MESSAGE_CHARS: usize = 32_000;
+/// Username length bounds, in characters.
+pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
+/// Password length bounds, in characters.
+pub const PASSWORD_CHARS: std::ops::RangeInclusive<usize> = 8..=256;
+/// Largest page a list endpoint returns.
+pub const MAX_PAGE_LIMIT: u32 = 100;
+/// Page size when the client does not ask for one.
+pub const DEFAULT_PAGE_LIMIT: u32 = 50;
+
+/// `{ "data": … }`
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Data<T> {
+    pub data: T,
+}
+
+/// `{ "data": [...], "total": n }`: one page of a list and the size of the whole list.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    pub data: Vec<T>,
+    pub total: u64,
+}
+
+/// `?limit=&offset=` on every list endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageQuery {
+    #[serde(default = "default_limit")]
+    pub limit: u32,
+    #[serde(default)]
+    pub offset: u64,
+}
+
+fn default_limit() -> u32 {
+    DEFAULT_PAGE_LIMIT
+}
+
+impl Default for PageQuery {
+    fn default() -> Self {
+        Self {
+            limit: DEFAULT_PAGE_LIMIT,
+            offset: 0,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct User {
+    pub id: Uuid,
+    pub username: String,
+    pub created_at: String,
+}
+
+/// Body of register and login.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+/// A personal API token as listed: the secret itself is never shown again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiToken {
+    pub id: Uuid,
+    pub name: String,
+    /// The first characters of the token, so a user can tell tokens apart.
+    pub prefix: String,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewApiToken {
+    pub name: String,
+}
+
+/// The answer to creating a token: the only time the secret is returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedApiToken {
+    pub token: ApiToken,
+    pub secret: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Project {
+    pub id: Uuid,
+    pub name: String,
+    pub description: String,
+    /// `provider/model` chosen for this project; `None` uses the server default.
+    pub model: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NewProject {
+    pub name: String,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub model: Option<String>,
+}
+
+/// PATCH body: absent fields are left unchanged. `model: null` resets to the default.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectPatch {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default, with = "double_option")]
+    pub model: Option<Option<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Chat {
+    pub id: Uuid,
+    pub project_id: Uuid,
+    pub title: String,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+/// POST body for chats. On `/api/chats` the project is named in the body;
+/// on `/api/projects/:id/chats` it comes from the path.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewChat {
+    #[serde(default)]
+    pub title: Option<String>,
+    #[serde(default)]
+    pub project_id: Option<Uuid>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatPatch {
+    #[serde(default)]
+    pub title: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+        }
+    }
+}
+
+/// One tool call the chat agent made, with its outcome.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ToolCallRecord {
+    pub id: String,
+    pub tool_name: String,
+    pub tool_input: serde_json::Value,
+    pub ok: bool,
+    pub summary: String,
+}
+
+/// Tokens a model call used, and its cost when the provider reports one.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Usage {
+    pub input_tokens: u64,
+    pub output_tokens: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
+}
+
+impl Usage {
+    pub fn add(&mut self, other: Usage) {
+        self.input_tokens += other.input_tokens;
+        self.output_tokens += other.output_tokens;
+        self.cost_usd = match (self.cost_usd, other.cost_usd) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0.0) + b.unwrap_or(0.0)),
+        };
+    }
+
+    pub fn total_tokens(&self) -> u64 {
+        self.input_tokens + self.output_tokens
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: Uuid,
+    pub chat_id: Uuid,
+    pub role: Role,
+    pub content: String,
+    #[serde(default)]
+    pub tool_calls: Vec<ToolCallRecord>,
+    #[serde(default)]
+    pub usage: Option<Usage>,
+    pub created_at: String,
+}
+
+/// One file of a project's workspace, as listed in the tree.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileEntry {
+    pub path: String,
+    pub size: u64,
+}
+
+/// The whole content of one file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileContent {
+    pub path: String,
+    pub content: String,
+    pub version: i64,
+}
+
+/// PUT body of a file.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileWrite {
+    pub content: String,
+}
+
+/// `/health`
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: String,
+    pub db: String,
+    pub sandbox: String,
+    pub version: String,
+}
+
+/// Serde helper telling "absent" (outer `None`) from "null" (`Some(None)`).
+mod double_option {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer, T: Serialize>(
+        value: &Option<Option<T>>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            None => s.serialize_none(),
+            Some(inner) => inner.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>, T: Deserialize<'de>>(
+        d: D,
+    ) -> Result<Option<Option<T>>, D::Error> {
+        Option::<T>::deserialize(d).map(Some)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn patch_tells_absent_from_null() {
+        let absent: ProjectPatch = serde_json::from_str(r#"{"name":"x"}"#).unwrap();
+        assert_eq!(absent.model, None);
+        let null: ProjectPatch = serde_json::from_str(r#"{"model":null}"#).unwrap();
+        assert_eq!(null.model, Some(None));
+        let set: ProjectPatch = serde_json::from_str(r#"{"model":"openai/gpt"}"#).unwrap();
+        assert_eq!(set.model, Some(Some("openai/gpt".into())));
+    }
+
+    #[test]
+    fn page_query_defaults() {
+        let q: PageQuery = serde_json::from_str("{}").unwrap();
+        assert_eq!(q, PageQuery::default());
+    }
+}
