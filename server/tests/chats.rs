@@ -128,7 +128,7 @@ async fn chat_input_is_validated() {
         "VALIDATION_FAILED"
     );
     assert_eq!(
-        error_code(client.get(&format!("/api/chats?projectId=nope")).await, 404).await,
+        error_code(client.get("/api/chats?projectId=nope").await, 404).await,
         "NOT_FOUND"
     );
     let chat: Value = client

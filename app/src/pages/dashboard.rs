@@ -60,10 +60,10 @@ fn Projects() -> impl IntoView {
 
     let form: NodeRef<leptos::html::Form> = NodeRef::new();
     Effect::new(move |_| {
-        if let Some(Ok(_)) = create.value().get() {
-            if let Some(form) = form.get() {
-                form.reset();
-            }
+        if let Some(Ok(_)) = create.value().get()
+            && let Some(form) = form.get()
+        {
+            form.reset();
         }
     });
 

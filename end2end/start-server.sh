@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Starts minicode for the end-to-end tests: fresh data, offline model, process sandbox.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+port="$1"
+data="target/e2e-data"
+rm -rf "$data"
+export LEPTOS_SITE_ROOT=target/site
+export LEPTOS_ENV=PROD
+exec "${MINICODE_BIN:-target/debug/minicode}" \
+  --addr "127.0.0.1:$port" \
+  --data-dir "$data" \
+  --database-url "sqlite://$data/minicode.db?mode=rwc" \
+  --auth-rate-per-minute 1000 \
+  --log "${E2E_LOG:-info}"
