@@ -9,6 +9,10 @@ pub fn hydrate() {
     // A flag end-to-end tests (and curious users) can wait on: from here on,
     // buttons have their handlers.
     if let Some(window) = web_sys::window() {
-        let _ = js_sys::Reflect::set(&window, &JsValue::from_str("__minicodeHydrated"), &JsValue::TRUE);
+        let _ = js_sys::Reflect::set(
+            &window,
+            &JsValue::from_str("__minicodeHydrated"),
+            &JsValue::TRUE,
+        );
     }
 }
