@@ -230,12 +230,25 @@ pub struct FileEntry {
     pub size: u64,
 }
 
+/// How a file's `content` is encoded in JSON: text as-is, anything that is
+/// not UTF-8 (an uploaded image, say) as base64.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    #[default]
+    Utf8,
+    Base64,
+}
+
 /// The whole content of one file.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct FileContent {
     pub path: String,
     pub content: String,
+    #[serde(default)]
+    pub encoding: Encoding,
+    /// Grows by one with every change to this path.
     pub version: i64,
 }
 
@@ -243,6 +256,8 @@ pub struct FileContent {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileWrite {
     pub content: String,
+    #[serde(default)]
+    pub encoding: Encoding,
 }
 
 /// `/health`

@@ -148,6 +148,80 @@ pub struct Config {
     #[arg(long, env = "MINICODE_SANDBOX", value_enum, default_value_t = SandboxKind::Process)]
     pub sandbox: SandboxKind,
 
+    /// Largest file a project may hold, in bytes.
+    #[arg(long, env = "MINICODE_MAX_FILE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_file_bytes: usize,
+
+    /// Most files a project may hold.
+    #[arg(long, env = "MINICODE_MAX_FILES", default_value_t = 2000)]
+    pub max_files: usize,
+
+    /// Largest upload request (multipart), in bytes.
+    #[arg(long, env = "MINICODE_UPLOAD_LIMIT", default_value_t = 20 * 1024 * 1024)]
+    pub upload_limit: usize,
+
+    /// Seconds `npm install` may take.
+    #[arg(
+        long,
+        env = "MINICODE_SANDBOX_INSTALL_TIMEOUT_SECS",
+        default_value_t = 300
+    )]
+    pub install_timeout_secs: u64,
+
+    /// Seconds the dev server may take to answer after starting.
+    #[arg(
+        long,
+        env = "MINICODE_SANDBOX_START_TIMEOUT_SECS",
+        default_value_t = 60
+    )]
+    pub start_timeout_secs: u64,
+
+    /// Dev servers nobody used for this many minutes are stopped.
+    #[arg(long, env = "MINICODE_SANDBOX_IDLE_MINUTES", default_value_t = 30)]
+    pub sandbox_idle_minutes: u64,
+
+    /// Workspaces of projects idle for this many hours are removed from disk
+    /// (their files stay in the database and come back on the next use).
+    #[arg(long, env = "MINICODE_WORKSPACE_IDLE_HOURS", default_value_t = 72)]
+    pub workspace_idle_hours: u64,
+
+    /// V8 heap limit of sandboxed Node.js processes, in MiB.
+    #[arg(long, env = "MINICODE_SANDBOX_NODE_HEAP_MB", default_value_t = 1024)]
+    pub node_heap_mb: u64,
+
+    /// Open files allowed per sandboxed process.
+    #[arg(long, env = "MINICODE_SANDBOX_OPEN_FILES", default_value_t = 8192)]
+    pub sandbox_open_files: u64,
+
+    /// The npm cache and installed-module snapshots shared by every project
+    /// (default: `<data dir>/sandbox/cache`).
+    #[arg(long, env = "MINICODE_SANDBOX_CACHE_DIR")]
+    pub sandbox_cache_dir: Option<PathBuf>,
+
+    /// npm registry for sandboxes (default: npm's own).
+    #[arg(long, env = "MINICODE_NPM_REGISTRY")]
+    pub npm_registry: Option<String>,
+
+    /// Image of the docker sandbox (see sandbox/build-image.sh).
+    #[arg(
+        long,
+        env = "MINICODE_DOCKER_IMAGE",
+        default_value = "minicode-sandbox:latest"
+    )]
+    pub docker_image: String,
+
+    /// Memory limit of a docker sandbox, in MiB.
+    #[arg(long, env = "MINICODE_DOCKER_MEMORY_MB", default_value_t = 2048)]
+    pub docker_memory_mb: i64,
+
+    /// CPUs a docker sandbox may use.
+    #[arg(long, env = "MINICODE_DOCKER_CPUS", default_value_t = 1.0)]
+    pub docker_cpus: f64,
+
+    /// Most processes in a docker sandbox.
+    #[arg(long, env = "MINICODE_DOCKER_PIDS", default_value_t = 512)]
+    pub docker_pids: i64,
+
     /// Seconds to wait for running work to finish on shutdown.
     #[arg(long, env = "MINICODE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,

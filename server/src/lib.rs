@@ -10,12 +10,16 @@ pub mod chats;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod events;
 pub mod files;
 pub mod maintenance;
+pub mod preview;
 pub mod projects;
+pub mod sandbox;
 pub mod state;
 pub mod telemetry;
 mod ui;
+pub mod workspace;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -28,7 +32,10 @@ use tokio_util::sync::CancellationToken;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::db::Db;
+use crate::events::EventBus;
+use crate::sandbox::Sandboxes;
 use crate::state::AppState;
+use crate::workspace::Workspaces;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -44,6 +51,8 @@ pub enum StartError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("could not set up the {kind} sandbox: {message}")]
+    Sandbox { kind: &'static str, message: String },
 }
 
 /// Connects to the database (migrating it) and assembles the shared state.
@@ -61,12 +70,101 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         .reload_port(config.reload_port)
         .env(leptos::config::Env::from(config.leptos_env.as_str()))
         .build();
+    let events = EventBus::new(db.clone());
+    let workspaces = Workspaces::new(
+        &config.data_dir,
+        workspace::Limits {
+            max_file_bytes: config.max_file_bytes,
+            max_files: config.max_files,
+        },
+    );
+    let sandboxes = sandbox_from_config(&config, events.clone(), workspaces.clone()).await?;
+    let reaped = sandboxes.reap_orphans().await;
+    if reaped > 0 {
+        tracing::warn!(
+            count = reaped,
+            "stopped sandbox processes left by a previous run"
+        );
+    }
     Ok(AppState {
         auth_limiter: Arc::new(RateLimiter::per_minute(config.auth_rate_per_minute)),
         config: Arc::new(config),
         db,
         leptos,
+        events,
+        workspaces,
+        sandboxes,
     })
+}
+
+/// Builds the configured sandbox backend and the manager around it.
+async fn sandbox_from_config(
+    config: &Config,
+    events: EventBus,
+    workspaces: Workspaces,
+) -> Result<Sandboxes, StartError> {
+    let state_dir = config.data_dir.join("sandbox");
+    let cache_dir = config
+        .sandbox_cache_dir
+        .clone()
+        .unwrap_or_else(|| state_dir.join("cache"));
+    let npm_cache = cache_dir.join("npm");
+    let backend: Arc<dyn sandbox::Backend> = match config.sandbox {
+        config::SandboxKind::Process => {
+            let limits = sandbox::process::ProcessLimits {
+                open_files: config.sandbox_open_files,
+                max_file_bytes: 1 << 30,
+                node_heap_mb: config.node_heap_mb,
+            };
+            let backend = sandbox::process::ProcessBackend::new(
+                &state_dir,
+                &npm_cache,
+                limits,
+                sandbox_pass_env(config),
+            )
+            .map_err(|e| StartError::Sandbox {
+                kind: "process",
+                message: e.to_string(),
+            })?;
+            Arc::new(backend)
+        }
+        config::SandboxKind::Docker => {
+            return Err(StartError::Sandbox {
+                kind: "docker",
+                message: "not available in this build".into(),
+            });
+        }
+    };
+    Ok(Sandboxes::new(
+        backend,
+        events,
+        workspaces,
+        sandbox::SandboxConfig {
+            install_timeout: Duration::from_secs(config.install_timeout_secs),
+            start_timeout: Duration::from_secs(config.start_timeout_secs),
+            cache_dir,
+        },
+    ))
+}
+
+/// The only variables of minicode's own environment sandboxes get: proxy
+/// settings (npm needs them to reach the registry) and the registry itself.
+fn sandbox_pass_env(config: &Config) -> Vec<(String, String)> {
+    let mut env: Vec<(String, String)> = [
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "no_proxy",
+    ]
+    .into_iter()
+    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+    .collect();
+    if let Some(registry) = &config.npm_registry {
+        env.push(("npm_config_registry".into(), registry.clone()));
+    }
+    env
 }
 
 /// A running server: its address, and a handle to stop it.
@@ -127,6 +225,8 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
     if tokio::time::timeout(grace, maintenance).await.is_err() {
         tracing::warn!("background work did not stop within the grace period");
     }
+    state.sandboxes.shutdown().await;
+    state.events.flush().await;
     state.db.close().await;
     tracing::info!("stopped");
 }

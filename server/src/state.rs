@@ -8,6 +8,9 @@ use leptos::config::LeptosOptions;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::db::Db;
+use crate::events::EventBus;
+use crate::sandbox::Sandboxes;
+use crate::workspace::Workspaces;
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -15,4 +18,7 @@ pub struct AppState {
     pub db: Db,
     pub leptos: LeptosOptions,
     pub auth_limiter: Arc<RateLimiter>,
+    pub events: EventBus,
+    pub workspaces: Workspaces,
+    pub sandboxes: Sandboxes,
 }

@@ -28,7 +28,7 @@ use crate::auth::{self, csrf};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::ui::UiBackend;
-use crate::{chats, projects};
+use crate::{chats, files, preview, projects};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -45,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes::router())
         .merge(projects::routes::router())
         .merge(chats::routes::router())
+        .merge(files::routes::router(state.config.upload_limit))
         .route("/api", any(api_not_found))
         .route("/api/", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
@@ -66,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         ));
 
     let mut router = api
+        .merge(preview::router())
         .merge(pages)
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard));

@@ -192,6 +192,12 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()
     if done.rows_affected() == 0 {
         return Err(AppError::not_found("project"));
     }
+    // Its rows are gone with the cascade; now its running app and files on disk.
+    state.sandboxes.destroy(id).await;
+    if let Err(e) = state.workspaces.remove(id).await {
+        tracing::warn!(error = %e, "could not remove the workspace of a deleted project");
+    }
+    state.events.forget(id);
     tracing::info!("project deleted");
     Ok(())
 }

@@ -79,6 +79,9 @@ pub async fn spawn_with(extra: &[&str]) -> TestApp {
         "10000".into(),
         "--log".into(),
         "warn".into(),
+        // One npm cache for every test server, so only the first install downloads.
+        "--sandbox-cache-dir".into(),
+        shared_sandbox_cache().display().to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
     let config = Config::parse_from(args);
@@ -90,6 +93,11 @@ pub async fn spawn_with(extra: &[&str]) -> TestApp {
         dir,
         pg,
     }
+}
+
+/// The npm cache and module snapshots shared by all tests (kept between runs).
+pub fn shared_sandbox_cache() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-sandbox-cache")
 }
 
 pub async fn spawn() -> TestApp {
@@ -238,4 +246,91 @@ pub async fn error_code(res: reqwest::Response, status: u16) -> String {
         "{body}"
     );
     body["code"].as_str().expect("code").to_string()
+}
+
+/// Polls `check` every 100 ms until it is true or `limit` passes.
+pub async fn wait_until<F, Fut>(limit: std::time::Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < deadline {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
+}
+
+/// Pids of live processes started by a project's sandbox: every sandboxed
+/// process carries `MINICODE_SANDBOX_PROJECT=<id>` in its environment.
+pub fn sandbox_pids(project: &str) -> Vec<i32> {
+    let needle = format!("MINICODE_SANDBOX_PROJECT={project}");
+    let mut pids = Vec::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return pids;
+    };
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Ok(environ) = std::fs::read(entry.path().join("environ")) else {
+            continue;
+        };
+        let zombie = std::fs::read_to_string(entry.path().join("stat"))
+            .map(|s| {
+                s.rsplit_once(')')
+                    .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'))
+            })
+            .unwrap_or(false);
+        if !zombie
+            && environ
+                .split(|b| *b == 0)
+                .any(|var| var == needle.as_bytes())
+        {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+/// The files of the small Vite + React fixture app, relative paths and contents.
+pub fn fixture_app() -> Vec<(String, String)> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vite-app");
+    let mut files = Vec::new();
+    for rel in [
+        "package.json",
+        "index.html",
+        "vite.config.ts",
+        "tsconfig.json",
+        "src/main.tsx",
+        "src/App.tsx",
+    ] {
+        files.push((
+            rel.to_string(),
+            std::fs::read_to_string(root.join(rel)).unwrap(),
+        ));
+    }
+    files
+}
+
+impl Client {
+    /// Writes the fixture app into a project through the files API.
+    pub async fn upload_fixture(&self, project: &str) {
+        for (path, content) in fixture_app() {
+            let res = self
+                .put(
+                    &format!("/api/projects/{project}/files/{path}"),
+                    &json!({"content": content}),
+                )
+                .await;
+            assert_eq!(res.status(), 200, "PUT {path}");
+        }
+    }
 }

@@ -1,0 +1,266 @@
+//! The per-project event log: every event a project's WebSocket clients see.
+//!
+//! [`EventBus::publish`] gives an event the project's next `seq`, serialises
+//! it once, keeps it in a bounded in-memory ring, broadcasts it to live
+//! subscribers, and queues it for the database (`events` table), where a
+//! single writer task stores queued events in batches. A client that
+//! reconnects asks for everything after its last seq: the tail comes from
+//! memory, anything older from the database, so nothing is lost.
+//!
+//! Seq numbers only grow. After a restart the next seq jumps past the last
+//! stored one by more than the writer can ever have had pending, so a client
+//! that saw an event which was never stored can still not miss a new one.
+
+mod writer;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use minicode::protocol::{ServerEvent, ServerFrame};
+use sqlx::Row;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+use crate::db::{Db, now_ms};
+use crate::error::AppResult;
+
+/// Events kept in memory per project for fast replay.
+const RING: usize = 4096;
+/// Frames a slow subscriber may fall behind before it is told to resync.
+const SUBSCRIBER_QUEUE: usize = 8192;
+/// Most events the writer holds before it applies back-pressure.
+pub(crate) const WRITER_PENDING: usize = 16_384;
+
+/// A published event: its seq and the exact JSON sent to clients.
+#[derive(Debug)]
+pub struct Frame {
+    pub seq: u64,
+    pub kind: &'static str,
+    pub json: Arc<str>,
+    pub created_ms: i64,
+}
+
+struct ProjectLog {
+    /// Guards seq assignment, the ring and the broadcast send together, so
+    /// every subscriber sees frames in seq order.
+    inner: Mutex<LogInner>,
+    tx: broadcast::Sender<Arc<Frame>>,
+}
+
+struct LogInner {
+    last_seq: u64,
+    recent: VecDeque<Arc<Frame>>,
+}
+
+/// Shared by the whole server. Cheap to clone.
+#[derive(Clone)]
+pub struct EventBus {
+    projects: Arc<Mutex<HashMap<Uuid, Arc<ProjectLog>>>>,
+    db: Db,
+    writer: writer::Handle,
+}
+
+impl EventBus {
+    /// Starts the database writer. Call [`EventBus::flush`] before shutdown.
+    pub fn new(db: Db) -> Self {
+        let writer = writer::spawn(db.clone());
+        Self {
+            projects: Arc::default(),
+            db,
+            writer,
+        }
+    }
+
+    async fn log(&self, project: Uuid) -> AppResult<Arc<ProjectLog>> {
+        if let Some(log) = self.lock().get(&project) {
+            return Ok(log.clone());
+        }
+        let stored: Option<i64> =
+            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE project_id = $1")
+                .bind(project.to_string())
+                .fetch_one(self.db.pool())
+                .await?;
+        let start = match stored {
+            Some(seq) => seq.max(0) as u64 + WRITER_PENDING as u64 + 1,
+            None => 0,
+        };
+        let mut projects = self.lock();
+        let log = projects.entry(project).or_insert_with(|| {
+            Arc::new(ProjectLog {
+                inner: Mutex::new(LogInner {
+                    last_seq: start,
+                    recent: VecDeque::with_capacity(64),
+                }),
+                tx: broadcast::channel(SUBSCRIBER_QUEUE).0,
+            })
+        });
+        Ok(log.clone())
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<ProjectLog>>> {
+        self.projects.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Publishes one event to the project's log and subscribers; returns its seq.
+    pub async fn publish(&self, project: Uuid, event: ServerEvent) -> AppResult<u64> {
+        let seqs = self.publish_many(project, vec![event]).await?;
+        Ok(seqs.last().copied().unwrap_or_default())
+    }
+
+    /// Publishes several events in order, under one lock.
+    pub async fn publish_many(
+        &self,
+        project: Uuid,
+        events: Vec<ServerEvent>,
+    ) -> AppResult<Vec<u64>> {
+        let log = self.log(project).await?;
+        let now = now_ms();
+        let mut stored = Vec::with_capacity(events.len());
+        let mut seqs = Vec::with_capacity(events.len());
+        {
+            let mut inner = log.inner.lock().unwrap_or_else(|p| p.into_inner());
+            for event in events {
+                inner.last_seq += 1;
+                let seq = inner.last_seq;
+                let kind = event.kind();
+                let json: Arc<str> = serde_json::to_string(&ServerFrame {
+                    event,
+                    timestamp: now,
+                    seq: Some(seq),
+                    correlation_id: None,
+                })
+                .unwrap_or_default()
+                .into();
+                let frame = Arc::new(Frame {
+                    seq,
+                    kind,
+                    json,
+                    created_ms: now,
+                });
+                if inner.recent.len() == RING {
+                    inner.recent.pop_front();
+                }
+                inner.recent.push_back(frame.clone());
+                // No receivers is fine: nobody is watching right now.
+                let _ = log.tx.send(frame.clone());
+                stored.push(frame);
+                seqs.push(seq);
+            }
+        }
+        self.writer.store(project, stored).await;
+        Ok(seqs)
+    }
+
+    /// Live frames from now on, and the seq of the newest frame before them.
+    pub async fn subscribe(
+        &self,
+        project: Uuid,
+    ) -> AppResult<(broadcast::Receiver<Arc<Frame>>, u64)> {
+        let log = self.log(project).await?;
+        let inner = log.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Ok((log.tx.subscribe(), inner.last_seq))
+    }
+
+    /// The newest seq of a project (0 when it has no events).
+    pub async fn last_seq(&self, project: Uuid) -> AppResult<u64> {
+        let log = self.log(project).await?;
+        let inner = log.inner.lock().unwrap_or_else(|p| p.into_inner());
+        Ok(inner.last_seq)
+    }
+
+    /// Every frame with `after < seq <= up_to`, oldest first: from memory when
+    /// the ring still holds them, from the database otherwise.
+    pub async fn replay(
+        &self,
+        project: Uuid,
+        after: u64,
+        up_to: u64,
+    ) -> AppResult<Vec<Arc<Frame>>> {
+        if after >= up_to {
+            return Ok(Vec::new());
+        }
+        let log = self.log(project).await?;
+        let (from_memory, ring_start) = {
+            let inner = log.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let ring_start = inner.recent.front().map(|f| f.seq).unwrap_or(u64::MAX);
+            let frames: Vec<Arc<Frame>> = inner
+                .recent
+                .iter()
+                .filter(|f| f.seq > after && f.seq <= up_to)
+                .cloned()
+                .collect();
+            (frames, ring_start)
+        };
+        if after + 1 >= ring_start {
+            return Ok(from_memory);
+        }
+        // The older part is only in the database; make sure what is queued is stored first.
+        self.writer.flush().await;
+        let rows = sqlx::query(
+            "SELECT seq, kind, frame, created_at FROM events WHERE project_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq",
+        )
+        .bind(project.to_string())
+        .bind(after as i64)
+        .bind(ring_start.min(up_to + 1) as i64)
+        .fetch_all(self.db.pool())
+        .await?;
+        let mut frames = Vec::with_capacity(rows.len() + from_memory.len());
+        for row in rows {
+            let kind: String = row.try_get("kind")?;
+            frames.push(Arc::new(Frame {
+                seq: row.try_get::<i64, _>("seq")?.max(0) as u64,
+                kind: static_kind(&kind),
+                json: row.try_get::<String, _>("frame")?.into(),
+                created_ms: row.try_get("created_at")?,
+            }));
+        }
+        frames.extend(from_memory);
+        Ok(frames)
+    }
+
+    /// Waits until every queued event is in the database.
+    pub async fn flush(&self) {
+        self.writer.flush().await;
+    }
+
+    /// Forgets a deleted project's in-memory log (its rows go with the project).
+    pub fn forget(&self, project: Uuid) {
+        self.lock().remove(&project);
+    }
+}
+
+/// Maps a stored kind back to the static name (kinds are a closed set).
+fn static_kind(kind: &str) -> &'static str {
+    const KINDS: [&str; 25] = [
+        "connection_established",
+        "state",
+        "state_change",
+        "phase_designing",
+        "phase_designed",
+        "file_start",
+        "file_chunk",
+        "file_end",
+        "file_deleted",
+        "files_written",
+        "deps_installed",
+        "server_started",
+        "sandbox_log",
+        "generation_complete",
+        "error",
+        "pong",
+        "message_start",
+        "message_delta",
+        "tool_use",
+        "tool_result",
+        "status",
+        "message_complete",
+        "checkpoint_created",
+        "resync",
+        "resumed",
+    ];
+    KINDS
+        .iter()
+        .find(|k| **k == kind)
+        .copied()
+        .unwrap_or("event")
+}

@@ -1,0 +1,124 @@
+//! The single task that stores published events, in batched transactions:
+//! one insert per event would make a streaming generation write-bound.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use uuid::Uuid;
+
+use super::{Frame, WRITER_PENDING};
+use crate::db::Db;
+
+/// Longest an event waits before its batch is written.
+const LINGER: Duration = Duration::from_millis(50);
+/// Most events in one transaction.
+const BATCH: usize = 1024;
+
+enum Command {
+    Store(Uuid, Vec<Arc<Frame>>),
+    Flush(oneshot::Sender<()>),
+}
+
+#[derive(Clone)]
+pub(super) struct Handle {
+    tx: mpsc::Sender<Command>,
+}
+
+impl Handle {
+    pub async fn store(&self, project: Uuid, frames: Vec<Arc<Frame>>) {
+        if self.tx.send(Command::Store(project, frames)).await.is_err() {
+            tracing::error!("event writer is gone; events are not being stored");
+        }
+    }
+
+    pub async fn flush(&self) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(Command::Flush(done)).await.is_ok() {
+            let _ = wait.await;
+        }
+    }
+}
+
+pub(super) fn spawn(db: Db) -> Handle {
+    // Each message holds a few frames; the bound keeps memory in check if the
+    // database stalls (publishers then wait instead of piling up).
+    let (tx, rx) = mpsc::channel(WRITER_PENDING / 4);
+    tokio::spawn(run(db, rx));
+    Handle { tx }
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Command>) {
+    let mut pending: Vec<(Uuid, Arc<Frame>)> = Vec::new();
+    let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
+    loop {
+        let command = if pending.is_empty() {
+            match rx.recv().await {
+                Some(c) => Some(c),
+                None => break,
+            }
+        } else {
+            match tokio::time::timeout(LINGER, rx.recv()).await {
+                Ok(Some(c)) => Some(c),
+                Ok(None) => break,
+                Err(_) => None,
+            }
+        };
+        match command {
+            Some(Command::Store(project, frames)) => {
+                pending.extend(frames.into_iter().map(|f| (project, f)));
+                if pending.len() < BATCH {
+                    continue;
+                }
+            }
+            Some(Command::Flush(done)) => waiters.push(done),
+            None => {}
+        }
+        // Drain whatever else is already queued before writing.
+        while let Ok(command) = rx.try_recv() {
+            match command {
+                Command::Store(project, frames) => {
+                    pending.extend(frames.into_iter().map(|f| (project, f)))
+                }
+                Command::Flush(done) => waiters.push(done),
+            }
+        }
+        write(&db, &mut pending).await;
+        for done in waiters.drain(..) {
+            let _ = done.send(());
+        }
+    }
+    write(&db, &mut pending).await;
+    for done in waiters {
+        let _ = done.send(());
+    }
+}
+
+async fn write(db: &Db, pending: &mut Vec<(Uuid, Arc<Frame>)>) {
+    for chunk in pending.chunks(BATCH) {
+        if let Err(e) = write_batch(db, chunk).await {
+            tracing::error!(error = %e, events = chunk.len(), "could not store events");
+        }
+    }
+    pending.clear();
+}
+
+async fn write_batch(db: &Db, batch: &[(Uuid, Arc<Frame>)]) -> Result<(), sqlx::Error> {
+    let mut tx = db.pool().begin().await?;
+    for (project, frame) in batch {
+        // A project deleted meanwhile has no row to reference: skip quietly.
+        sqlx::query(
+            "INSERT INTO events (project_id, seq, kind, frame, created_at) \
+             SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM projects WHERE id = $1) \
+             ON CONFLICT (project_id, seq) DO NOTHING",
+        )
+        .bind(project.to_string())
+        .bind(frame.seq as i64)
+        .bind(frame.kind)
+        .bind(frame.json.as_ref())
+        .bind(frame.created_ms)
+        .execute(&mut *tx)
+        .await?;
+    }
+    tx.commit().await
+}

@@ -1,0 +1,389 @@
+//! `/preview/:projectId/…`: the project's running app, served through
+//! minicode's own origin so the browser needs nothing but minicode.
+//!
+//! HTTP requests and WebSocket upgrades (Vite's hot-module reload) are
+//! proxied to the project's dev server, which runs with `--base
+//! /preview/<id>/` so paths pass through unchanged. Only the project's owner
+//! gets through; anyone else gets a plain 404. When the dev server is not
+//! running (never started, stopped when idle, or crashed) the answer is a
+//! page saying so, and the sandbox is (re)started in the background: the next
+//! request finds it running.
+
+use std::net::SocketAddr;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::ws::{Message as AxumMessage, WebSocket, WebSocketUpgrade};
+use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::any;
+use futures::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::auth::service::authenticate;
+use crate::projects;
+use crate::sandbox::Phase;
+use crate::state::AppState;
+
+/// The generated app may use images and fonts from anywhere, but runs its
+/// scripts only from its own files, and may only be framed by minicode.
+const PREVIEW_CSP: &str = "default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; \
+    style-src 'self' 'unsafe-inline' https:; img-src * data: blob:; font-src * data:; media-src * data: blob:; \
+    connect-src 'self' ws: wss: https:; frame-ancestors 'self'; base-uri 'self'";
+
+/// Headers that describe one connection, not the message: never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/preview/{id}", any(add_slash))
+        .route("/preview/{id}/", any(proxy))
+        .route("/preview/{id}/{*rest}", any(proxy))
+}
+
+async fn add_slash(Path(id): Path<String>) -> Redirect {
+    Redirect::permanent(&format!("/preview/{id}/"))
+}
+
+fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Html(page("Not found", "There is no preview here.", None, false)),
+    )
+        .into_response()
+}
+
+async fn proxy(
+    State(state): State<AppState>,
+    Path(params): Path<Vec<(String, String)>>,
+    request: Request,
+) -> Response {
+    let Some(project) = params.first().and_then(|(_, id)| Uuid::parse_str(id).ok()) else {
+        return not_found();
+    };
+    // Owner only; everyone else (signed out included) sees the same 404.
+    let owner = match authenticate(&state, request.headers()).await {
+        Ok(Some(caller)) => projects::owned(&state, &caller, project).await.is_ok(),
+        _ => false,
+    };
+    if !owner {
+        return not_found();
+    }
+
+    match state.sandboxes.upstream(project) {
+        Some(upstream) => {
+            let (mut parts, body) = request.into_parts();
+            if is_websocket(&parts.headers) {
+                match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+                    Ok(upgrade) => proxy_websocket(upgrade, upstream, &parts).await,
+                    Err(rejection) => rejection.into_response(),
+                }
+            } else {
+                proxy_http(&state, upstream, Request::from_parts(parts, body)).await
+            }
+        }
+        None => not_running(&state, project, request.headers()).await,
+    }
+}
+
+fn is_websocket(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// The dev server is not running: say so, and start it for the next request.
+async fn not_running(state: &AppState, project: Uuid, headers: &HeaderMap) -> Response {
+    let status = state.sandboxes.status(project);
+    let has_app = tokio::fs::metadata(state.workspaces.dir(project).join("package.json"))
+        .await
+        .is_ok()
+        || crate::files::list_latest(state, project)
+            .await
+            .is_ok_and(|files| files.iter().any(|f| f.path == "package.json"));
+    if !has_app {
+        return preview_page(
+            headers,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "No app yet",
+            "The preview appears here once the agent has written the app.",
+            None,
+            false,
+        );
+    }
+    let busy = matches!(status.phase, Phase::Installing | Phase::Starting);
+    if !busy {
+        let sandboxes = state.sandboxes.clone();
+        let state = state.clone();
+        tokio::spawn(async move {
+            // A workspace removed while idle comes back from the database first.
+            if !state.workspaces.dir(project).join("package.json").exists()
+                && let Err(e) = crate::files::restore_workspace(&state, project).await
+            {
+                tracing::warn!(project_id = %project, error = %e, "could not restore the workspace");
+                return;
+            }
+            if let Err(e) = sandboxes
+                .ensure_running(project, &CancellationToken::new())
+                .await
+            {
+                tracing::info!(project_id = %project, error = %e, "preview could not be started");
+            }
+        });
+    }
+    let (title, message) = match status.phase {
+        Phase::Crashed => (
+            "The app stopped",
+            "The dev server stopped; it is being restarted. This page reloads by itself.",
+        ),
+        Phase::Failed => (
+            "The app could not start",
+            "Starting it again. This page reloads by itself; the log below says what went wrong last time.",
+        ),
+        Phase::Installing => (
+            "Installing dependencies…",
+            "This page reloads by itself when the app is ready.",
+        ),
+        _ => (
+            "Starting the app…",
+            "This page reloads by itself when the app is ready.",
+        ),
+    };
+    let tail =
+        matches!(status.phase, Phase::Crashed | Phase::Failed).then(|| status.log_tail.join("\n"));
+    preview_page(
+        headers,
+        StatusCode::SERVICE_UNAVAILABLE,
+        title,
+        message,
+        tail,
+        true,
+    )
+}
+
+/// An HTML page for browsers, plain text for everything else (scripts, assets).
+fn preview_page(
+    headers: &HeaderMap,
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    log: Option<String>,
+    refresh: bool,
+) -> Response {
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    let mut response = if wants_html {
+        (status, Html(page(title, message, log.as_deref(), refresh))).into_response()
+    } else {
+        (status, format!("{title}: {message}")).into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn page(title: &str, message: &str, log: Option<&str>, refresh: bool) -> String {
+    let escape = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+    };
+    let refresh = if refresh {
+        r#"<meta http-equiv="refresh" content="2">"#
+    } else {
+        ""
+    };
+    let log = log
+        .filter(|l| !l.is_empty())
+        .map(|l| format!("<pre>{}</pre>", escape(l)))
+        .unwrap_or_default();
+    format!(
+        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">{refresh}<title>{title}</title>\
+         <style>body{{font:15px/1.5 system-ui,sans-serif;color:#1b1e2b;background:#f6f7fb;margin:0;padding:3rem;}}\
+         h1{{font-size:1.2rem;margin:0 0 .5rem}}p{{color:#646a80}}pre{{background:#1b1e2b;color:#e6e8f0;padding:1rem;\
+         border-radius:8px;overflow:auto;font-size:12px;max-height:50vh}}@media(prefers-color-scheme:dark){{body{{background:#0f1117;color:#e6e8f0}}}}</style>\
+         </head><body><h1>{title}</h1><p>{message}</p>{log}</body></html>",
+        title = escape(title),
+        message = escape(message),
+    )
+}
+
+/// Forwards one HTTP request to the dev server and streams the answer back.
+async fn proxy_http(state: &AppState, upstream: SocketAddr, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let url = format!("http://{upstream}{path}");
+    let mut headers = forwardable(&parts.headers);
+    // The app never sees minicode's credentials.
+    headers.remove(header::COOKIE);
+    headers.remove(header::AUTHORIZATION);
+    headers.remove(header::HOST);
+    let client = preview_client(state);
+    let result = client
+        .request(parts.method.clone(), &url)
+        .headers(headers)
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+        .send()
+        .await;
+    match result {
+        Ok(answer) => {
+            let status = answer.status();
+            let mut response = Response::builder().status(status.as_u16());
+            if let Some(h) = response.headers_mut() {
+                *h = forwardable(answer.headers());
+                h.insert(
+                    header::CONTENT_SECURITY_POLICY,
+                    HeaderValue::from_static(PREVIEW_CSP),
+                );
+            }
+            response
+                .body(Body::from_stream(answer.bytes_stream()))
+                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        }
+        Err(e) => {
+            tracing::info!(error = %e, "preview upstream did not answer");
+            (
+                StatusCode::BAD_GATEWAY,
+                "the app's dev server did not answer; reload to try again",
+            )
+                .into_response()
+        }
+    }
+}
+
+/// One client for every preview request: keeps connections to dev servers alive.
+fn preview_client(_state: &AppState) -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(|| {
+        reqwest::Client::builder()
+            .no_proxy()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default()
+    })
+}
+
+fn forwardable(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if !HOP_BY_HOP.contains(&name.as_str()) && !name.as_str().starts_with("sec-websocket") {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
+}
+
+/// Accepts the browser's WebSocket and connects a second one to the dev
+/// server, then pipes messages both ways until either side closes.
+async fn proxy_websocket(
+    upgrade: WebSocketUpgrade,
+    upstream: SocketAddr,
+    parts: &axum::http::request::Parts,
+) -> Response {
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/")
+        .to_string();
+    let protocols: Vec<String> = parts
+        .headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect()
+        })
+        .unwrap_or_default();
+    let mut request = match format!("ws://{upstream}{path}").into_client_request() {
+        Ok(r) => r,
+        Err(_) => return StatusCode::BAD_REQUEST.into_response(),
+    };
+    if !protocols.is_empty()
+        && let Ok(value) = HeaderValue::from_str(&protocols.join(", "))
+    {
+        request
+            .headers_mut()
+            .insert(HeaderName::from_static("sec-websocket-protocol"), value);
+    }
+    let upstream_socket = match tokio_tungstenite::connect_async(request).await {
+        Ok((socket, _)) => socket,
+        Err(e) => {
+            tracing::info!(error = %e, "preview websocket upstream refused");
+            return (
+                StatusCode::BAD_GATEWAY,
+                "the app's dev server refused the connection",
+            )
+                .into_response();
+        }
+    };
+    upgrade
+        .protocols(protocols)
+        .on_upgrade(move |client| pipe(client, upstream_socket))
+}
+
+async fn pipe(
+    client: WebSocket,
+    upstream: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) {
+    let (mut client_tx, mut client_rx) = client.split();
+    let (mut up_tx, mut up_rx) = upstream.split();
+    let to_upstream = async {
+        while let Some(Ok(message)) = client_rx.next().await {
+            let forwarded = match message {
+                AxumMessage::Text(t) => tungstenite::Message::Text(t.as_str().into()),
+                AxumMessage::Binary(b) => tungstenite::Message::Binary(b),
+                AxumMessage::Ping(p) => tungstenite::Message::Ping(p),
+                AxumMessage::Pong(p) => tungstenite::Message::Pong(p),
+                AxumMessage::Close(_) => break,
+            };
+            if up_tx.send(forwarded).await.is_err() {
+                break;
+            }
+        }
+        let _ = up_tx.close().await;
+    };
+    let to_client = async {
+        while let Some(Ok(message)) = up_rx.next().await {
+            let forwarded = match message {
+                tungstenite::Message::Text(t) => AxumMessage::Text(t.as_str().into()),
+                tungstenite::Message::Binary(b) => AxumMessage::Binary(b),
+                tungstenite::Message::Ping(p) => AxumMessage::Ping(p),
+                tungstenite::Message::Pong(p) => AxumMessage::Pong(p),
+                tungstenite::Message::Close(_) | tungstenite::Message::Frame(_) => break,
+            };
+            if client_tx.send(forwarded).await.is_err() {
+                break;
+            }
+        }
+        let _ = client_tx.close().await;
+    };
+    tokio::select! {
+        () = to_upstream => {},
+        () = to_client => {},
+    }
+}

@@ -1,0 +1,87 @@
+//! What a sandbox backend does. The orchestration (installing, starting the
+//! dev server, readiness, restarts, logs) is shared in `sandbox/mod.rs`; a
+//! backend only knows how to run commands in a project's isolated
+//! environment: child processes (`process.rs`) or a container (`docker.rs`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::SandboxError;
+use super::logs::LogSink;
+use crate::config::SandboxKind;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// One project as a backend sees it.
+#[derive(Clone, Debug)]
+pub struct ProjectEnv {
+    pub id: Uuid,
+    /// The workspace folder on the host.
+    pub workspace: PathBuf,
+}
+
+/// A command to run in the project's environment, from its workspace folder.
+#[derive(Clone, Debug)]
+pub struct CommandSpec {
+    /// Shown in the log: what minicode ran.
+    pub label: String,
+    pub program: String,
+    pub args: Vec<String>,
+    /// Added to the sandbox's clean environment.
+    pub env: Vec<(String, String)>,
+}
+
+/// A long-running command (the dev server).
+pub struct Running {
+    /// Becomes `Some(exit code)` when the process ends (`-1` if killed by a signal).
+    pub exited: watch::Receiver<Option<i32>>,
+    /// Where minicode reaches the server on 127.0.0.1.
+    pub address: SocketAddr,
+}
+
+pub trait Backend: Send + Sync + 'static {
+    fn kind(&self) -> SandboxKind;
+
+    /// Runs a command to completion, streaming its output into `logs`.
+    /// Non-zero exit, timeout and cancellation are errors; on timeout or
+    /// cancellation the command and all its children are killed.
+    fn run<'a>(
+        &'a self,
+        project: &'a ProjectEnv,
+        command: CommandSpec,
+        logs: LogSink,
+        timeout: Duration,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<(), SandboxError>>;
+
+    /// Starts the dev server listening on `port` inside the sandbox.
+    fn spawn_server<'a>(
+        &'a self,
+        project: &'a ProjectEnv,
+        command: CommandSpec,
+        port: u16,
+        logs: LogSink,
+    ) -> BoxFuture<'a, Result<Running, SandboxError>>;
+
+    /// Kills everything the project runs (the dev server, a running install).
+    fn stop<'a>(&'a self, project: Uuid) -> BoxFuture<'a, ()>;
+
+    /// Stops and removes the project's environment (its container, if any).
+    fn destroy<'a>(&'a self, project: Uuid) -> BoxFuture<'a, ()>;
+
+    /// Removes what a previous minicode left running (after a crash).
+    fn reap_orphans(&self) -> BoxFuture<'_, usize>;
+
+    /// Where `npm` keeps its shared cache, as seen inside the sandbox.
+    fn npm_cache(&self) -> String;
+
+    /// The address the dev server must listen on inside the sandbox.
+    fn listen_host(&self) -> &'static str;
+}

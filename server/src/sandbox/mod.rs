@@ -1,0 +1,724 @@
+//! Sandboxes: each project's app runs in isolation, and minicode drives it
+//! through a few steps: install dependencies, start the dev server, watch it,
+//! restart it, stop it. The steps are the same for every backend; what runs
+//! the commands is the [`Backend`] chosen by configuration (`process` or
+//! `docker`).
+//!
+//! Every step reports through the project's event log: `sandbox_log` lines
+//! (batched), `deps_installed`, `server_started {url}`, and `error` with the
+//! last lines of the log when something fails.
+
+pub mod backend;
+pub mod deps;
+pub mod logs;
+pub mod ports;
+pub mod process;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use minicode::protocol::ServerEvent;
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+pub use backend::Backend;
+use backend::{CommandSpec, ProjectEnv};
+use logs::{LogBuffer, LogSink};
+use ports::Ports;
+
+use crate::events::EventBus;
+use crate::workspace::Workspaces;
+
+/// Log lines attached to errors.
+pub const ERROR_TAIL_LINES: usize = 30;
+/// Attempts at finding a port nobody else grabs first.
+const PORT_ATTEMPTS: usize = 3;
+
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum SandboxError {
+    #[error("could not start `{program}`: {message}")]
+    Spawn { program: String, message: String },
+    #[error("`{label}` failed with exit code {code}")]
+    CommandFailed {
+        label: String,
+        code: i32,
+        log_tail: Vec<String>,
+    },
+    #[error("`{label}` did not finish within {secs} s")]
+    Timeout {
+        label: String,
+        secs: u64,
+        log_tail: Vec<String>,
+    },
+    #[error("the step was cancelled")]
+    Cancelled,
+    #[error("the project has no package.json yet")]
+    NoPackageJson,
+    #[error("{0}")]
+    InvalidPackageJson(String),
+    #[error("vite is not installed: add it to package.json's devDependencies")]
+    NoVite,
+    #[error("port {port} is already in use")]
+    PortConflict { port: u16, log_tail: Vec<String> },
+    #[error("the dev server exited with code {code} before it was ready")]
+    ServerExited { code: i32, log_tail: Vec<String> },
+    #[error("the dev server was not ready after {secs} s")]
+    NotReady { secs: u64, log_tail: Vec<String> },
+    #[error("docker: {0}")]
+    Docker(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+impl SandboxError {
+    /// The log lines explaining the failure, if it carries them.
+    pub fn log_tail(&self) -> &[String] {
+        match self {
+            SandboxError::CommandFailed { log_tail, .. }
+            | SandboxError::Timeout { log_tail, .. }
+            | SandboxError::PortConflict { log_tail, .. }
+            | SandboxError::ServerExited { log_tail, .. }
+            | SandboxError::NotReady { log_tail, .. } => log_tail,
+            _ => &[],
+        }
+    }
+
+    fn with_tail(mut self, tail: Vec<String>) -> Self {
+        match &mut self {
+            SandboxError::CommandFailed { log_tail, .. }
+            | SandboxError::Timeout { log_tail, .. }
+            | SandboxError::PortConflict { log_tail, .. }
+            | SandboxError::ServerExited { log_tail, .. }
+            | SandboxError::NotReady { log_tail, .. } => *log_tail = tail,
+            _ => {}
+        }
+        self
+    }
+
+    /// The `error` event clients see.
+    pub fn to_event(&self) -> ServerEvent {
+        ServerEvent::Error {
+            message: self.to_string(),
+            code: "SANDBOX_ERROR".into(),
+            log_tail: Some(self.log_tail().to_vec()).filter(|t| !t.is_empty()),
+        }
+    }
+}
+
+/// Timeouts and folders, from the configuration.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    pub install_timeout: Duration,
+    pub start_timeout: Duration,
+    /// Module snapshots live here (see `deps.rs`).
+    pub cache_dir: PathBuf,
+}
+
+/// Where a project's sandbox is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Stopped,
+    Installing,
+    Starting,
+    Running,
+    /// The dev server exited on its own; the next preview request restarts it.
+    Crashed,
+    /// The last step failed (see `error`).
+    Failed,
+}
+
+/// A project's sandbox as the API reports it.
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    pub phase: Phase,
+    pub url: Option<String>,
+    pub error: Option<String>,
+    pub log_tail: Vec<String>,
+}
+
+struct Slot {
+    /// One lifecycle step at a time per project.
+    step: tokio::sync::Mutex<()>,
+    logs: LogBuffer,
+    sink: LogSink,
+    state: Mutex<SlotState>,
+}
+
+struct SlotState {
+    phase: Phase,
+    port: Option<u16>,
+    address: Option<SocketAddr>,
+    error: Option<String>,
+    last_used: Instant,
+    /// Bumped on every start, so a crash watcher of an old server stays quiet.
+    generation: u64,
+    /// Cancels the step in progress (install or start).
+    cancel: CancellationToken,
+}
+
+/// Every project's sandbox. Shared by the whole server.
+#[derive(Clone)]
+pub struct Sandboxes {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    backend: Arc<dyn Backend>,
+    events: EventBus,
+    workspaces: Workspaces,
+    config: SandboxConfig,
+    ports: Ports,
+    http: reqwest::Client,
+    slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
+}
+
+/// The preview URL of a project, relative to minicode's origin.
+pub fn preview_path(project: Uuid) -> String {
+    format!("/preview/{project}/")
+}
+
+impl Sandboxes {
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        events: EventBus,
+        workspaces: Workspaces,
+        config: SandboxConfig,
+    ) -> Self {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap_or_default();
+        Self {
+            inner: Arc::new(Inner {
+                backend,
+                events,
+                workspaces,
+                config,
+                ports: Ports::default(),
+                http,
+                slots: Mutex::default(),
+            }),
+        }
+    }
+
+    pub fn kind(&self) -> crate::config::SandboxKind {
+        self.inner.backend.kind()
+    }
+
+    fn slot(&self, project: Uuid) -> Arc<Slot> {
+        let mut slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .entry(project)
+            .or_insert_with(|| {
+                let logs = LogBuffer::default();
+                Arc::new(Slot {
+                    step: tokio::sync::Mutex::new(()),
+                    sink: LogSink::spawn(project, logs.clone(), self.inner.events.clone()),
+                    logs,
+                    state: Mutex::new(SlotState {
+                        phase: Phase::Stopped,
+                        port: None,
+                        address: None,
+                        error: None,
+                        last_used: Instant::now(),
+                        generation: 0,
+                        cancel: CancellationToken::new(),
+                    }),
+                })
+            })
+            .clone()
+    }
+
+    fn env(&self, project: Uuid) -> ProjectEnv {
+        ProjectEnv {
+            id: project,
+            workspace: self.inner.workspaces.dir(project),
+        }
+    }
+
+    async fn publish(&self, project: Uuid, event: ServerEvent) {
+        if let Err(e) = self.inner.events.publish(project, event).await {
+            tracing::warn!(error = %e, "could not publish a sandbox event");
+        }
+    }
+
+    /// Records a failure: the slot's state, the log, and an `error` event.
+    async fn fail(&self, project: Uuid, slot: &Slot, error: SandboxError) -> SandboxError {
+        let error = match error.log_tail().is_empty() {
+            true => {
+                let tail = slot.logs.tail(ERROR_TAIL_LINES);
+                error.with_tail(tail)
+            }
+            false => error,
+        };
+        if !matches!(error, SandboxError::Cancelled) {
+            slot.sink.system(format!("error: {error}"));
+            tracing::warn!(project_id = %project, error = %error, "sandbox step failed");
+            self.publish(project, error.to_event()).await;
+        }
+        let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.phase = if matches!(error, SandboxError::Cancelled) {
+            Phase::Stopped
+        } else {
+            Phase::Failed
+        };
+        state.error = Some(error.to_string());
+        error
+    }
+
+    /// A fresh cancellation token for the next step, linked to the caller's.
+    fn begin_step(slot: &Slot, phase: Phase, caller: &CancellationToken) -> CancellationToken {
+        let token = caller.child_token();
+        let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.phase = phase;
+        state.error = None;
+        state.cancel = token.clone();
+        state.last_used = Instant::now();
+        token
+    }
+
+    /// Installs the project's dependencies unless they are up to date.
+    #[tracing::instrument(name = "sandbox.install", skip_all, fields(project_id = %project))]
+    pub async fn install(
+        &self,
+        project: Uuid,
+        cancel: &CancellationToken,
+    ) -> Result<(), SandboxError> {
+        let slot = self.slot(project);
+        let _step = slot.step.lock().await;
+        let token = Self::begin_step(&slot, Phase::Installing, cancel);
+        match self.install_locked(project, &slot, &token).await {
+            Ok(how) => {
+                slot.sink.system(how);
+                slot.state.lock().unwrap_or_else(|p| p.into_inner()).phase = Phase::Stopped;
+                self.publish(project, ServerEvent::DepsInstalled {}).await;
+                Ok(())
+            }
+            Err(e) => Err(self.fail(project, &slot, e).await),
+        }
+    }
+
+    async fn install_locked(
+        &self,
+        project: Uuid,
+        slot: &Slot,
+        cancel: &CancellationToken,
+    ) -> Result<&'static str, SandboxError> {
+        let env = self.env(project);
+        let package_json = match tokio::fs::read(env.workspace.join("package.json")).await {
+            Ok(bytes) => bytes,
+            Err(_) => return Err(SandboxError::NoPackageJson),
+        };
+        let flavour = self.inner.backend.kind().as_str();
+        let hash =
+            deps::deps_hash(&package_json, flavour).map_err(SandboxError::InvalidPackageJson)?;
+        if deps::is_current(&env.workspace, &hash) {
+            return Ok("dependencies are up to date");
+        }
+        let cache = self.inner.config.cache_dir.clone();
+        let (cache2, hash2, workspace) = (cache.clone(), hash.clone(), env.workspace.clone());
+        let linked =
+            tokio::task::spawn_blocking(move || deps::link_snapshot(&cache2, &hash2, &workspace))
+                .await
+                .map_err(|e| SandboxError::Io(e.to_string()))?
+                .map_err(|e| SandboxError::Io(format!("could not reuse installed modules: {e}")))?;
+        if linked {
+            return Ok("dependencies linked from the shared module cache");
+        }
+        let command = CommandSpec {
+            label: "npm install".into(),
+            program: "npm".into(),
+            args: [
+                "install",
+                "--prefer-offline",
+                "--no-audit",
+                "--no-fund",
+                "--no-progress",
+                "--loglevel=warn",
+                "--cache",
+            ]
+            .into_iter()
+            .map(String::from)
+            .chain([self.inner.backend.npm_cache()])
+            .collect(),
+            env: Vec::new(),
+        };
+        self.inner
+            .backend
+            .run(
+                &env,
+                command,
+                slot.sink.clone(),
+                self.inner.config.install_timeout,
+                cancel.clone(),
+            )
+            .await?;
+        deps::mark_current(&env.workspace, &hash).map_err(|e| SandboxError::Io(e.to_string()))?;
+        // Keep the result for the next project with the same dependencies.
+        let workspace = env.workspace.clone();
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) = deps::save_snapshot(&cache, &hash, &workspace) {
+                tracing::warn!(error = %e, "could not keep a module snapshot");
+            }
+        });
+        Ok("dependencies installed")
+    }
+
+    /// Starts the dev server (if it is not running) and waits until it answers.
+    /// Returns the preview URL.
+    #[tracing::instrument(name = "sandbox.start", skip_all, fields(project_id = %project))]
+    pub async fn start(
+        &self,
+        project: Uuid,
+        cancel: &CancellationToken,
+    ) -> Result<String, SandboxError> {
+        let slot = self.slot(project);
+        let _step = slot.step.lock().await;
+        if self.is_running(&slot) {
+            return Ok(preview_path(project));
+        }
+        let token = Self::begin_step(&slot, Phase::Starting, cancel);
+        let started = Instant::now();
+        match self.start_locked(project, &slot, &token).await {
+            Ok(()) => {
+                let url = preview_path(project);
+                slot.sink.system(format!(
+                    "dev server ready in {} ms",
+                    started.elapsed().as_millis()
+                ));
+                self.publish(project, ServerEvent::ServerStarted { url: url.clone() })
+                    .await;
+                Ok(url)
+            }
+            Err(e) => {
+                self.inner.backend.stop(project).await;
+                Err(self.fail(project, &slot, e).await)
+            }
+        }
+    }
+
+    fn is_running(&self, slot: &Slot) -> bool {
+        let state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.phase == Phase::Running
+    }
+
+    async fn start_locked(
+        &self,
+        project: Uuid,
+        slot: &Arc<Slot>,
+        cancel: &CancellationToken,
+    ) -> Result<(), SandboxError> {
+        let env = self.env(project);
+        if !env
+            .workspace
+            .join("node_modules/vite/bin/vite.js")
+            .is_file()
+        {
+            return Err(SandboxError::NoVite);
+        }
+        let mut last_error = None;
+        for _ in 0..PORT_ATTEMPTS {
+            let port = self.port_for(slot)?;
+            let command = CommandSpec {
+                label: format!("vite --port {port}"),
+                program: "node".into(),
+                args: vec![
+                    "node_modules/vite/bin/vite.js".into(),
+                    "--host".into(),
+                    self.inner.backend.listen_host().into(),
+                    "--port".into(),
+                    port.to_string(),
+                    "--strictPort".into(),
+                    "--base".into(),
+                    preview_path(project),
+                    "--clearScreen".into(),
+                    "false".into(),
+                ],
+                env: vec![("PORT".into(), port.to_string())],
+            };
+            let running = self
+                .inner
+                .backend
+                .spawn_server(&env, command, port, slot.sink.clone())
+                .await?;
+            match self
+                .wait_ready(
+                    project,
+                    slot,
+                    running.address,
+                    running.exited.clone(),
+                    cancel,
+                )
+                .await
+            {
+                Ok(()) => {
+                    let generation = {
+                        let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+                        state.phase = Phase::Running;
+                        state.address = Some(running.address);
+                        state.generation += 1;
+                        state.generation
+                    };
+                    self.watch_for_crash(project, slot.clone(), running.exited, generation);
+                    return Ok(());
+                }
+                Err(SandboxError::PortConflict { port, .. }) => {
+                    // Someone took the port between our check and Vite's bind: try another.
+                    self.inner.backend.stop(project).await;
+                    slot.state.lock().unwrap_or_else(|p| p.into_inner()).port = None;
+                    self.inner.ports.release(port);
+                    last_error = Some(SandboxError::PortConflict {
+                        port,
+                        log_tail: slot.logs.tail(ERROR_TAIL_LINES),
+                    });
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last_error.unwrap_or(SandboxError::Io("no port".into())))
+    }
+
+    fn port_for(&self, slot: &Slot) -> Result<u16, SandboxError> {
+        let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(port) = state.port {
+            return Ok(port);
+        }
+        let port = self
+            .inner
+            .ports
+            .allocate()
+            .map_err(|e| SandboxError::Io(e.to_string()))?;
+        state.port = Some(port);
+        Ok(port)
+    }
+
+    /// Polls the dev server over HTTP until it answers (never a fixed sleep).
+    async fn wait_ready(
+        &self,
+        project: Uuid,
+        slot: &Slot,
+        address: SocketAddr,
+        mut exited: watch::Receiver<Option<i32>>,
+        cancel: &CancellationToken,
+    ) -> Result<(), SandboxError> {
+        let url = format!("http://{address}{}", preview_path(project));
+        let deadline = Instant::now() + self.inner.config.start_timeout;
+        loop {
+            if let Some(code) = *exited.borrow() {
+                let tail = slot.logs.tail(ERROR_TAIL_LINES);
+                if tail
+                    .iter()
+                    .any(|l| l.contains("already in use") || l.contains("EADDRINUSE"))
+                {
+                    return Err(SandboxError::PortConflict {
+                        port: address.port(),
+                        log_tail: tail,
+                    });
+                }
+                return Err(SandboxError::ServerExited {
+                    code,
+                    log_tail: tail,
+                });
+            }
+            if let Ok(response) = self.inner.http.get(&url).send().await
+                && response.status().as_u16() < 500
+            {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(SandboxError::NotReady {
+                    secs: self.inner.config.start_timeout.as_secs(),
+                    log_tail: Vec::new(),
+                });
+            }
+            tokio::select! {
+                () = cancel.cancelled() => return Err(SandboxError::Cancelled),
+                _ = exited.changed() => {}
+                () = tokio::time::sleep(Duration::from_millis(50)) => {}
+            }
+        }
+    }
+
+    /// When a running dev server exits on its own, the project is marked
+    /// crashed and clients get an `error` with the log tail.
+    fn watch_for_crash(
+        &self,
+        project: Uuid,
+        slot: Arc<Slot>,
+        mut exited: watch::Receiver<Option<i32>>,
+        generation: u64,
+    ) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let Ok(code) = exited
+                .wait_for(Option::is_some)
+                .await
+                .map(|c| c.unwrap_or(-1))
+            else {
+                return;
+            };
+            let crashed = {
+                let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+                let crashed = state.phase == Phase::Running && state.generation == generation;
+                if crashed {
+                    state.phase = Phase::Crashed;
+                    state.address = None;
+                    state.error = Some(format!("the dev server exited with code {code}"));
+                }
+                crashed
+            };
+            if crashed {
+                let tail = slot.logs.tail(ERROR_TAIL_LINES);
+                tracing::warn!(project_id = %project, code, "dev server crashed");
+                this.publish(
+                    project,
+                    ServerEvent::Error {
+                        message: format!("the dev server stopped (exit code {code}); it restarts on the next preview request"),
+                        code: "SANDBOX_CRASHED".into(),
+                        log_tail: Some(tail),
+                    },
+                )
+                .await;
+            }
+        });
+    }
+
+    /// Installs if needed and starts if needed: what a preview request or a
+    /// restart wants. Returns the preview URL.
+    pub async fn ensure_running(
+        &self,
+        project: Uuid,
+        cancel: &CancellationToken,
+    ) -> Result<String, SandboxError> {
+        if self.is_running(&self.slot(project)) {
+            return Ok(preview_path(project));
+        }
+        self.install(project, cancel).await?;
+        self.start(project, cancel).await
+    }
+
+    /// Stops the dev server (and any step in progress) and starts it again.
+    pub async fn restart(
+        &self,
+        project: Uuid,
+        cancel: &CancellationToken,
+    ) -> Result<String, SandboxError> {
+        self.stop(project).await;
+        self.ensure_running(project, cancel).await
+    }
+
+    /// Stops everything the project runs. Its files stay.
+    #[tracing::instrument(name = "sandbox.stop", skip_all, fields(project_id = %project))]
+    pub async fn stop(&self, project: Uuid) {
+        let slot = self.slot(project);
+        let cancel = slot
+            .state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cancel
+            .clone();
+        cancel.cancel();
+        let _step = slot.step.lock().await;
+        self.inner.backend.stop(project).await;
+        let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.phase = Phase::Stopped;
+        state.address = None;
+        state.generation += 1;
+    }
+
+    /// Stops and removes the project's sandbox entirely (the project is being deleted).
+    pub async fn destroy(&self, project: Uuid) {
+        self.stop(project).await;
+        self.inner.backend.destroy(project).await;
+        let slot = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&project);
+        if let Some(port) =
+            slot.and_then(|s| s.state.lock().unwrap_or_else(|p| p.into_inner()).port)
+        {
+            self.inner.ports.release(port);
+        }
+    }
+
+    /// Where the preview proxy sends requests, if the dev server runs.
+    pub fn upstream(&self, project: Uuid) -> Option<SocketAddr> {
+        let slot = self.slot(project);
+        let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        state.last_used = Instant::now();
+        (state.phase == Phase::Running)
+            .then_some(state.address)
+            .flatten()
+    }
+
+    pub fn status(&self, project: Uuid) -> Status {
+        let slot = self.slot(project);
+        let state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+        Status {
+            phase: state.phase,
+            url: (state.phase == Phase::Running).then(|| preview_path(project)),
+            error: state.error.clone(),
+            log_tail: slot.logs.tail(ERROR_TAIL_LINES),
+        }
+    }
+
+    /// The last `n` log lines of a project's sandbox.
+    pub fn log_tail(&self, project: Uuid, n: usize) -> Vec<String> {
+        self.slot(project).logs.tail(n)
+    }
+
+    /// Stops the sandboxes nobody used for `idle`; returns their projects.
+    pub async fn stop_idle(&self, idle: Duration) -> Vec<Uuid> {
+        let idle_projects: Vec<Uuid> = {
+            let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+            slots
+                .iter()
+                .filter(|(_, slot)| {
+                    let state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+                    state.phase != Phase::Stopped && state.last_used.elapsed() >= idle
+                })
+                .map(|(id, _)| *id)
+                .collect()
+        };
+        for project in &idle_projects {
+            self.stop(*project).await;
+        }
+        idle_projects
+    }
+
+    /// True if the project's sandbox did anything within `window`.
+    pub fn used_within(&self, project: Uuid, window: Duration) -> bool {
+        let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(&project).is_some_and(|slot| {
+            let state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.phase != Phase::Stopped || state.last_used.elapsed() < window
+        })
+    }
+
+    /// Stops every sandbox: nothing minicode started outlives it.
+    pub async fn shutdown(&self) {
+        let projects: Vec<Uuid> = self
+            .inner
+            .slots
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .copied()
+            .collect();
+        futures::future::join_all(projects.into_iter().map(|p| self.stop(p))).await;
+    }
+
+    /// Cleans up after a previous minicode that did not shut down cleanly.
+    pub async fn reap_orphans(&self) -> usize {
+        self.inner.backend.reap_orphans().await
+    }
+}

@@ -1,0 +1,461 @@
+//! The files API: tree, read, write, delete, uploads, versions, hostile
+//! paths, limits, owner-only access, and recovery of a cleaned-up workspace.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{error_code, spawn, spawn_with};
+use serde_json::{Value, json};
+use uuid::Uuid;
+
+#[tokio::test]
+async fn write_read_list_delete_with_versions() {
+    let app = spawn().await;
+    let client = app.user("filer").await;
+    let pid = client.project("files").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+
+    let content = "line one\n\n\tindented\r\nlast";
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/src/App.tsx"),
+            &json!({"content": content}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let saved: Value = res.json().await.unwrap();
+    assert_eq!(saved["data"]["version"], 1);
+
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/src/App.tsx"),
+            &json!({"content": "v2"}),
+        )
+        .await;
+    let saved: Value = res.json().await.unwrap();
+    assert_eq!(saved["data"]["version"], 2, "every change is a new version");
+    client
+        .put(
+            &format!("/api/projects/{pid}/files/README.md"),
+            &json!({"content": content}),
+        )
+        .await;
+
+    let got: Value = client
+        .get(&format!("/api/projects/{pid}/files/README.md"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["data"]["content"], content, "bytes are kept exactly");
+    assert_eq!(got["data"]["encoding"], "utf8");
+
+    let tree: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tree["total"], 2);
+    assert_eq!(tree["data"][0]["path"], "README.md");
+    assert_eq!(tree["data"][1], json!({"path": "src/App.tsx", "size": 2}));
+    // The workspace on disk mirrors the newest versions.
+    let on_disk =
+        std::fs::read_to_string(app.server.state.workspaces.dir(id).join("src/App.tsx")).unwrap();
+    assert_eq!(on_disk, "v2");
+
+    assert_eq!(
+        client
+            .delete(&format!("/api/projects/{pid}/files/README.md"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        error_code(
+            client
+                .get(&format!("/api/projects/{pid}/files/README.md"))
+                .await,
+            404
+        )
+        .await,
+        "NOT_FOUND"
+    );
+    assert_eq!(
+        error_code(
+            client
+                .delete(&format!("/api/projects/{pid}/files/README.md"))
+                .await,
+            404
+        )
+        .await,
+        "NOT_FOUND"
+    );
+    assert!(
+        !app.server
+            .state
+            .workspaces
+            .dir(id)
+            .join("README.md")
+            .exists()
+    );
+
+    // Editors hear about every change.
+    let frames = app
+        .server
+        .state
+        .events
+        .replay(id, 0, u64::MAX)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = frames.iter().map(|f| f.kind).collect();
+    assert_eq!(kinds, ["file_end", "file_end", "file_end", "file_deleted"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_paths_are_refused_and_nothing_escapes() {
+    let app = spawn().await;
+    let client = app.user("hostile").await;
+    let pid = client.project("hostile").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let outside = app.dir.path().join("outside.txt");
+    for path in [
+        "..%2Foutside.txt",
+        "src%2F..%2F..%2Foutside.txt",
+        "%2Fetc%2Fpasswd",
+        "a%00b",
+        "C:%5CWindows%5Cx",
+        "src%5C..%5Cx",
+        "node_modules/react/index.js",
+        ".git/config",
+    ] {
+        let res = client
+            .put(
+                &format!("/api/projects/{pid}/files/{path}"),
+                &json!({"content": "pwned"}),
+            )
+            .await;
+        let status = res.status().as_u16();
+        assert!(status == 422 || status == 404, "{path}: {status}");
+    }
+    assert!(!outside.exists());
+    assert!(
+        !std::path::Path::new("/etc/passwd").exists()
+            || std::fs::read_to_string("/etc/passwd").unwrap() != "pwned"
+    );
+    let tree: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tree["total"], 0, "no hostile write landed: {tree}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_land_in_public_and_bad_uploads_lose_nothing() {
+    let app = spawn().await;
+    let client = app.user("uploader").await;
+    let pid = client.project("upload").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let csv = "name,score\nada,10\nbob,7\n";
+    let form = reqwest::multipart::Form::new()
+        .part(
+            "file",
+            reqwest::multipart::Part::text(csv).file_name("scores.csv"),
+        )
+        .part(
+            "file",
+            reqwest::multipart::Part::bytes(vec![0u8, 159, 146, 150]).file_name("../../evil.bin"),
+        );
+    let res = client
+        .http
+        .post(client.url(&format!("/api/projects/{pid}/files")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let body: Value = res.json().await.unwrap();
+    let paths: Vec<&str> = body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        ["public/scores.csv", "public/evil.bin"],
+        "only the file name of an upload counts"
+    );
+
+    let got: Value = client
+        .get(&format!("/api/projects/{pid}/files/public/scores.csv"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["data"]["content"], csv);
+    let bin: Value = client
+        .get(&format!("/api/projects/{pid}/files/public/evil.bin"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(bin["data"]["encoding"], "base64");
+    assert_eq!(bin["data"]["content"], "AJ+Slg==");
+
+    // A chosen folder, and a folder that tries to escape.
+    let form = reqwest::multipart::Form::new()
+        .text("dir", "src/data")
+        .part(
+            "file",
+            reqwest::multipart::Part::text("[]").file_name("items.json"),
+        );
+    let res = client
+        .http
+        .post(client.url(&format!("/api/projects/{pid}/files")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 201);
+    let form = reqwest::multipart::Form::new().text("dir", "../..").part(
+        "file",
+        reqwest::multipart::Part::text("x").file_name("x.txt"),
+    );
+    let res = client
+        .http
+        .post(client.url(&format!("/api/projects/{pid}/files")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 422).await, "VALIDATION_FAILED");
+    let empty = reqwest::multipart::Form::new().text("dir", "public");
+    let res = client
+        .http
+        .post(client.url(&format!("/api/projects/{pid}/files")))
+        .multipart(empty)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 422).await, "VALIDATION_FAILED");
+
+    let tree: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tree["total"], 3);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn size_and_count_limits_are_enforced() {
+    let app = spawn_with(&[
+        "--max-file-bytes",
+        "100",
+        "--max-files",
+        "2",
+        "--upload-limit",
+        "1000",
+    ])
+    .await;
+    let client = app.user("limits").await;
+    let pid = client.project("limits").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/big.txt"),
+            &json!({"content": "x".repeat(101)}),
+        )
+        .await;
+    assert_eq!(error_code(res, 413).await, "PAYLOAD_TOO_LARGE");
+    for name in ["a.txt", "b.txt"] {
+        let res = client
+            .put(
+                &format!("/api/projects/{pid}/files/{name}"),
+                &json!({"content": "ok"}),
+            )
+            .await;
+        assert_eq!(res.status(), 200);
+    }
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/c.txt"),
+            &json!({"content": "ok"}),
+        )
+        .await;
+    assert_eq!(error_code(res, 422).await, "VALIDATION_FAILED");
+    // Changing an existing file is still fine at the limit.
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/a.txt"),
+            &json!({"content": "changed"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::bytes(vec![b'x'; 5000]).file_name("huge.csv"),
+    );
+    let res = client
+        .http
+        .post(client.url(&format!("/api/projects/{pid}/files")))
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(res, 413).await, "PAYLOAD_TOO_LARGE");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn files_are_owner_only() {
+    let app = spawn().await;
+    let owner = app.user("fileowner").await;
+    let intruder = app.user("fileintruder").await;
+    let pid = owner.project("mine").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    owner
+        .put(
+            &format!("/api/projects/{pid}/files/secret.txt"),
+            &json!({"content": "Secret Sauce"}),
+        )
+        .await;
+    let form = reqwest::multipart::Form::new().part(
+        "file",
+        reqwest::multipart::Part::text("x").file_name("x.txt"),
+    );
+    let responses = vec![
+        intruder.get(&format!("/api/projects/{pid}/files")).await,
+        intruder
+            .get(&format!("/api/projects/{pid}/files/secret.txt"))
+            .await,
+        intruder
+            .put(
+                &format!("/api/projects/{pid}/files/secret.txt"),
+                &json!({"content": "owned"}),
+            )
+            .await,
+        intruder
+            .delete(&format!("/api/projects/{pid}/files/secret.txt"))
+            .await,
+        intruder
+            .http
+            .post(intruder.url(&format!("/api/projects/{pid}/files")))
+            .multipart(form)
+            .send()
+            .await
+            .unwrap(),
+    ];
+    for res in responses {
+        assert_eq!(res.status(), 404);
+        assert!(!res.text().await.unwrap().contains("Secret"));
+    }
+    let got: Value = owner
+        .get(&format!("/api/projects/{pid}/files/secret.txt"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["data"]["content"], "Secret Sauce");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cleaned_up_workspaces_come_back_from_the_database() {
+    let app = spawn().await;
+    let client = app.user("cleanup").await;
+    let pid = client.project("stale").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    client
+        .put(
+            &format!("/api/projects/{pid}/files/src/keep.ts"),
+            &json!({"content": "export const kept = 1;\n"}),
+        )
+        .await;
+    let state = &app.server.state;
+    assert!(state.workspaces.exists(id));
+
+    // Nothing removed while recently active…
+    let removed =
+        minicode_server::maintenance::remove_stale_workspaces(state, Duration::from_secs(3600))
+            .await
+            .unwrap();
+    assert_eq!(removed, 0);
+    // …removed once idle for longer than the limit.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let removed =
+        minicode_server::maintenance::remove_stale_workspaces(state, Duration::from_millis(1))
+            .await
+            .unwrap();
+    assert_eq!(removed, 1);
+    assert!(!state.workspaces.exists(id));
+
+    // The files are still there through the API, and the workspace is rebuilt exactly.
+    let tree: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tree["total"], 1);
+    assert_eq!(
+        minicode_server::files::restore_workspace(state, id)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_eq!(
+        std::fs::read_to_string(state.workspaces.dir(id).join("src/keep.ts")).unwrap(),
+        "export const kept = 1;\n"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn deleting_a_project_removes_its_workspace() {
+    let app = spawn().await;
+    let client = app.user("deleter").await;
+    let pid = client.project("gone").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    client
+        .put(
+            &format!("/api/projects/{pid}/files/a.txt"),
+            &json!({"content": "a"}),
+        )
+        .await;
+    assert!(app.server.state.workspaces.exists(id));
+    assert_eq!(
+        client
+            .delete(&format!("/api/projects/{pid}"))
+            .await
+            .status(),
+        204
+    );
+    assert!(!app.server.state.workspaces.exists(id));
+    app.stop().await;
+}

@@ -1,0 +1,344 @@
+//! The process sandbox against a real Vite + React app with a real
+//! `npm install`, and the preview proxy in front of it.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{sandbox_pids, spawn, wait_until};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Long enough for a cold `npm install` on a slow machine.
+const INSTALL: Duration = Duration::from_secs(240);
+
+#[tokio::test]
+async fn preview_runs_the_app_for_its_owner_only() {
+    let app = spawn().await;
+    let owner = app.user("sandboxowner").await;
+    let project = owner.project("Fixture").await;
+    let pid = project["id"].as_str().unwrap().to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    let preview = format!("/preview/{pid}/");
+
+    // Before there are files there is nothing to run.
+    let res = owner.get(&preview).await;
+    assert_eq!(res.status(), 503);
+    assert!(res.text().await.unwrap().contains("No app yet"));
+
+    owner.upload_fixture(&pid).await;
+
+    // The first request starts the sandbox in the background and says so.
+    let res = owner
+        .http
+        .get(owner.url(&preview))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    let page = res.text().await.unwrap();
+    assert!(page.contains("http-equiv=\"refresh\""), "{page}");
+
+    let ready = wait_until(INSTALL, || async {
+        owner.get(&preview).await.status() == 200
+    })
+    .await;
+    assert!(
+        ready,
+        "preview never came up: {:?}",
+        app.server.state.sandboxes.status(id)
+    );
+
+    // The page, a transformed module and the app's text all come through minicode.
+    let html = owner.get(&preview).await.text().await.unwrap();
+    assert!(html.contains("<div id=\"root\"></div>"), "{html}");
+    assert!(
+        html.contains(&format!("/preview/{pid}/@vite/client")),
+        "Vite serves under the preview base: {html}"
+    );
+    let module = owner.get(&format!("/preview/{pid}/src/App.tsx")).await;
+    assert_eq!(module.status(), 200);
+    assert!(
+        module
+            .text()
+            .await
+            .unwrap()
+            .contains("Hello from the fixture app")
+    );
+
+    // The events clients replay tell the same story.
+    let frames = app
+        .server
+        .state
+        .events
+        .replay(id, 0, u64::MAX)
+        .await
+        .unwrap();
+    let kinds: Vec<&str> = frames.iter().map(|f| f.kind).collect();
+    assert!(kinds.contains(&"deps_installed"), "{kinds:?}");
+    let started = frames
+        .iter()
+        .find(|f| f.kind == "server_started")
+        .expect("server_started");
+    let started: Value = serde_json::from_str(&started.json).unwrap();
+    assert_eq!(started["payload"]["url"], preview);
+    assert!(kinds.contains(&"sandbox_log"));
+
+    // Another user, or nobody, gets a 404 that says nothing.
+    let intruder = app.user("sandboxintruder").await;
+    for client in [&intruder, &app.client()] {
+        let res = client.get(&preview).await;
+        assert_eq!(res.status(), 404);
+        assert!(!res.text().await.unwrap().contains("fixture"));
+        assert_eq!(
+            client
+                .get(&format!("/preview/{pid}/src/App.tsx"))
+                .await
+                .status(),
+            404
+        );
+    }
+
+    // Hot reload: Vite's WebSocket works through the proxy, and an edit made
+    // through the files API reaches it.
+    let client_js = owner
+        .get(&format!("/preview/{pid}/@vite/client"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let token = client_js
+        .split("wsToken = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .or_else(|| {
+            client_js
+                .split("const wsToken = ")
+                .nth(1)
+                .and_then(|r| r.split(['"', '\'']).nth(1))
+        })
+        .expect("Vite's ws token")
+        .to_string();
+    let ws_url = format!("ws://{}/preview/{pid}/?token={token}", app.server.addr);
+    let mut request = ws_url.clone().into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
+    request
+        .headers_mut()
+        .insert("cookie", session_cookie(&owner).await.parse().unwrap());
+    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .await
+        .expect("HMR socket through the proxy");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "vite-hmr");
+    let first = next_text(&mut socket).await;
+    assert!(first.contains("\"connected\""), "{first}");
+
+    let res = owner
+        .put(
+            &format!("/api/projects/{pid}/files/src/App.tsx"),
+            &json!({"content": "export default function App() {\n  return <h1>Edited live</h1>;\n}\n"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let update = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let text = next_text(&mut socket).await;
+            if text.contains("update") || text.contains("full-reload") {
+                return text;
+            }
+        }
+    })
+    .await
+    .expect("an HMR message after the edit");
+    assert!(
+        update.contains("App.tsx") || update.contains("full-reload"),
+        "{update}"
+    );
+    let module = owner
+        .get(&format!("/preview/{pid}/src/App.tsx"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(module.contains("Edited live"));
+    let _ = socket.send(tungstenite::Message::Close(None)).await;
+
+    // The intruder cannot open the HMR socket either.
+    let mut request = ws_url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
+    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+
+    // Stop: nothing the sandbox started is left.
+    assert!(!sandbox_pids(&pid).is_empty(), "the dev server runs");
+    app.server.state.sandboxes.stop(id).await;
+    assert!(
+        wait_until(Duration::from_secs(5), || async {
+            sandbox_pids(&pid).is_empty()
+        })
+        .await,
+        "{:?}",
+        sandbox_pids(&pid)
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_crashed_dev_server_gets_an_error_page_then_restarts() {
+    let app = spawn().await;
+    let owner = app.user("crashowner").await;
+    let project = owner.project("Crashy").await;
+    let pid = project["id"].as_str().unwrap().to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    owner.upload_fixture(&pid).await;
+    let url = app
+        .server
+        .state
+        .sandboxes
+        .ensure_running(id, &CancellationToken::new())
+        .await
+        .expect("starts");
+    assert_eq!(url, format!("/preview/{pid}/"));
+    assert_eq!(owner.get(&url).await.status(), 200);
+
+    // Kill the dev server behind minicode's back.
+    for p in sandbox_pids(&pid) {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    assert!(
+        wait_until(Duration::from_secs(10), || async {
+            app.server.state.sandboxes.status(id).phase == minicode_server::sandbox::Phase::Crashed
+        })
+        .await
+    );
+    let frames = app
+        .server
+        .state
+        .events
+        .replay(id, 0, u64::MAX)
+        .await
+        .unwrap();
+    let crash = frames
+        .iter()
+        .rev()
+        .find(|f| f.kind == "error")
+        .expect("an error event");
+    let crash: Value = serde_json::from_str(&crash.json).unwrap();
+    assert_eq!(crash["payload"]["code"], "SANDBOX_CRASHED");
+    assert!(
+        crash["payload"]["logTail"]
+            .as_array()
+            .is_some_and(|t| !t.is_empty())
+    );
+
+    let res = owner
+        .http
+        .get(owner.url(&url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 503);
+    assert!(res.text().await.unwrap().contains("The app stopped"));
+    assert!(
+        wait_until(Duration::from_secs(60), || async {
+            owner.get(&url).await.status() == 200
+        })
+        .await,
+        "restarted"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_leaves_no_process_behind() {
+    let app = spawn().await;
+    let owner = app.user("shutdownowner").await;
+    let project = owner.project("Short lived").await;
+    let pid = project["id"].as_str().unwrap().to_string();
+    owner.upload_fixture(&pid).await;
+    app.server
+        .state
+        .sandboxes
+        .ensure_running(Uuid::parse_str(&pid).unwrap(), &CancellationToken::new())
+        .await
+        .expect("starts");
+    assert!(!sandbox_pids(&pid).is_empty());
+    app.stop().await;
+    assert!(
+        sandbox_pids(&pid).is_empty(),
+        "processes outlived the server: {:?}",
+        sandbox_pids(&pid)
+    );
+}
+
+#[tokio::test]
+async fn install_failures_are_clear_errors_with_the_log() {
+    let app = spawn().await;
+    let owner = app.user("brokenowner").await;
+    let project = owner.project("Broken").await;
+    let pid = project["id"].as_str().unwrap().to_string();
+    let broken = json!({"name": "broken", "dependencies": {"this-package-does-not-exist-minicode-test": "^1.0.0"}});
+    let res = owner
+        .put(
+            &format!("/api/projects/{pid}/files/package.json"),
+            &json!({"content": broken.to_string()}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let err = app
+        .server
+        .state
+        .sandboxes
+        .ensure_running(Uuid::parse_str(&pid).unwrap(), &CancellationToken::new())
+        .await
+        .unwrap_err();
+    let message = err.to_string();
+    assert!(message.contains("npm install"), "{message}");
+    let tail = err.log_tail().join("\n");
+    assert!(
+        tail.contains("404") || tail.contains("E404") || tail.contains("not found"),
+        "{tail}"
+    );
+    app.stop().await;
+}
+
+async fn next_text(
+    socket: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), socket.next()).await {
+            Ok(Some(Ok(tungstenite::Message::Text(t)))) => return t.to_string(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+}
+
+/// The owner's session cookie, for hand-made WebSocket requests.
+async fn session_cookie(owner: &common::Client) -> String {
+    let res = owner
+        .post(
+            "/api/auth/login",
+            &json!({"username": "sandboxowner", "password": "password123"}),
+        )
+        .await;
+    res.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
