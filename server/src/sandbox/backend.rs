@@ -25,6 +25,9 @@ pub struct ProjectEnv {
     pub id: Uuid,
     /// The workspace folder on the host.
     pub workspace: PathBuf,
+    /// The port allocated to the project's dev server on 127.0.0.1. Known
+    /// before the first step, so a container can publish it when created.
+    pub port: u16,
 }
 
 /// A command to run in the project's environment, from its workspace folder.
@@ -61,12 +64,12 @@ pub trait Backend: Send + Sync + 'static {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<(), SandboxError>>;
 
-    /// Starts the dev server listening on `port` inside the sandbox.
+    /// Starts the dev server, which listens on `project.port` inside the
+    /// sandbox; the backend makes it reachable on 127.0.0.1:`project.port`.
     fn spawn_server<'a>(
         &'a self,
         project: &'a ProjectEnv,
         command: CommandSpec,
-        port: u16,
         logs: LogSink,
     ) -> BoxFuture<'a, Result<Running, SandboxError>>;
 

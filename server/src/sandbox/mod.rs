@@ -236,11 +236,12 @@ impl Sandboxes {
             .clone()
     }
 
-    fn env(&self, project: Uuid) -> ProjectEnv {
-        ProjectEnv {
+    fn env(&self, project: Uuid, slot: &Slot) -> Result<ProjectEnv, SandboxError> {
+        Ok(ProjectEnv {
             id: project,
             workspace: self.inner.workspaces.dir(project),
-        }
+            port: self.port_for(slot)?,
+        })
     }
 
     async fn publish(&self, project: Uuid, event: ServerEvent) {
@@ -311,7 +312,7 @@ impl Sandboxes {
         slot: &Slot,
         cancel: &CancellationToken,
     ) -> Result<&'static str, SandboxError> {
-        let env = self.env(project);
+        let env = self.env(project, slot)?;
         let package_json = match tokio::fs::read(env.workspace.join("package.json")).await {
             Ok(bytes) => bytes,
             Err(_) => return Err(SandboxError::NoPackageJson),
@@ -415,9 +416,10 @@ impl Sandboxes {
         slot: &Arc<Slot>,
         cancel: &CancellationToken,
     ) -> Result<(), SandboxError> {
-        let env = self.env(project);
-        if !env
-            .workspace
+        if !self
+            .inner
+            .workspaces
+            .dir(project)
             .join("node_modules/vite/bin/vite.js")
             .is_file()
         {
@@ -425,7 +427,8 @@ impl Sandboxes {
         }
         let mut last_error = None;
         for _ in 0..PORT_ATTEMPTS {
-            let port = self.port_for(slot)?;
+            let env = self.env(project, slot)?;
+            let port = env.port;
             let command = CommandSpec {
                 label: format!("vite --port {port}"),
                 program: "node".into(),
@@ -446,7 +449,7 @@ impl Sandboxes {
             let running = self
                 .inner
                 .backend
-                .spawn_server(&env, command, port, slot.sink.clone())
+                .spawn_server(&env, command, slot.sink.clone())
                 .await?;
             match self
                 .wait_ready(

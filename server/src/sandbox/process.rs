@@ -287,7 +287,6 @@ impl Backend for ProcessBackend {
         &'a self,
         project: &'a ProjectEnv,
         command: CommandSpec,
-        port: u16,
         logs: LogSink,
     ) -> BoxFuture<'a, Result<Running, SandboxError>> {
         Box::pin(async move {
@@ -309,7 +308,7 @@ impl Backend for ProcessBackend {
             });
             Ok(Running {
                 exited: rx,
-                address: SocketAddr::from(([127, 0, 0, 1], port)),
+                address: SocketAddr::from(([127, 0, 0, 1], project.port)),
             })
         })
     }
@@ -418,6 +417,7 @@ mod tests {
         let project = ProjectEnv {
             id: Uuid::new_v4(),
             workspace: dir.path().to_path_buf(),
+            port: 1,
         };
         let mut command = sh("env; echo done");
         command.env.push(("APP_VAR".into(), "visible".into()));
@@ -449,6 +449,7 @@ mod tests {
         let project = ProjectEnv {
             id: Uuid::new_v4(),
             workspace: dir.path().to_path_buf(),
+            port: 1,
         };
         let err = backend
             .run(
@@ -500,9 +501,10 @@ mod tests {
         let project = ProjectEnv {
             id: Uuid::new_v4(),
             workspace: dir.path().to_path_buf(),
+            port: 1,
         };
         let mut running = backend
-            .spawn_server(&project, sh("sleep 300 & sleep 300"), 1, sink)
+            .spawn_server(&project, sh("sleep 300 & sleep 300"), sink)
             .await
             .unwrap();
         let groups = backend.groups_of(project.id);
@@ -533,9 +535,10 @@ mod tests {
         let project = ProjectEnv {
             id: Uuid::new_v4(),
             workspace: dir.path().to_path_buf(),
+            port: 1,
         };
         let _running = first
-            .spawn_server(&project, sh("sleep 300"), 1, sink)
+            .spawn_server(&project, sh("sleep 300"), sink)
             .await
             .unwrap();
         let pgid = first.groups_of(project.id)[0];
