@@ -16,6 +16,7 @@ pub mod maintenance;
 pub mod preview;
 pub mod projects;
 pub mod sandbox;
+pub mod scof;
 pub mod state;
 pub mod telemetry;
 mod ui;

@@ -1,0 +1,6 @@
+//! Tests of the SCOF parser and of `apply_patch`, through the public API.
+
+mod parser;
+mod patch;
+mod props;
+mod support;
