@@ -27,6 +27,26 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The wire name, as in JSON (`NOT_FOUND`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::ValidationFailed => "VALIDATION_FAILED",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::CsrfRejected => "CSRF_REJECTED",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::Conflict => "CONFLICT",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::Busy => "BUSY",
+            ErrorCode::ModelError => "MODEL_ERROR",
+            ErrorCode::SandboxError => "SANDBOX_ERROR",
+            ErrorCode::Internal => "INTERNAL",
+        }
+    }
+
     /// The HTTP status a response with this code carries.
     pub fn status(self) -> u16 {
         match self {
@@ -118,6 +138,18 @@ mod server_fn_support {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for code in [
+            ErrorCode::NotFound,
+            ErrorCode::CsrfRejected,
+            ErrorCode::Busy,
+            ErrorCode::MethodNotAllowed,
+        ] {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
+        }
+    }
 
     #[test]
     fn serialises_as_documented() {

@@ -97,6 +97,10 @@ pub struct RunSnapshot {
     pub usage: Usage,
     /// The newest event seq of the project: resume from here.
     pub last_seq: u64,
+    /// The project's seq when the current (or last) run started: a page
+    /// opened mid-run sends `resume` from here to replay the run so far.
+    #[serde(default)]
+    pub run_start_seq: u64,
     /// True while a chat turn is running.
     #[serde(default)]
     pub chat_busy: bool,

@@ -59,7 +59,9 @@ CREATE TABLE agent_runs (
     cost_usd      DOUBLE PRECISION,
     created_at    BIGINT NOT NULL,
     updated_at    BIGINT NOT NULL,
-    finished_at   BIGINT
+    finished_at   BIGINT,
+    -- The project's event seq when the run started: a page opened mid-run replays from it.
+    start_seq     BIGINT NOT NULL DEFAULT 0
 );
 CREATE INDEX agent_runs_project ON agent_runs(project_id, created_at);
 

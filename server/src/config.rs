@@ -88,7 +88,7 @@ pub struct Config {
     pub data_dir: PathBuf,
 
     /// `sqlite://…` or `postgres://…`; defaults to `sqlite://<data-dir>/minicode.db`.
-    #[arg(long, env = "DATABASE_URL")]
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<Secret>,
 
     /// Most database connections in the pool.
@@ -222,6 +222,84 @@ pub struct Config {
     #[arg(long, env = "MINICODE_DOCKER_PIDS", default_value_t = 512)]
     pub docker_pids: i64,
 
+    /// The model used when a project has not chosen one, as `provider:model`
+    /// (`openrouter:…`, `anthropic:…`, `openai:…`, `offline:builtin`). By
+    /// default the first provider with a key, else the offline generator.
+    #[arg(long, env = "MINICODE_MODEL")]
+    pub model: Option<String>,
+
+    /// OpenRouter API key (enables the `openrouter` provider).
+    #[arg(long, env = "OPENROUTER_API_KEY", hide_env_values = true)]
+    pub openrouter_api_key: Option<Secret>,
+
+    #[arg(
+        long,
+        env = "OPENROUTER_BASE_URL",
+        default_value = "https://openrouter.ai/api/v1"
+    )]
+    pub openrouter_base_url: String,
+
+    /// Anthropic API key (enables the `anthropic` provider).
+    #[arg(long, env = "ANTHROPIC_API_KEY", hide_env_values = true)]
+    pub anthropic_api_key: Option<Secret>,
+
+    #[arg(
+        long,
+        env = "ANTHROPIC_BASE_URL",
+        default_value = "https://api.anthropic.com"
+    )]
+    pub anthropic_base_url: String,
+
+    /// Key for the OpenAI-compatible provider (`openai`); optional for local
+    /// servers such as Ollama or llama.cpp.
+    #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
+    pub openai_api_key: Option<Secret>,
+
+    /// Base URL of the OpenAI-compatible provider: OpenAI, or a local server
+    /// (`http://127.0.0.1:11434/v1` for Ollama). Setting it enables `openai`.
+    #[arg(long, env = "OPENAI_BASE_URL")]
+    pub openai_base_url: Option<String>,
+
+    /// Longest a model call may take, in seconds.
+    #[arg(long, env = "MINICODE_LLM_TIMEOUT_SECS", default_value_t = 600)]
+    pub llm_timeout_secs: u64,
+
+    /// Longest silence between two chunks of a streamed answer, in seconds.
+    #[arg(long, env = "MINICODE_LLM_IDLE_TIMEOUT_SECS", default_value_t = 90)]
+    pub llm_idle_timeout_secs: u64,
+
+    /// Retries of a model call that failed before its first byte (429, 5xx, connection).
+    #[arg(long, env = "MINICODE_LLM_MAX_RETRIES", default_value_t = 3)]
+    pub llm_max_retries: u32,
+
+    /// Pace of the offline generator in characters per second (0: as fast as possible).
+    #[arg(long, env = "MINICODE_OFFLINE_CHARS_PER_SEC", default_value_t = 3000)]
+    pub offline_chars_per_sec: u32,
+
+    /// Most phases one generation may have.
+    #[arg(long, env = "MINICODE_MAX_PHASES", default_value_t = 6)]
+    pub max_phases: u32,
+
+    /// Generations a project may start per hour.
+    #[arg(long, env = "MINICODE_GENERATIONS_PER_HOUR", default_value_t = 30)]
+    pub generations_per_hour: u32,
+
+    /// Most model calls in one chat reply.
+    #[arg(long, env = "MINICODE_CHAT_MAX_STEPS", default_value_t = 25)]
+    pub chat_max_steps: u32,
+
+    /// Most tokens (in + out) one chat reply may use.
+    #[arg(long, env = "MINICODE_CHAT_TOKEN_BUDGET", default_value_t = 400_000)]
+    pub chat_token_budget: u64,
+
+    /// Characters of conversation history sent with a chat turn.
+    #[arg(long, env = "MINICODE_CHAT_CONTEXT_CHARS", default_value_t = 120_000)]
+    pub chat_context_chars: usize,
+
+    /// Steps in a row without progress after which a chat reply stops.
+    #[arg(long, env = "MINICODE_CHAT_MAX_IDLE_STEPS", default_value_t = 6)]
+    pub chat_max_idle_steps: u32,
+
     /// Seconds to wait for running work to finish on shutdown.
     #[arg(long, env = "MINICODE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
@@ -262,10 +340,33 @@ impl Config {
         })
     }
 
+    /// The chat agent's per-turn limits.
+    pub fn chat_guards(&self) -> ChatGuards {
+        ChatGuards {
+            max_steps: self.chat_max_steps.max(1),
+            token_budget: self.chat_token_budget,
+            context_chars: self.chat_context_chars,
+            max_idle_steps: self.chat_max_idle_steps.max(1),
+        }
+    }
+
     /// The origin (`scheme://host[:port]`) of the public URL, if one is configured.
     pub fn public_origin(&self) -> Option<String> {
         self.public_url.as_deref().map(origin_of)
     }
+}
+
+/// Limits of one chat turn.
+#[derive(Clone, Copy, Debug)]
+pub struct ChatGuards {
+    /// Most model calls in one turn.
+    pub max_steps: u32,
+    /// Most tokens (in + out) one turn may use.
+    pub token_budget: u64,
+    /// Characters of history sent to the model.
+    pub context_chars: usize,
+    /// Steps in a row without progress before the turn stops.
+    pub max_idle_steps: u32,
 }
 
 /// `https://a.example:8443/path?q` → `https://a.example:8443`.
@@ -291,9 +392,17 @@ mod tests {
             "minicode",
             "--database-url",
             "postgres://user:hunter2@db/minicode",
+            "--openrouter-api-key",
+            "sk-or-hunter3",
+            "--anthropic-api-key",
+            "sk-ant-hunter4",
         ]);
         let printed = format!("{config:?}");
         assert!(!printed.contains("hunter2"), "{printed}");
+        assert!(
+            !printed.contains("hunter3") && !printed.contains("hunter4"),
+            "{printed}"
+        );
         assert!(printed.contains("[redacted]"));
     }
 
