@@ -4,14 +4,18 @@
 //! `main.rs` is a thin wrapper over [`run`]; tests call [`Server::start`] to run
 //! the real server on a free port of 127.0.0.1.
 
+pub mod agent;
 pub mod api;
 pub mod auth;
+pub mod chat;
 pub mod chats;
+pub mod checkpoints;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod events;
 pub mod files;
+pub mod llm;
 pub mod maintenance;
 pub mod preview;
 pub mod projects;
@@ -21,6 +25,7 @@ pub mod state;
 pub mod telemetry;
 mod ui;
 pub mod workspace;
+pub mod ws;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -87,7 +92,11 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             "stopped sandbox processes left by a previous run"
         );
     }
+    let models = llm::models::Models::from_config(&config);
+    tracing::info!(default_model = %models.default_id(), "model providers ready");
     Ok(AppState {
+        agents: agent::Agents::new(config.generations_per_hour),
+        models: Arc::new(models),
         auth_limiter: Arc::new(RateLimiter::per_minute(config.auth_rate_per_minute)),
         config: Arc::new(config),
         db,
@@ -212,6 +221,15 @@ impl Server {
 async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) {
     let maintenance = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
     let app = api::router(state.clone());
+    // Runs a previous process left unfinished continue from their last step.
+    let resumer = state.clone();
+    tokio::spawn(async move {
+        match resumer.agents.resume_interrupted(&resumer).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(runs = n, "resumed interrupted generations"),
+            Err(e) => tracing::error!(error = %e, "could not resume interrupted generations"),
+        }
+    });
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     let signal = shutdown.clone();
     let server = axum::serve(
@@ -223,6 +241,9 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
         tracing::error!(error = %e, "server stopped with an error");
     }
     shutdown.cancel();
+    // Agent tasks stop where they are; their stored state lets the next start resume them.
+    state.agents.shutdown();
+    state.agents.wait_idle(grace).await;
     if tokio::time::timeout(grace, maintenance).await.is_err() {
         tracing::warn!("background work did not stop within the grace period");
     }

@@ -5,10 +5,12 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
+use crate::agent::Agents;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::EventBus;
+use crate::llm::models::Models;
 use crate::sandbox::Sandboxes;
 use crate::workspace::Workspaces;
 
@@ -21,4 +23,8 @@ pub struct AppState {
     pub events: EventBus,
     pub workspaces: Workspaces,
     pub sandboxes: Sandboxes,
+    /// Generation runs and chat turns in progress.
+    pub agents: Agents,
+    /// The configured model providers.
+    pub models: Arc<Models>,
 }

@@ -34,7 +34,7 @@ async fn crud_roundtrip() {
     let res = client
         .patch(
             &format!("/api/projects/{id}"),
-            &json!({"name": "Todo 2", "model": "openai/gpt-4o"}),
+            &json!({"name": "Todo 2", "model": "openrouter:openai/gpt-4o"}),
         )
         .await;
     assert_eq!(res.status(), 200);
@@ -44,7 +44,7 @@ async fn crud_roundtrip() {
         patched["data"]["description"], "A todo app",
         "absent fields are kept"
     );
-    assert_eq!(patched["data"]["model"], "openai/gpt-4o");
+    assert_eq!(patched["data"]["model"], "openrouter:openai/gpt-4o");
     let reset: Value = client
         .patch(&format!("/api/projects/{id}"), &json!({"model": null}))
         .await
@@ -204,6 +204,16 @@ async fn bad_bodies_are_clear_4xx_and_change_nothing() {
                 .post(
                     "/api/projects",
                     &json!({"name": "ok", "model": "has space"}),
+                )
+                .await,
+            422,
+            "VALIDATION_FAILED",
+        ),
+        (
+            client
+                .post(
+                    "/api/projects",
+                    &json!({"name": "ok", "model": "nosuchprovider:gpt"}),
                 )
                 .await,
             422,

@@ -46,6 +46,8 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::routes::router())
         .merge(chats::routes::router())
         .merge(files::routes::router(state.config.upload_limit))
+        .merge(crate::agent::routes::router())
+        .merge(crate::checkpoints::routes::router())
         .route("/api", any(api_not_found))
         .route("/api/", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))
@@ -68,6 +70,7 @@ pub fn router(state: AppState) -> Router {
 
     let mut router = api
         .merge(preview::router())
+        .merge(crate::ws::router())
         .merge(pages)
         .layer(DefaultBodyLimit::max(state.config.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard));

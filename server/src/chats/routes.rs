@@ -5,7 +5,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use minicode::{Chat, ChatPatch, Data, Message, NewChat, Page, PageQuery};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::api::extract::{Json, Query, parse_id};
@@ -21,7 +21,8 @@ pub fn router() -> Router<AppState> {
         )
         .route("/api/chats", get(list_all).post(create))
         .route("/api/chats/{id}", get(show).patch(update).delete(remove))
-        .route("/api/chats/{id}/messages", get(messages))
+        .route("/api/chats/{id}/messages", get(messages).post(send_message))
+        .route("/api/chats/{id}/fix-error", axum::routing::post(fix_error))
 }
 
 #[derive(Deserialize)]
@@ -140,5 +141,70 @@ async fn messages(
     let id = parse_id(&id, "chat")?;
     Ok(axum::Json(
         super::messages(&state, &caller, id, page).await?,
+    ))
+}
+
+/// REST mirror of the socket's `send_message`: starts a chat turn; its
+/// progress arrives on the project's WebSocket.
+#[derive(Deserialize)]
+struct MessageBody {
+    #[serde(default)]
+    content: String,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Accepted {
+    message_id: Uuid,
+}
+
+async fn send_message(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(body): Json<MessageBody>,
+) -> AppResult<(StatusCode, axum::Json<Data<Accepted>>)> {
+    let chat = crate::chats::owned(&state, &caller, parse_id(&id, "chat")?).await?;
+    let message_id = state
+        .agents
+        .send_message(
+            &state,
+            &caller,
+            chat.project_id,
+            chat.id,
+            body.content,
+            false,
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Data {
+            data: Accepted { message_id },
+        }),
+    ))
+}
+
+async fn fix_error(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> AppResult<(StatusCode, axum::Json<Data<Accepted>>)> {
+    let chat = crate::chats::owned(&state, &caller, parse_id(&id, "chat")?).await?;
+    let message_id = state
+        .agents
+        .send_message(
+            &state,
+            &caller,
+            chat.project_id,
+            chat.id,
+            String::new(),
+            true,
+        )
+        .await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(Data {
+            data: Accepted { message_id },
+        }),
     ))
 }

@@ -13,6 +13,13 @@
 //! [`CancellationToken`] is cancelled or the stream is dropped. Errors never
 //! contain the API key.
 
+pub mod anthropic;
+pub mod http;
+pub mod models;
+pub mod offline;
+pub mod openai;
+pub mod sse;
+
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -50,7 +57,9 @@ pub enum Purpose {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum LlmMessage {
-    User { content: String },
+    User {
+        content: String,
+    },
     Assistant {
         content: String,
         #[serde(default)]
@@ -113,7 +122,11 @@ pub enum StreamEvent {
     /// Assistant text.
     Text(String),
     /// A tool call starts; its arguments follow as `ToolCallArgs` with the same index.
-    ToolCallStart { index: usize, id: String, name: String },
+    ToolCallStart {
+        index: usize,
+        id: String,
+        name: String,
+    },
     /// A fragment of a tool call's JSON arguments.
     ToolCallArgs { index: usize, fragment: String },
     /// The end of the answer, with what the call used.
@@ -151,4 +164,59 @@ pub trait Provider: Send + Sync + 'static {
 
     /// Starts a call. The stream ends after `Finish` or after one `Err`.
     fn stream(&self, request: ChatRequest, cancel: CancellationToken) -> EventStream;
+}
+
+/// Collects streamed tool calls into complete [`ToolCall`]s.
+///
+/// Arguments arrive as JSON fragments that only parse once all are in.
+/// Arguments that still do not parse are kept as a JSON string, so the tool
+/// answers the model with a clear error instead of the turn failing.
+#[derive(Debug, Default)]
+pub struct ToolCallAssembler {
+    text: String,
+    calls: Vec<(usize, String, String, String)>,
+}
+
+impl ToolCallAssembler {
+    pub fn push(&mut self, event: &StreamEvent) {
+        match event {
+            StreamEvent::Text(t) => self.text.push_str(t),
+            StreamEvent::ToolCallStart { index, id, name } => {
+                self.calls
+                    .push((*index, id.clone(), name.clone(), String::new()));
+            }
+            StreamEvent::ToolCallArgs { index, fragment } => {
+                if let Some(call) = self.calls.iter_mut().rev().find(|c| c.0 == *index) {
+                    call.3.push_str(fragment);
+                }
+            }
+            StreamEvent::Finish { .. } => {}
+        }
+    }
+
+    /// The text and the tool calls, in the order the model made them.
+    pub fn finish(self) -> Result<(String, Vec<ToolCall>), LlmError> {
+        let mut calls = Vec::with_capacity(self.calls.len());
+        for (n, (_, id, name, raw)) in self.calls.into_iter().enumerate() {
+            if name.is_empty() {
+                return Err(LlmError::Protocol("a tool call came without a name".into()));
+            }
+            let arguments = if raw.trim().is_empty() {
+                serde_json::Value::Object(Default::default())
+            } else {
+                serde_json::from_str(&raw).unwrap_or(serde_json::Value::String(raw))
+            };
+            let id = if id.is_empty() {
+                format!("call_{n}")
+            } else {
+                id
+            };
+            calls.push(ToolCall {
+                id,
+                name,
+                arguments,
+            });
+        }
+        Ok((self.text, calls))
+    }
 }

@@ -61,8 +61,12 @@ fn clean_model(raw: Option<String>) -> AppResult<Option<String>> {
         None => Ok(None),
         Some(m) if m.is_empty() => Ok(None),
         Some(m) if m.len() > 200 || m.chars().any(char::is_whitespace) => Err(
-            AppError::validation("model must be a `provider/model` name without spaces"),
+            AppError::validation("model must be a `provider:model` name without spaces"),
         ),
+        Some(m) if !crate::llm::models::is_well_formed(&m) => Err(AppError::validation(format!(
+            "model must be `provider:model` with a provider among {}",
+            crate::llm::models::PROVIDERS.join(", ")
+        ))),
         Some(m) => Ok(Some(m)),
     }
 }

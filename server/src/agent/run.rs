@@ -1,0 +1,808 @@
+//! One generation run: the state machine
+//! `designing_phase → implementing_phase → installing_deps → starting_server
+//! → (next phase | complete)`, plus `cancelled` and `failed`.
+//!
+//! Each step is persisted when it finishes (`store::Step`), so a run
+//! interrupted by a restart continues after its last finished step: a phase
+//! that was being implemented is implemented again from the start (files
+//! are only stored once complete, so nothing half-written or duplicated
+//! remains), and an install or start is simply redone.
+
+use std::collections::{BTreeSet, HashSet};
+
+use futures::StreamExt;
+use minicode::Usage;
+use minicode::protocol::{AgentState, Phase, PlannedFile, ServerEvent};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use super::store::{self, RunRecord, Step};
+use super::{prompts, publish};
+use crate::files::{self, Source};
+use crate::llm::models::ResolvedModel;
+use crate::llm::{ChatRequest, LlmError, LlmMessage, Purpose, StreamEvent};
+use crate::scof::{ScofEvent, ScofParser, apply_patch};
+use crate::state::AppState;
+use crate::workspace::RelPath;
+
+/// Everything a run needs.
+pub struct RunContext {
+    pub state: AppState,
+    pub project: Uuid,
+    pub run: Uuid,
+    pub description: String,
+    pub model: ResolvedModel,
+    pub cancel: CancellationToken,
+}
+
+/// Why a run stopped before completing.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("cancelled")]
+    Cancelled,
+    #[error("{message}")]
+    Failed { message: String, code: &'static str },
+}
+
+impl RunError {
+    fn failed(code: &'static str, message: impl Into<String>) -> Self {
+        RunError::Failed {
+            message: message.into(),
+            code,
+        }
+    }
+}
+
+impl From<crate::error::AppError> for RunError {
+    fn from(e: crate::error::AppError) -> Self {
+        let api = minicode::ApiError::from(e);
+        RunError::failed("INTERNAL", api.error)
+    }
+}
+
+impl From<LlmError> for RunError {
+    fn from(e: LlmError) -> Self {
+        match e {
+            LlmError::Cancelled => RunError::Cancelled,
+            other => RunError::failed("MODEL_ERROR", other.to_string()),
+        }
+    }
+}
+
+impl From<crate::sandbox::SandboxError> for RunError {
+    fn from(e: crate::sandbox::SandboxError) -> Self {
+        match e {
+            crate::sandbox::SandboxError::Cancelled => RunError::Cancelled,
+            other => RunError::failed("SANDBOX_ERROR", other.to_string()),
+        }
+    }
+}
+
+/// The next thing to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Next {
+    Design(u32),
+    Implement(u32),
+    Install(u32),
+    Start(u32),
+    Complete(u32),
+}
+
+/// Where a run picks up after `step`.
+fn next_after(step: Option<Step>, phases: &[Phase], max_phases: u32) -> Next {
+    let is_last = |n: u32| phases.iter().any(|p| p.number == n && p.last_phase) || n >= max_phases;
+    match step {
+        None => Next::Design(1),
+        Some(Step::Designed(n)) => Next::Implement(n),
+        Some(Step::Implemented(n)) => Next::Install(n),
+        Some(Step::Installed(n)) => Next::Start(n),
+        Some(Step::Served(n)) if is_last(n) => Next::Complete(n),
+        Some(Step::Served(n)) => Next::Design(n + 1),
+    }
+}
+
+/// Runs (or resumes) a generation to its end and records how it ended.
+pub async fn drive(ctx: RunContext, resume: Option<Step>, mut phases: Vec<Phase>) {
+    let outcome = steps(&ctx, resume, &mut phases).await;
+    let state = &ctx.state;
+    match outcome {
+        Ok(()) => {}
+        Err(RunError::Cancelled) if state.agents.shutting_down() => {
+            // Not the user's doing: leave the run as it is; the next start resumes it.
+            tracing::info!(run_id = %ctx.run, "run paused for shutdown");
+        }
+        Err(RunError::Cancelled) => {
+            tracing::info!(run_id = %ctx.run, "run cancelled");
+            let _ = store::set_state(state, ctx.run, AgentState::Cancelled, None).await;
+            publish(
+                state,
+                ctx.project,
+                ServerEvent::StateChange {
+                    state: AgentState::Cancelled,
+                },
+            )
+            .await;
+        }
+        Err(RunError::Failed { message, code }) => {
+            tracing::warn!(run_id = %ctx.run, error = %message, "run failed");
+            let _ = store::set_error(state, ctx.run, &message).await;
+            let _ = store::set_state(state, ctx.run, AgentState::Failed, None).await;
+            let log_tail =
+                (code == "SANDBOX_ERROR").then(|| state.sandboxes.log_tail(ctx.project, 30));
+            publish(
+                state,
+                ctx.project,
+                ServerEvent::Error {
+                    message: message.clone(),
+                    code: code.into(),
+                    log_tail,
+                },
+            )
+            .await;
+            publish(
+                state,
+                ctx.project,
+                ServerEvent::StateChange {
+                    state: AgentState::Failed,
+                },
+            )
+            .await;
+        }
+    }
+}
+
+/// Marks a stored run that cannot continue as failed, telling clients why.
+pub async fn fail_stored(state: &AppState, record: &RunRecord, reason: &str) {
+    let _ = store::set_error(state, record.id, reason).await;
+    let _ = store::set_state(state, record.id, AgentState::Failed, None).await;
+    publish(
+        state,
+        record.project_id,
+        ServerEvent::error("RUN_FAILED", reason),
+    )
+    .await;
+    publish(
+        state,
+        record.project_id,
+        ServerEvent::StateChange {
+            state: AgentState::Failed,
+        },
+    )
+    .await;
+}
+
+async fn steps(
+    ctx: &RunContext,
+    resume: Option<Step>,
+    phases: &mut Vec<Phase>,
+) -> Result<(), RunError> {
+    let max_phases = ctx.state.config.max_phases.max(1);
+    let mut next = next_after(resume, phases, max_phases);
+    loop {
+        if ctx.cancel.is_cancelled() {
+            return Err(RunError::Cancelled);
+        }
+        next = match next {
+            Next::Design(n) => {
+                enter(ctx, AgentState::DesigningPhase, n).await?;
+                publish(
+                    &ctx.state,
+                    ctx.project,
+                    ServerEvent::PhaseDesigning { phase_number: n },
+                )
+                .await;
+                let (phase, usage) = design(ctx, n, phases).await?;
+                store::save_phase(&ctx.state, ctx.run, &phase).await?;
+                store::add_usage(&ctx.state, ctx.run, Some(n), usage).await?;
+                store::set_step(&ctx.state, ctx.run, Step::Designed(n)).await?;
+                phases.retain(|p| p.number != n);
+                phases.push(phase.clone());
+                publish(
+                    &ctx.state,
+                    ctx.project,
+                    ServerEvent::PhaseDesigned { phase },
+                )
+                .await;
+                Next::Implement(n)
+            }
+            Next::Implement(n) => {
+                enter(ctx, AgentState::ImplementingPhase, n).await?;
+                let phase = phases
+                    .iter()
+                    .find(|p| p.number == n)
+                    .cloned()
+                    .ok_or_else(|| {
+                        RunError::failed("INTERNAL", format!("phase {n} was never designed"))
+                    })?;
+                let written = implement(ctx, &phase).await?;
+                store::mark_implemented(&ctx.state, ctx.run, n).await?;
+                store::set_step(&ctx.state, ctx.run, Step::Implemented(n)).await?;
+                publish(
+                    &ctx.state,
+                    ctx.project,
+                    ServerEvent::FilesWritten { count: written },
+                )
+                .await;
+                Next::Install(n)
+            }
+            Next::Install(n) => {
+                enter(ctx, AgentState::InstallingDeps, n).await?;
+                ensure_workspace(ctx).await?;
+                ctx.state
+                    .sandboxes
+                    .install(ctx.project, &ctx.cancel)
+                    .await?;
+                store::set_step(&ctx.state, ctx.run, Step::Installed(n)).await?;
+                Next::Start(n)
+            }
+            Next::Start(n) => {
+                enter(ctx, AgentState::StartingServer, n).await?;
+                ctx.state.sandboxes.start(ctx.project, &ctx.cancel).await?;
+                store::set_step(&ctx.state, ctx.run, Step::Served(n)).await?;
+                crate::checkpoints::after_phase(
+                    &ctx.state,
+                    ctx.project,
+                    n,
+                    phases.iter().find(|p| p.number == n),
+                )
+                .await;
+                next_after(Some(Step::Served(n)), phases, max_phases)
+            }
+            Next::Complete(n) => {
+                store::set_state(&ctx.state, ctx.run, AgentState::Complete, Some(n)).await?;
+                let files: Vec<String> = files::list_latest(&ctx.state, ctx.project)
+                    .await?
+                    .into_iter()
+                    .map(|f| f.path)
+                    .collect();
+                publish(
+                    &ctx.state,
+                    ctx.project,
+                    ServerEvent::StateChange {
+                        state: AgentState::Complete,
+                    },
+                )
+                .await;
+                publish(
+                    &ctx.state,
+                    ctx.project,
+                    ServerEvent::GenerationComplete { files, phases: n },
+                )
+                .await;
+                tracing::info!(run_id = %ctx.run, phases = n, "generation complete");
+                return Ok(());
+            }
+        };
+    }
+}
+
+/// Persists and announces a state change.
+async fn enter(ctx: &RunContext, state: AgentState, phase: u32) -> Result<(), RunError> {
+    store::set_state(&ctx.state, ctx.run, state, Some(phase)).await?;
+    publish(&ctx.state, ctx.project, ServerEvent::StateChange { state }).await;
+    Ok(())
+}
+
+/// A workspace removed while the server was down comes back from the database.
+async fn ensure_workspace(ctx: &RunContext) -> Result<(), RunError> {
+    if !ctx
+        .state
+        .workspaces
+        .dir(ctx.project)
+        .join("package.json")
+        .exists()
+    {
+        files::restore_workspace(&ctx.state, ctx.project).await?;
+    }
+    Ok(())
+}
+
+/// The designer's answer. `number` is ours, not the model's.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PhaseDesign {
+    name: String,
+    goal: String,
+    files: Vec<PlannedFile>,
+    #[serde(default)]
+    last_phase: bool,
+}
+
+/// Finds the JSON object in an answer that may wrap it in prose or fences.
+fn extract_json(answer: &str) -> &str {
+    match (answer.find('{'), answer.rfind('}')) {
+        (Some(start), Some(end)) if end > start => &answer[start..=end],
+        _ => answer.trim(),
+    }
+}
+
+fn parse_design(answer: &str, number: u32) -> Result<Phase, String> {
+    let design: PhaseDesign =
+        serde_json::from_str(extract_json(answer)).map_err(|e| e.to_string())?;
+    if design.name.trim().is_empty() {
+        return Err("`name` is empty".into());
+    }
+    if design.files.is_empty() {
+        return Err("`files` lists no file".into());
+    }
+    for file in &design.files {
+        RelPath::parse_writable(&file.path).map_err(|e| format!("file `{}`: {e}", file.path))?;
+    }
+    Ok(Phase {
+        number,
+        name: design.name.trim().to_string(),
+        goal: design.goal.trim().to_string(),
+        files: design.files,
+        last_phase: design.last_phase,
+    })
+}
+
+/// Asks the model for phase `n`'s design; one repair round if the JSON is invalid.
+async fn design(ctx: &RunContext, n: u32, previous: &[Phase]) -> Result<(Phase, Usage), RunError> {
+    let files: Vec<String> = files::list_latest(&ctx.state, ctx.project)
+        .await?
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let previous: Vec<Phase> = previous.iter().filter(|p| p.number < n).cloned().collect();
+    let purpose = Purpose::DesignPhase {
+        description: ctx.description.clone(),
+        phase_number: n,
+        previous: previous.clone(),
+        files: files.clone(),
+    };
+    let system = prompts::phase_designer(&ctx.description, n, &previous, &files);
+    let mut messages = vec![LlmMessage::User {
+        content: format!("Design phase {n} of the app now. Answer with the JSON object only."),
+    }];
+    let mut usage = Usage::default();
+    for attempt in 0..2 {
+        let request = ChatRequest {
+            model: ctx.model.name.clone(),
+            system: system.clone(),
+            messages: messages.clone(),
+            tools: Vec::new(),
+            max_tokens: 4096,
+            temperature: Some(0.2),
+            purpose: purpose.clone(),
+        };
+        let (answer, used) = collect_text(ctx, request).await?;
+        usage.add(used);
+        match parse_design(&answer, n) {
+            Ok(phase) => return Ok((phase, usage)),
+            Err(problem) if attempt == 0 => {
+                tracing::info!(problem, "phase design was not valid JSON; asking once more");
+                messages.push(LlmMessage::Assistant {
+                    content: answer.clone(),
+                    tool_calls: Vec::new(),
+                });
+                messages.push(LlmMessage::User {
+                    content: prompts::repair_json(&problem, &answer),
+                });
+            }
+            Err(problem) => {
+                return Err(RunError::failed(
+                    "MODEL_ERROR",
+                    format!("the model's plan for phase {n} was not valid JSON twice: {problem}"),
+                ));
+            }
+        }
+    }
+    Err(RunError::failed("MODEL_ERROR", "no phase design"))
+}
+
+/// Streams a call to its end and returns the text and usage.
+async fn collect_text(ctx: &RunContext, request: ChatRequest) -> Result<(String, Usage), RunError> {
+    let mut stream = ctx.model.provider.stream(request, ctx.cancel.clone());
+    let mut text = String::new();
+    let mut usage = Usage::default();
+    while let Some(event) = tokio::select! {
+        e = stream.next() => e,
+        () = ctx.cancel.cancelled() => return Err(RunError::Cancelled),
+    } {
+        match event? {
+            StreamEvent::Text(t) => text.push_str(&t),
+            StreamEvent::Finish { usage: u, .. } => usage = u,
+            StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallArgs { .. } => {}
+        }
+    }
+    Ok((text, usage))
+}
+
+/// Up to this much of the existing code goes into the implementer's prompt.
+const CONTEXT_BYTES: usize = 120_000;
+
+/// Streams the implementation of a phase: files appear in the editor as they
+/// are written, and each complete file is stored and written to the
+/// workspace at once. Returns how many files were written.
+async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
+    let existing = files::snapshot(&ctx.state, ctx.project).await?;
+    let mut context = String::new();
+    for (path, _, bytes) in &existing {
+        let Ok(text) = std::str::from_utf8(bytes) else {
+            continue;
+        };
+        if context.len() + text.len() > CONTEXT_BYTES {
+            context.push_str(&format!("\n(file {path} omitted: context budget)\n"));
+            continue;
+        }
+        context.push_str(&format!("\n=== {path} ===\n{text}\n"));
+    }
+    let paths: Vec<String> = existing.iter().map(|(p, _, _)| p.clone()).collect();
+    let request = ChatRequest {
+        model: ctx.model.name.clone(),
+        system: prompts::implementer(&ctx.description, phase, &paths),
+        messages: vec![LlmMessage::User {
+            content: format!(
+                "Implement phase {} ({}) now. Current files:{}",
+                phase.number,
+                phase.name,
+                if context.is_empty() {
+                    " none yet.".to_string()
+                } else {
+                    context
+                }
+            ),
+        }],
+        tools: Vec::new(),
+        max_tokens: 32_000,
+        temperature: Some(0.2),
+        purpose: Purpose::Implement {
+            description: ctx.description.clone(),
+            phase: phase.clone(),
+            files: paths,
+        },
+    };
+
+    let mut stream = ctx.model.provider.stream(request, ctx.cancel.clone());
+    let mut parser = ScofParser::new();
+    let mut writer = PhaseWriter {
+        ctx,
+        written: BTreeSet::new(),
+        refused: HashSet::new(),
+        packages: Vec::new(),
+    };
+    let mut events = Vec::new();
+    let mut usage = Usage::default();
+    let result: Result<(), RunError> = async {
+        while let Some(event) = tokio::select! {
+            e = stream.next() => e,
+            () = ctx.cancel.cancelled() => return Err(RunError::Cancelled),
+        } {
+            match event? {
+                StreamEvent::Text(text) => {
+                    parser.push(&text, &mut events);
+                    writer.handle(std::mem::take(&mut events)).await?;
+                }
+                StreamEvent::Finish { usage: u, .. } => usage = u,
+                StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallArgs { .. } => {}
+            }
+        }
+        Ok(())
+    }
+    .await;
+    store::add_usage(&ctx.state, ctx.run, Some(phase.number), usage).await?;
+    result?;
+    parser.finish(&mut events);
+    writer.handle(events).await?;
+    if !writer.packages.is_empty() {
+        writer.add_packages().await?;
+    }
+    if writer.written.is_empty() {
+        return Err(RunError::failed(
+            "MODEL_ERROR",
+            format!("the model wrote no file for phase {}", phase.number),
+        ));
+    }
+    Ok(writer.written.len() as u32)
+}
+
+/// Turns parser events into events for clients and stored files.
+struct PhaseWriter<'a> {
+    ctx: &'a RunContext,
+    written: BTreeSet<String>,
+    /// Paths refused (outside the workspace…): their chunks are dropped.
+    refused: HashSet<String>,
+    packages: Vec<(String, bool)>,
+}
+
+impl PhaseWriter<'_> {
+    async fn handle(&mut self, events: Vec<ScofEvent>) -> Result<(), RunError> {
+        let (state, project) = (&self.ctx.state, self.ctx.project);
+        for event in events {
+            if self.ctx.cancel.is_cancelled() {
+                return Err(RunError::Cancelled);
+            }
+            match event {
+                ScofEvent::FileStart { path } => match RelPath::parse_writable(&path) {
+                    Ok(p) => {
+                        publish(
+                            state,
+                            project,
+                            ServerEvent::FileStart {
+                                path: p.to_string(),
+                            },
+                        )
+                        .await
+                    }
+                    Err(e) => {
+                        tracing::warn!(path, error = %e, "model wrote to a refused path");
+                        publish(
+                            state,
+                            project,
+                            ServerEvent::error("REFUSED_PATH", format!("skipped `{path}`: {e}")),
+                        )
+                        .await;
+                        self.refused.insert(path);
+                    }
+                },
+                ScofEvent::FileChunk { path, chunk } => {
+                    if !self.refused.contains(&path)
+                        && let Ok(p) = RelPath::parse_writable(&path)
+                    {
+                        publish(
+                            state,
+                            project,
+                            ServerEvent::FileChunk {
+                                path: p.to_string(),
+                                chunk,
+                            },
+                        )
+                        .await;
+                    }
+                }
+                ScofEvent::FileEnd {
+                    path,
+                    content,
+                    complete,
+                } => {
+                    let Ok(p) = RelPath::parse_writable(&path) else {
+                        continue;
+                    };
+                    if !complete {
+                        // The stream broke off inside this file: never store half a file.
+                        publish(
+                            state,
+                            project,
+                            ServerEvent::FileEnd {
+                                path: p.to_string(),
+                                content,
+                                incomplete: true,
+                            },
+                        )
+                        .await;
+                        continue;
+                    }
+                    self.store(p, content).await?;
+                }
+                ScofEvent::Patch {
+                    path,
+                    diff,
+                    complete,
+                } => {
+                    let Ok(p) = RelPath::parse_writable(&path) else {
+                        publish(
+                            state,
+                            project,
+                            ServerEvent::error(
+                                "REFUSED_PATH",
+                                format!("skipped a patch of `{path}`"),
+                            ),
+                        )
+                        .await;
+                        continue;
+                    };
+                    if !complete {
+                        publish(
+                            state,
+                            project,
+                            ServerEvent::error(
+                                "PATCH_FAILED",
+                                format!("the patch of `{p}` broke off; the file is unchanged"),
+                            ),
+                        )
+                        .await;
+                        continue;
+                    }
+                    let old = match files::read(state, project, &p).await {
+                        Ok(current) => current.content,
+                        Err(_) => String::new(),
+                    };
+                    match apply_patch(&old, &diff) {
+                        Ok(new) => {
+                            publish(
+                                state,
+                                project,
+                                ServerEvent::FileStart {
+                                    path: p.to_string(),
+                                },
+                            )
+                            .await;
+                            self.store(p, new).await?;
+                        }
+                        Err(e) => {
+                            publish(
+                                state,
+                                project,
+                                ServerEvent::error(
+                                    "PATCH_FAILED",
+                                    format!("could not patch `{p}`: {e}; the file is unchanged"),
+                                ),
+                            )
+                            .await;
+                        }
+                    }
+                }
+                ScofEvent::Install { packages, dev } => {
+                    self.packages.extend(packages.into_iter().map(|p| (p, dev)));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn store(&mut self, path: RelPath, content: String) -> Result<(), RunError> {
+        let (state, project) = (&self.ctx.state, self.ctx.project);
+        files::save(
+            state,
+            project,
+            vec![(path.clone(), content.clone().into_bytes())],
+            Source::Generation,
+            Some(self.ctx.run),
+        )
+        .await?;
+        publish(
+            state,
+            project,
+            ServerEvent::FileEnd {
+                path: path.to_string(),
+                content,
+                incomplete: false,
+            },
+        )
+        .await;
+        self.written.insert(path.to_string());
+        Ok(())
+    }
+
+    /// `npm install` lines become package.json entries (the install step then installs them).
+    async fn add_packages(&mut self) -> Result<(), RunError> {
+        let (state, project) = (&self.ctx.state, self.ctx.project);
+        let path = RelPath::parse("package.json")
+            .map_err(|e| RunError::failed("INTERNAL", e.to_string()))?;
+        let current = files::read(state, project, &path)
+            .await
+            .map(|f| f.content)
+            .unwrap_or_else(|_| "{}".into());
+        let mut manifest: serde_json::Value = serde_json::from_str(&current).map_err(|e| {
+            RunError::failed(
+                "MODEL_ERROR",
+                format!("package.json is not valid JSON: {e}"),
+            )
+        })?;
+        for (package, dev) in std::mem::take(&mut self.packages) {
+            let (name, version) = split_spec(&package);
+            let section = if dev {
+                "devDependencies"
+            } else {
+                "dependencies"
+            };
+            let deps = manifest
+                .as_object_mut()
+                .map(|m| m.entry(section).or_insert_with(|| serde_json::json!({})));
+            if let Some(serde_json::Value::Object(deps)) = deps
+                && !deps.contains_key(name)
+            {
+                deps.insert(
+                    name.to_string(),
+                    serde_json::Value::String(version.to_string()),
+                );
+            }
+        }
+        let text = serde_json::to_string_pretty(&manifest)
+            .map_err(|e| RunError::failed("INTERNAL", e.to_string()))?
+            + "\n";
+        self.store(path, text).await
+    }
+}
+
+/// `zod@^3` → (`zod`, `^3`); `@scope/pkg` → (`@scope/pkg`, `latest`).
+fn split_spec(spec: &str) -> (&str, &str) {
+    let at = if let Some(rest) = spec.strip_prefix('@') {
+        rest.find('@').map(|i| i + 1)
+    } else {
+        spec.find('@')
+    };
+    match at {
+        Some(i) if i + 1 < spec.len() => (&spec[..i], &spec[i + 1..]),
+        Some(i) => (&spec[..i], "latest"),
+        None => (spec, "latest"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resume_points() {
+        let phases = vec![
+            Phase {
+                number: 1,
+                name: "a".into(),
+                goal: String::new(),
+                files: vec![],
+                last_phase: false,
+            },
+            Phase {
+                number: 2,
+                name: "b".into(),
+                goal: String::new(),
+                files: vec![],
+                last_phase: true,
+            },
+        ];
+        assert_eq!(next_after(None, &phases, 6), Next::Design(1));
+        assert_eq!(
+            next_after(Some(Step::Designed(1)), &phases, 6),
+            Next::Implement(1)
+        );
+        assert_eq!(
+            next_after(Some(Step::Implemented(1)), &phases, 6),
+            Next::Install(1)
+        );
+        assert_eq!(
+            next_after(Some(Step::Installed(1)), &phases, 6),
+            Next::Start(1)
+        );
+        assert_eq!(
+            next_after(Some(Step::Served(1)), &phases, 6),
+            Next::Design(2)
+        );
+        assert_eq!(
+            next_after(Some(Step::Served(2)), &phases, 6),
+            Next::Complete(2)
+        );
+        assert_eq!(
+            next_after(Some(Step::Served(1)), &phases, 1),
+            Next::Complete(1),
+            "phase cap"
+        );
+    }
+
+    #[test]
+    fn designs_are_parsed_from_noisy_answers() {
+        let answer = "Sure! Here is the plan:\n```json\n{\"name\": \"Foundation\", \"goal\": \"Scaffold\", \
+            \"files\": [{\"path\": \"src/App.tsx\", \"purpose\": \"root\"}], \"lastPhase\": false}\n```";
+        let phase = parse_design(answer, 1).unwrap();
+        assert_eq!(phase.name, "Foundation");
+        assert_eq!(phase.files[0].path, "src/App.tsx");
+        assert!(
+            parse_design("{\"name\": \"x\"}", 1)
+                .unwrap_err()
+                .contains("missing field")
+        );
+        assert!(parse_design("no json here", 1).is_err());
+        let escaping = "{\"name\": \"x\", \"goal\": \"\", \"files\": [{\"path\": \"../etc/passwd\", \"purpose\": \"\"}]}";
+        assert!(
+            parse_design(escaping, 1)
+                .unwrap_err()
+                .contains("../etc/passwd")
+        );
+    }
+
+    #[test]
+    fn package_specs() {
+        assert_eq!(split_spec("zod"), ("zod", "latest"));
+        assert_eq!(split_spec("zod@^3.22"), ("zod", "^3.22"));
+        assert_eq!(
+            split_spec("@tanstack/react-query"),
+            ("@tanstack/react-query", "latest")
+        );
+        assert_eq!(
+            split_spec("@tanstack/react-query@5"),
+            ("@tanstack/react-query", "5")
+        );
+    }
+}

@@ -1,0 +1,384 @@
+//! `/ws/:projectId`: the project's live channel.
+//!
+//! On connect the client gets `connection_established` with a snapshot of the
+//! project's agent. From then on it receives every event of the project's log
+//! (seq'd, see `events/`), and may send `generate`, `cancel`, `get_state`,
+//! `send_message`, `fix_error`, `resume {lastSeq}` and `ping`. Replies carry
+//! the request's `correlationId`. A client that reconnects sends `resume`
+//! with the last seq it saw and receives everything after it, so a dropped
+//! connection loses nothing; each frame is sent at most once per connection.
+//!
+//! Robustness: invalid JSON or an unknown type gets an `error` and the
+//! connection stays open; the server pings every 30 s and drops a client
+//! that stops answering; a client that falls too far behind (its bounded
+//! queue overflows) is told to `resync` instead of slowing anyone else.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::http::header::ORIGIN;
+use axum::response::Response;
+use axum::routing::get;
+use futures::{SinkExt, StreamExt};
+use minicode::User;
+use minicode::protocol::{ClientMessage, RawClientFrame, ServerEvent, ServerFrame};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+use uuid::Uuid;
+
+use crate::auth::service::{authenticate, user_for_token};
+use crate::config::origin_of;
+use crate::db::now_ms;
+use crate::error::AppError;
+use crate::events::Frame;
+use crate::state::AppState;
+
+/// How often the server pings; two missed intervals close the connection.
+pub const HEARTBEAT: Duration = Duration::from_secs(30);
+
+/// Close codes (4000–4999 are for applications).
+pub mod close {
+    pub const UNAUTHORIZED: u16 = 4401;
+    pub const FORBIDDEN_ORIGIN: u16 = 4403;
+    pub const NOT_FOUND: u16 = 4404;
+    pub const STALE: u16 = 4408;
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/ws/{project}", get(upgrade))
+}
+
+#[derive(Deserialize)]
+struct WsQuery {
+    token: Option<String>,
+}
+
+/// Why a socket is refused; sent as the close frame after the upgrade, so
+/// browsers (which cannot read an HTTP error of a failed upgrade) see it.
+struct Refusal {
+    code: u16,
+    reason: &'static str,
+}
+
+async fn upgrade(
+    State(state): State<AppState>,
+    Path(project): Path<String>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let verdict = admit(&state, &project, query.token.as_deref(), &headers).await;
+    upgrade
+        .max_message_size(256 * 1024)
+        .on_upgrade(move |socket| async move {
+            match verdict {
+                Ok((user, project)) => Connection::new(state, user, project).run(socket).await,
+                Err(refusal) => refuse(socket, refusal).await,
+            }
+        })
+}
+
+/// Authenticates the socket (API token in `?token=`, or the session cookie)
+/// and checks the project is the user's.
+async fn admit(
+    state: &AppState,
+    project: &str,
+    token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(User, Uuid), Refusal> {
+    let user = match token {
+        Some(token) => user_for_token(state, token).await.ok().flatten(),
+        None => {
+            // Browsers send cookies with cross-site WebSocket handshakes too:
+            // a cookie-authenticated socket must come from our own pages.
+            if let Some(origin) = headers.get(ORIGIN).and_then(|o| o.to_str().ok())
+                && !crate::auth::csrf::is_trusted_origin(state, headers, &origin_of(origin))
+            {
+                return Err(Refusal {
+                    code: close::FORBIDDEN_ORIGIN,
+                    reason: "this page may not open minicode sockets",
+                });
+            }
+            authenticate(state, headers)
+                .await
+                .ok()
+                .flatten()
+                .map(|c| c.user)
+        }
+    };
+    let Some(user) = user else {
+        return Err(Refusal {
+            code: close::UNAUTHORIZED,
+            reason: "sign in to continue",
+        });
+    };
+    let Ok(project) = Uuid::parse_str(project) else {
+        return Err(Refusal {
+            code: close::NOT_FOUND,
+            reason: "project not found",
+        });
+    };
+    match crate::projects::owned_by(state, user.id, project).await {
+        Ok(_) => Ok((user, project)),
+        Err(_) => Err(Refusal {
+            code: close::NOT_FOUND,
+            reason: "project not found",
+        }),
+    }
+}
+
+async fn refuse(mut socket: WebSocket, refusal: Refusal) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code: refusal.code,
+            reason: Utf8Bytes::from_static(refusal.reason),
+        })))
+        .await;
+}
+
+struct Connection {
+    state: AppState,
+    user: User,
+    project: Uuid,
+    /// The highest seq this client has been sent: frames at or below it are not sent again.
+    last_sent: u64,
+}
+
+impl Connection {
+    fn new(state: AppState, user: User, project: Uuid) -> Self {
+        Self {
+            state,
+            user,
+            project,
+            last_sent: 0,
+        }
+    }
+
+    #[tracing::instrument(name = "ws", skip_all, fields(project_id = %self.project, user_id = %self.user.id))]
+    async fn run(mut self, socket: WebSocket) {
+        let (mut tx, mut rx) = socket.split();
+        // Subscribe before taking the snapshot, so nothing falls in between.
+        let (mut live, last_seq) = match self.state.events.subscribe(self.project).await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!(error = %e, "could not subscribe");
+                return;
+            }
+        };
+        self.last_sent = last_seq;
+        let snapshot = self
+            .state
+            .agents
+            .snapshot(&self.state, self.project)
+            .await
+            .unwrap_or_default();
+        let hello = ServerEvent::ConnectionEstablished {
+            project_id: self.project,
+            snapshot,
+        };
+        if tx.send(reply(hello, None)).await.is_err() {
+            return;
+        }
+        tracing::debug!("client connected");
+
+        let mut heartbeat = tokio::time::interval(HEARTBEAT);
+        heartbeat.tick().await;
+        let mut last_heard = Instant::now();
+        loop {
+            tokio::select! {
+                incoming = rx.next() => {
+                    let Some(Ok(message)) = incoming else { break };
+                    last_heard = Instant::now();
+                    let outgoing = match message {
+                        Message::Text(text) => self.handle_text(text.as_str()).await,
+                        Message::Binary(_) => vec![reply(ServerEvent::error("BAD_REQUEST", "send JSON text frames"), None)],
+                        Message::Close(_) => break,
+                        Message::Ping(_) | Message::Pong(_) => Vec::new(),
+                    };
+                    for message in outgoing {
+                        if tx.send(message).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+                frame = live.recv() => match frame {
+                    Ok(frame) => {
+                        if frame.seq > self.last_sent {
+                            self.last_sent = frame.seq;
+                            if tx.send(Message::Text(frame.json.as_ref().into())).await.is_err() {
+                                break;
+                            }
+                        }
+                    }
+                    Err(RecvError::Lagged(skipped)) => {
+                        // This client is too slow: it reconnects its stream with `resume`.
+                        tracing::info!(skipped, "slow client told to resync");
+                        let resync = ServerEvent::Resync { last_seq: self.last_sent };
+                        if tx.send(reply(resync, None)).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(RecvError::Closed) => break,
+                },
+                _ = heartbeat.tick() => {
+                    if last_heard.elapsed() > HEARTBEAT * 2 {
+                        let _ = tx.send(Message::Close(Some(CloseFrame { code: close::STALE, reason: "no answer to pings".into() }))).await;
+                        tracing::info!("dropped a stale connection");
+                        break;
+                    }
+                    if tx.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        tracing::debug!("client disconnected");
+    }
+
+    /// Answers one client frame; returns the messages to send back.
+    async fn handle_text(&mut self, text: &str) -> Vec<Message> {
+        let raw: RawClientFrame = match serde_json::from_str(text) {
+            Ok(raw) => raw,
+            Err(_) => {
+                return vec![reply(
+                    ServerEvent::error(
+                        "BAD_REQUEST",
+                        "that frame is not valid JSON of the form {type, payload}",
+                    ),
+                    None,
+                )];
+            }
+        };
+        let correlation = raw.correlation_id.clone();
+        let message = match raw.message() {
+            Ok(m) => m,
+            Err(problem) => {
+                return vec![reply(
+                    ServerEvent::error("BAD_REQUEST", problem),
+                    correlation,
+                )];
+            }
+        };
+        match self.dispatch(message, correlation.clone()).await {
+            Ok(messages) => messages,
+            Err(e) => {
+                let api = minicode::ApiError::from(e);
+                vec![reply(
+                    ServerEvent::error(api.code.as_str(), api.error),
+                    correlation,
+                )]
+            }
+        }
+    }
+
+    async fn dispatch(
+        &mut self,
+        message: ClientMessage,
+        correlation: Option<String>,
+    ) -> Result<Vec<Message>, AppError> {
+        let state = self.state.clone();
+        let out = match message {
+            ClientMessage::Ping {} => vec![reply(ServerEvent::Pong {}, correlation)],
+            ClientMessage::GetState {} => {
+                let snapshot = state.agents.snapshot(&state, self.project).await?;
+                vec![reply(ServerEvent::State { snapshot }, correlation)]
+            }
+            ClientMessage::Resume { last_seq } => {
+                let up_to = state.events.last_seq(self.project).await?;
+                let from = if last_seq > up_to {
+                    // The client knows seqs we never issued (another server's data?): start over.
+                    0
+                } else {
+                    last_seq
+                };
+                let frames: Vec<Arc<Frame>> =
+                    state.events.replay(self.project, from, up_to).await?;
+                let mut out = Vec::with_capacity(frames.len() + 1);
+                for frame in frames {
+                    out.push(Message::Text(frame.json.as_ref().into()));
+                }
+                self.last_sent = self.last_sent.max(up_to);
+                out.push(reply(
+                    ServerEvent::Resumed { up_to_seq: up_to },
+                    correlation,
+                ));
+                out
+            }
+            ClientMessage::Generate { description } => {
+                let caller = self.caller();
+                let project = crate::projects::owned(&state, &caller, self.project).await?;
+                let run = state.agents.generate(&state, &project, description).await?;
+                tracing::info!(run_id = %run, "generation started over the socket");
+                vec![reply(
+                    ServerEvent::Status {
+                        status: format!("generation started ({run})"),
+                    },
+                    correlation,
+                )]
+            }
+            ClientMessage::Cancel {} => {
+                let cancelled = state.agents.cancel(&state, self.project).await;
+                let status = if cancelled {
+                    "cancelling"
+                } else {
+                    "nothing to cancel"
+                };
+                vec![reply(
+                    ServerEvent::Status {
+                        status: status.into(),
+                    },
+                    correlation,
+                )]
+            }
+            ClientMessage::SendMessage { chat_id, content } => {
+                let caller = self.caller();
+                state
+                    .agents
+                    .send_message(&state, &caller, self.project, chat_id, content, false)
+                    .await?;
+                vec![reply(
+                    ServerEvent::Status {
+                        status: "message received".into(),
+                    },
+                    correlation,
+                )]
+            }
+            ClientMessage::FixError { chat_id } => {
+                let caller = self.caller();
+                state
+                    .agents
+                    .send_message(&state, &caller, self.project, chat_id, String::new(), true)
+                    .await?;
+                vec![reply(
+                    ServerEvent::Status {
+                        status: "fixing the latest error".into(),
+                    },
+                    correlation,
+                )]
+            }
+        };
+        Ok(out)
+    }
+
+    fn caller(&self) -> crate::auth::Caller {
+        crate::auth::Caller {
+            user: self.user.clone(),
+            method: crate::auth::AuthMethod::Cookie,
+        }
+    }
+}
+
+/// A frame that is not part of the project's log: no seq.
+fn reply(event: ServerEvent, correlation_id: Option<String>) -> Message {
+    let frame = ServerFrame {
+        event,
+        timestamp: now_ms(),
+        seq: None,
+        correlation_id,
+    };
+    Message::Text(serde_json::to_string(&frame).unwrap_or_default().into())
+}
