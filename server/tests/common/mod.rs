@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod fake_llm;
+
 use clap::Parser;
 use minicode_server::Server;
 use minicode_server::config::Config;
