@@ -125,7 +125,7 @@ CREATE TABLE checkpoints (
     id            TEXT PRIMARY KEY,
     project_id    TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
     message       TEXT NOT NULL,
-    kind          TEXT NOT NULL,   -- phase | chat | restore | manual
+    kind          TEXT NOT NULL,   -- phase | chat | before_restore | restore
     manifest      TEXT NOT NULL,   -- JSON {path: generated_files.id}
     changed_files TEXT NOT NULL,   -- JSON [path] changed since the previous checkpoint
     created_at    BIGINT NOT NULL,

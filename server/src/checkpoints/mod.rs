@@ -29,6 +29,9 @@ use crate::workspace::RelPath;
 pub enum Kind {
     Phase,
     Chat,
+    /// The files just before a restore: restoring it undoes the restore.
+    #[serde(rename = "before_restore")]
+    BeforeRestore,
     Restore,
 }
 
@@ -37,6 +40,7 @@ impl Kind {
         match self {
             Kind::Phase => "phase",
             Kind::Chat => "chat",
+            Kind::BeforeRestore => "before_restore",
             Kind::Restore => "restore",
         }
     }
@@ -45,6 +49,7 @@ impl Kind {
         match s {
             "phase" => Kind::Phase,
             "restore" => Kind::Restore,
+            "before_restore" => Kind::BeforeRestore,
             _ => Kind::Chat,
         }
     }
@@ -298,9 +303,19 @@ pub async fn diff(
     Ok((info, diffs))
 }
 
+/// What a restore recorded.
+#[derive(Clone, Copy, Debug)]
+pub struct Restored {
+    /// The checkpoint of the restored files.
+    pub checkpoint: Uuid,
+    /// The checkpoint of the files just before the restore: restore it to undo.
+    pub undo: Uuid,
+}
+
 /// Puts the project's files back as they were at `checkpoint`, byte for byte.
+/// The files as they are now are checkpointed first, so nothing is lost.
 #[tracing::instrument(name = "checkpoints.restore", skip_all, fields(project_id = %project, checkpoint = %checkpoint))]
-pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppResult<Uuid> {
+pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppResult<Restored> {
     if state.agents.busy(project).is_some() {
         return Err(AppError::Api(minicode::ApiError::new(
             minicode::ErrorCode::Busy,
@@ -308,6 +323,13 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
         )));
     }
     let (target, _, info) = load(state, project, checkpoint).await?;
+    let undo = create(
+        state,
+        project,
+        Kind::BeforeRestore,
+        &format!("Before restoring: {}", info.message),
+    )
+    .await?;
     let now = current_manifest(state, project).await?;
     let to_write: Vec<(&String, &Uuid)> = target
         .iter()
@@ -345,7 +367,10 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
     )
     .await?;
     tracing::info!("checkpoint restored");
-    Ok(restored)
+    Ok(Restored {
+        checkpoint: restored,
+        undo,
+    })
 }
 
 #[cfg(test)]

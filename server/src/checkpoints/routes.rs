@@ -31,8 +31,10 @@ struct CheckpointDiff {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Restored {
-    /// The checkpoint recording the restore (restore it to undo the restore).
+    /// The checkpoint recording the restored files.
     checkpoint_id: Uuid,
+    /// The files just before the restore: restore this one to undo.
+    undo_checkpoint_id: Uuid,
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> AppResult<Uuid> {
@@ -73,8 +75,11 @@ async fn restore(
 ) -> AppResult<axum::Json<Data<Restored>>> {
     let project = owned(&state, &caller, &id).await?;
     let cp = parse_id(&cp, "checkpoint")?;
-    let checkpoint_id = super::restore(&state, project, cp).await?;
+    let restored = super::restore(&state, project, cp).await?;
     Ok(axum::Json(Data {
-        data: Restored { checkpoint_id },
+        data: Restored {
+            checkpoint_id: restored.checkpoint,
+            undo_checkpoint_id: restored.undo,
+        },
     }))
 }

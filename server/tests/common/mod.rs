@@ -20,6 +20,8 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
     /// `(admin url, database)` of the PostgreSQL database made for this test.
     pg: Option<(String, String)>,
+    /// The command line the server was started with (for `restart`).
+    args: Vec<String>,
 }
 
 /// Which database the suite runs on, for messages.
@@ -86,7 +88,7 @@ pub async fn spawn_with(extra: &[&str]) -> TestApp {
         shared_sandbox_cache().display().to_string(),
     ];
     args.extend(extra.iter().map(|s| s.to_string()));
-    let config = Config::parse_from(args);
+    let config = Config::parse_from(args.clone());
     let server = Server::start(config).await.expect("server starts");
     let url = server.url();
     TestApp {
@@ -94,6 +96,7 @@ pub async fn spawn_with(extra: &[&str]) -> TestApp {
         url,
         dir,
         pg,
+        args,
     }
 }
 
@@ -154,6 +157,26 @@ impl TestApp {
             res.text().await.unwrap()
         );
         client
+    }
+
+    /// Stops the server the way SIGTERM does and starts a new one on the same
+    /// address, database and data directory (clients keep their cookies).
+    pub async fn restart(self) -> TestApp {
+        let addr = self.server.addr;
+        self.server.stop().await;
+        let mut args = self.args.clone();
+        args.push("--addr".into());
+        args.push(addr.to_string());
+        let server = Server::start(Config::parse_from(args.clone()))
+            .await
+            .expect("server restarts");
+        TestApp {
+            url: server.url(),
+            server,
+            dir: self.dir,
+            pg: self.pg,
+            args: self.args,
+        }
     }
 
     /// Stops the server and drops the test's PostgreSQL database.
