@@ -1,0 +1,600 @@
+//! The generation engine and the project WebSocket, end to end: a real
+//! server, a local model server speaking OpenAI's SSE format, the process
+//! sandbox with a real `npm install`, and real WebSocket clients.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::fake_llm::{FakeLlm, Reply, openai_sse};
+use common::{Client, TestApp, spawn_with};
+use futures::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+async fn app_with(fake: &FakeLlm) -> TestApp {
+    spawn_with(&[
+        "--openrouter-api-key",
+        "test-key",
+        "--openrouter-base-url",
+        &format!("{}/v1", fake.url),
+        "--model",
+        "openrouter:test/model",
+        "--llm-max-retries",
+        "0",
+    ])
+    .await
+}
+
+fn text_reply(text: &str) -> Reply {
+    // Several content deltas, so files stream in pieces.
+    let mut chunks: Vec<Value> = text
+        .as_bytes()
+        .chunks(40)
+        .map(|c| json!({"choices": [{"index": 0, "delta": {"content": String::from_utf8_lossy(c)}}]}))
+        .collect();
+    chunks.push(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
+    chunks.push(json!({"choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 200}}));
+    Reply::sse(&openai_sse(&chunks), 97)
+}
+
+fn design(name: &str, files: &[&str], last: bool) -> Reply {
+    let files: Vec<Value> = files
+        .iter()
+        .map(|f| json!({"path": f, "purpose": "part of the app"}))
+        .collect();
+    text_reply(&format!(
+        "Here is the plan:\n```json\n{}\n```",
+        json!({"name": name, "goal": format!("{name} goal"), "files": files, "lastPhase": last})
+    ))
+}
+
+fn heredocs(files: &[(String, String)]) -> String {
+    let mut out = String::from("Writing the files.\n\n");
+    for (n, (path, content)) in files.iter().enumerate() {
+        out.push_str(&format!("cat > {path} << 'EOF_{n}'\n{content}"));
+        if !content.ends_with('\n') {
+            out.push('\n');
+        }
+        out.push_str(&format!("EOF_{n}\n\n"));
+    }
+    out
+}
+
+const PHASE_TWO_APP: &str =
+    "export default function App() {\n  return <h1>Hello from phase two</h1>;\n}\n";
+
+/// Scripts a whole two-phase generation of the fixture app.
+fn script_generation(fake: &FakeLlm) {
+    let fixture = common::fixture_app();
+    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
+    fake.push(design("Scaffold", &paths, false));
+    fake.push(text_reply(&heredocs(&fixture)));
+    fake.push(design("Features", &["src/App.tsx"], true));
+    fake.push(text_reply(&heredocs(&[(
+        "src/App.tsx".into(),
+        PHASE_TWO_APP.into(),
+    )])));
+}
+
+async fn token(client: &Client) -> String {
+    let created: Value = client
+        .post("/api/auth/tokens", &json!({"name": "ws"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    created["data"]["secret"].as_str().unwrap().to_string()
+}
+
+async fn connect(app: &TestApp, project: &str, token: &str) -> Socket {
+    let url = format!(
+        "{}/ws/{project}?token={token}",
+        app.url.replace("http://", "ws://")
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
+    socket
+}
+
+/// The next JSON text frame (pings are answered by the library).
+async fn next_frame(socket: &mut Socket, limit: Duration) -> Option<Value> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.checked_duration_since(Instant::now())?;
+        match tokio::time::timeout(left, socket.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => {
+                return Some(serde_json::from_str(t.as_str()).unwrap());
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                return Some(json!({"type": "__closed", "code": frame.map(|f| u16::from(f.code))}));
+            }
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+}
+
+/// Reads frames until one has `type`, returning every frame read.
+async fn until(socket: &mut Socket, kind: &str, limit: Duration) -> Vec<Value> {
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        let Some(frame) = next_frame(socket, deadline - Instant::now()).await else {
+            break;
+        };
+        let done = frame["type"] == kind;
+        seen.push(frame);
+        if done {
+            return seen;
+        }
+    }
+    panic!(
+        "no `{kind}` within {limit:?}; saw {:?}",
+        seen.iter().map(|f| f["type"].clone()).collect::<Vec<_>>()
+    );
+}
+
+async fn send(socket: &mut Socket, value: Value) {
+    socket
+        .send(Message::Text(value.to_string().into()))
+        .await
+        .unwrap();
+}
+
+async fn snapshot(client: &Client, pid: &str) -> Value {
+    let body: Value = client
+        .get(&format!("/api/projects/{pid}/state"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    body["data"].clone()
+}
+
+async fn wait_state(client: &Client, pid: &str, states: &[&str], limit: Duration) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let snap = snapshot(client, pid).await;
+        if states.iter().any(|s| snap["state"] == *s) {
+            return snap;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "state never became {states:?}: {snap}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_generation_streams_over_the_socket_and_a_reconnecting_client_misses_nothing() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("gen_ws").await;
+    let pid = client.project("Generated").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = token(&client).await;
+    script_generation(&fake);
+
+    // Two tabs on the same project.
+    let mut first = connect(&app, &pid, &token).await;
+    let mut second = connect(&app, &pid, &token).await;
+    let hello = next_frame(&mut first, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(hello["type"], "connection_established");
+    assert_eq!(hello["payload"]["snapshot"]["state"], "idle");
+    next_frame(&mut second, Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    send(&mut first, json!({"type": "generate", "payload": {"description": "a greeting app"}, "correlationId": "gen-1"})).await;
+    // The first tab reads until the first file is complete, then drops.
+    let early = until(&mut first, "file_end", Duration::from_secs(30)).await;
+    let ack = early
+        .iter()
+        .find(|f| f["correlationId"] == "gen-1")
+        .expect("the reply carries the correlation id");
+    assert!(
+        ack.get("seq").is_none_or(Value::is_null),
+        "replies are not in the log"
+    );
+    let last_seq = early
+        .iter()
+        .filter_map(|f| f["seq"].as_u64())
+        .max()
+        .unwrap();
+    drop(first);
+
+    // The second tab sees the whole run live.
+    let live = until(&mut second, "generation_complete", Duration::from_secs(240)).await;
+    let kinds: Vec<&str> = live.iter().map(|f| f["type"].as_str().unwrap()).collect();
+    for expected in [
+        "state_change",
+        "phase_designing",
+        "phase_designed",
+        "file_start",
+        "file_chunk",
+        "file_end",
+        "deps_installed",
+        "server_started",
+        "checkpoint_created",
+    ] {
+        assert!(kinds.contains(&expected), "no {expected} in {kinds:?}");
+    }
+    let seqs: Vec<u64> = live.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    assert!(
+        seqs.windows(2).all(|w| w[1] > w[0]),
+        "seqs increase: {seqs:?}"
+    );
+
+    // The first tab comes back and resumes from where it was.
+    let mut again = connect(&app, &pid, &token).await;
+    next_frame(&mut again, Duration::from_secs(5))
+        .await
+        .unwrap();
+    send(
+        &mut again,
+        json!({"type": "resume", "payload": {"lastSeq": last_seq}, "correlationId": "r1"}),
+    )
+    .await;
+    let replay = until(&mut again, "resumed", Duration::from_secs(10)).await;
+    let replayed: Vec<u64> = replay.iter().filter_map(|f| f["seq"].as_u64()).collect();
+    let expected: Vec<u64> = seqs.iter().copied().filter(|s| *s > last_seq).collect();
+    assert_eq!(
+        replayed.first().copied(),
+        Some(last_seq + 1),
+        "replay starts right after lastSeq"
+    );
+    for s in &expected {
+        assert!(replayed.contains(s), "seq {s} missing from the replay");
+    }
+    let resumed = replay.last().unwrap();
+    assert_eq!(resumed["correlationId"], "r1");
+
+    // Everything is stored: state, phases, files, usage; the preview serves the app.
+    let snap = snapshot(&client, &pid).await;
+    assert_eq!(snap["state"], "complete");
+    assert_eq!(snap["phases"].as_array().unwrap().len(), 2);
+    assert_eq!(snap["usage"]["inputTokens"], 4000);
+    let app_file: Value = client
+        .get(&format!("/api/projects/{pid}/files/src/App.tsx"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(app_file["data"]["content"], PHASE_TWO_APP);
+    let page = client.get(&format!("/preview/{pid}/")).await;
+    assert_eq!(page.status(), 200);
+    assert!(page.text().await.unwrap().contains("<div id=\"root\">"));
+    let module = client
+        .get(&format!("/preview/{pid}/src/App.tsx"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(module.contains("Hello from phase two"), "{module}");
+    // The prompts went to the model: the designer saw the description.
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 4);
+    assert!(
+        requests[0].body["messages"]
+            .to_string()
+            .contains("a greeting app")
+    );
+    app.server.state.sandboxes.stop(pid.parse().unwrap()).await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_socket_refuses_strangers_and_survives_bad_frames() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let owner = app.user("ws_owner").await;
+    let other = app.user("ws_other").await;
+    let pid = owner.project("Mine").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let owner_token = token(&owner).await;
+    let other_token = token(&other).await;
+
+    let close_code = |mut socket: Socket| async move {
+        let frame = next_frame(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(frame["type"], "__closed", "{frame}");
+        frame["code"].as_u64().unwrap()
+    };
+    assert_eq!(
+        close_code(connect(&app, &pid, "mc_not_a_token").await).await,
+        4401
+    );
+    assert_eq!(
+        close_code(connect(&app, &pid, &other_token).await).await,
+        4404
+    );
+    assert_eq!(
+        close_code(connect(&app, &uuid::Uuid::new_v4().to_string(), &owner_token).await).await,
+        4404
+    );
+    assert_eq!(
+        close_code(connect(&app, "not-a-uuid", &owner_token).await).await,
+        4404
+    );
+
+    // No token and no cookie.
+    let url = format!("{}/ws/{pid}", app.url.replace("http://", "ws://"));
+    let (anonymous, _) = tokio_tungstenite::connect_async(url.clone()).await.unwrap();
+    assert_eq!(close_code(anonymous).await, 4401);
+    // A cookie from another site's page.
+    let mut request = url.into_client_request().unwrap();
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().unwrap());
+    let (foreign, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(close_code(foreign).await, 4403);
+
+    let mut socket = connect(&app, &pid, &owner_token).await;
+    next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    for bad in [
+        "{not json",
+        "[1,2]",
+        r#"{"type":"launch_rockets","payload":{}}"#,
+        r#"{"type":"resume","payload":{"lastSeq":"x"}}"#,
+    ] {
+        socket.send(Message::Text(bad.into())).await.unwrap();
+        let reply = next_frame(&mut socket, Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(reply["type"], "error", "{bad}: {reply}");
+        assert_eq!(reply["payload"]["code"], "BAD_REQUEST");
+    }
+    send(
+        &mut socket,
+        json!({"type": "generate", "payload": {"description": ""}, "correlationId": "g"}),
+    )
+    .await;
+    let reply = next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(reply["type"], "error");
+    assert_eq!(reply["correlationId"], "g");
+    // Still open.
+    send(
+        &mut socket,
+        json!({"type": "ping", "payload": {}, "correlationId": "p"}),
+    )
+    .await;
+    let pong = next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(pong["type"], "pong");
+    assert_eq!(pong["correlationId"], "p");
+    send(&mut socket, json!({"type": "get_state", "payload": {}})).await;
+    let state = next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(state["type"], "state");
+    assert_eq!(state["payload"]["snapshot"]["state"], "idle");
+    assert!(fake.requests().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_invalid_plan_gets_one_repair_round_then_fails_clearly() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("repairs").await;
+    let pid = client.project("Plans").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    fake.push(text_reply("Sure! I think phase one should be great."));
+    fake.push(text_reply("{\"name\": \"Still\", \"goal\": \"bad\"}"));
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "a shop"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let snap = wait_state(&client, &pid, &["failed"], Duration::from_secs(20)).await;
+    let error = snap["error"].as_str().unwrap();
+    assert!(
+        error.contains("not valid JSON twice") || error.contains("files"),
+        "{error}"
+    );
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 2, "one repair round");
+    assert!(
+        requests[1].body["messages"]
+            .to_string()
+            .contains("could not be used")
+    );
+
+    // With a repairable answer the run goes on.
+    fake.push(text_reply("no json here"));
+    fake.push(design("Scaffold", &["src/App.tsx"], true));
+    fake.push(text_reply(&heredocs(&[(
+        "src/App.tsx".into(),
+        PHASE_TWO_APP.into(),
+    )])));
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "a shop"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    // No package.json: installing fails with the log, but the files are kept.
+    let snap = wait_state(
+        &client,
+        &pid,
+        &["failed", "complete"],
+        Duration::from_secs(60),
+    )
+    .await;
+    assert_eq!(snap["phases"][0]["name"], "Scaffold");
+    let file: Value = client
+        .get(&format!("/api/projects/{pid}/files/src/App.tsx"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(file["data"]["content"], PHASE_TWO_APP);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("canceller").await;
+    let pid = client.project("Stoppable").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fixture = common::fixture_app();
+    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
+    fake.push(design("Scaffold", &paths, false));
+    fake.push(
+        Reply::sse(&format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"content": "cat > src/App.tsx << 'EOF'\nexport default"}}]})), 64)
+            .then_hang(),
+    );
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "slow"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    wait_state(
+        &client,
+        &pid,
+        &["implementing_phase"],
+        Duration::from_secs(20),
+    )
+    .await;
+    let again = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "again"}),
+        )
+        .await;
+    assert_eq!(common::error_code(again, 409).await, "BUSY");
+
+    let started = Instant::now();
+    let res: Value = client
+        .post(&format!("/api/projects/{pid}/stop"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(res["data"]["cancelled"], true);
+    wait_state(&client, &pid, &["cancelled"], Duration::from_secs(2)).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The half-written file was never saved.
+    let res = client
+        .get(&format!("/api/projects/{pid}/files/src/App.tsx"))
+        .await;
+    assert_eq!(res.status(), 404);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_run_resumes_after_a_restart_without_duplicating_files() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("restarter").await;
+    let pid = client.project("Durable").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fixture = common::fixture_app();
+    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
+    fake.push(design("Scaffold", &paths, false));
+    fake.push(text_reply(&heredocs(&fixture)));
+    // Phase 2's design hangs: the server is stopped mid-run.
+    fake.push(
+        Reply::sse(
+            &format!(
+                "data: {}\n\n",
+                json!({"choices": [{"index": 0, "delta": {"content": "{\"name\""}}]})
+            ),
+            64,
+        )
+        .then_hang(),
+    );
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "durable app"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while fake.requests().len() < 3 {
+        assert!(Instant::now() < deadline, "phase 2 never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let before: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+
+    // After the restart the run designs phase 2 again and completes.
+    fake.push(design("Features", &["src/App.tsx"], true));
+    fake.push(text_reply(&heredocs(&[(
+        "src/App.tsx".into(),
+        PHASE_TWO_APP.into(),
+    )])));
+    let app = app.restart().await;
+    let snap = wait_state(
+        &client,
+        &pid,
+        &["complete", "failed"],
+        Duration::from_secs(240),
+    )
+    .await;
+    assert_eq!(snap["state"], "complete", "{snap}");
+    assert_eq!(snap["phases"].as_array().unwrap().len(), 2);
+    assert_eq!(fake.requests().len(), 5, "phase 1 was not generated again");
+    let after: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        before["data"].as_array().unwrap().len(),
+        after["data"].as_array().unwrap().len()
+    );
+    // package.json has one version: phase 1 was not written twice.
+    let pkg: Value = client
+        .get(&format!("/api/projects/{pid}/files/package.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pkg["data"]["version"], 1);
+    app.server.state.sandboxes.stop(pid.parse().unwrap()).await;
+    app.stop().await;
+}
