@@ -220,6 +220,10 @@ pub struct Message {
     #[serde(default)]
     pub usage: Option<Usage>,
     pub created_at: String,
+    /// True while the assistant is still writing it: the text and tool calls
+    /// so far are saved after every step, so a restart loses nothing.
+    #[serde(default)]
+    pub pending: bool,
 }
 
 /// One file of a project's workspace, as listed in the tree.

@@ -115,6 +115,8 @@ CREATE TABLE messages (
     output_tokens BIGINT,
     cost_usd      DOUBLE PRECISION,
     created_at    BIGINT NOT NULL,
+    -- 1 while the assistant is still writing the message.
+    pending       BIGINT NOT NULL DEFAULT 0,
     -- Insertion order: created_at can tie within one millisecond.
     position      BIGINT NOT NULL
 );

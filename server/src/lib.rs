@@ -223,6 +223,14 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
     let app = api::router(state.clone());
     // Runs a previous process left unfinished continue from their last step.
     let resumer = state.clone();
+    match chats::close_interrupted(&state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(
+            messages = n,
+            "closed chat replies a previous run left unfinished"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not close unfinished chat replies"),
+    }
     tokio::spawn(async move {
         match resumer.agents.resume_interrupted(&resumer).await {
             Ok(0) => {}

@@ -80,7 +80,11 @@ async fn wait_for_reply(client: &Client, chat: &str, assistants: usize) -> Vec<V
     loop {
         let body: Value = client.get(&url).await.json().await.unwrap();
         let messages = body["data"].as_array().cloned().unwrap_or_default();
-        if messages.iter().filter(|m| m["role"] == "assistant").count() >= assistants {
+        let complete = messages
+            .iter()
+            .filter(|m| m["role"] == "assistant" && m["pending"] == false)
+            .count();
+        if complete >= assistants {
             return messages;
         }
         assert!(
@@ -537,5 +541,97 @@ async fn bad_messages_get_clear_errors_and_lose_nothing() {
         .unwrap();
     assert_eq!(body["total"], 0);
     assert!(fake.requests().is_empty());
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reply_cut_by_a_restart_keeps_its_steps_and_says_so() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, "openai").await;
+    let client = app.user("ivan").await;
+    let (_pid, chat) = project_with_chat(&client).await;
+    fake.push(openai_tool_reply(
+        "c1",
+        "Read",
+        json!({"path": "src/App.tsx"}),
+    ));
+    fake.push(
+        Reply::sse(
+            "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Now\"}}]}\n\n",
+            64,
+        )
+        .then_hang(),
+    );
+    assert_eq!(send(&client, &chat, "slow change").await.status(), 202);
+    // The first step is saved while the second is still streaming.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let body: Value = client
+            .get(&format!("/api/chats/{chat}/messages"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        let saved = body["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["role"] == "assistant")
+            .cloned();
+        if let Some(m) = saved {
+            assert_eq!(m["pending"], true);
+            assert_eq!(m["toolCalls"][0]["toolName"], "Read");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first step was not saved"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let app = app.restart().await;
+    let messages = wait_for_reply(&client, &chat, 1).await;
+    let reply = &messages[1];
+    assert_eq!(reply["toolCalls"][0]["toolName"], "Read");
+    assert!(
+        reply["content"].as_str().unwrap().contains("Interrupted"),
+        "{reply}"
+    );
+    // And the chat goes on.
+    fake.push(openai_text_reply("Back."));
+    assert_eq!(send(&client, &chat, "continue").await.status(), 202);
+    let messages = wait_for_reply(&client, &chat, 2).await;
+    assert_eq!(messages[3]["content"], "Back.");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reply_left_pending_by_a_crash_is_closed_at_start_up() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, "openai").await;
+    let client = app.user("jade").await;
+    let (_pid, chat) = project_with_chat(&client).await;
+    // What a process killed mid-reply leaves behind.
+    minicode_server::chats::save_message(
+        &app.server.state,
+        chat.parse().unwrap(),
+        uuid::Uuid::new_v4(),
+        minicode::Role::Assistant,
+        "Half a thought",
+        &[],
+        None,
+        true,
+    )
+    .await
+    .unwrap();
+    let app = app.restart().await;
+    let messages = wait_for_reply(&client, &chat, 1).await;
+    assert_eq!(messages[0]["pending"], false);
+    assert!(
+        messages[0]["content"]
+            .as_str()
+            .unwrap()
+            .starts_with("Half a thought\n\n_Interrupted")
+    );
     app.stop().await;
 }

@@ -195,10 +195,14 @@ impl Turn {
         let content = match &ending {
             Ending::Done => text.clone(),
             Ending::Stopped(why) => join(&text, &format!("_{why}_")),
+            Ending::Cancelled if self.state.agents.shutting_down() => join(
+                &text,
+                "_Interrupted: the server restarted during this reply. Send a message to continue._",
+            ),
             Ending::Cancelled => join(&text, "_Cancelled._"),
             Ending::Failed(why) => join(&text, &format!("_The model failed: {why}_")),
         };
-        let stored = chats::append_message(
+        let stored = chats::save_message(
             &self.state,
             self.chat,
             self.reply,
@@ -206,6 +210,7 @@ impl Turn {
             &content,
             &records,
             Some(usage),
+            false,
         )
         .await;
         match stored {
@@ -345,6 +350,21 @@ impl Turn {
                     content: outcome.content,
                     is_error: !outcome.ok,
                 });
+            }
+            // Saved after every step: a restart keeps the reply so far.
+            if let Err(e) = chats::save_message(
+                &self.state,
+                self.chat,
+                self.reply,
+                Role::Assistant,
+                text,
+                records,
+                Some(*usage),
+                true,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "could not save the reply so far");
             }
             idle_steps = if progressed { 0 } else { idle_steps + 1 };
             if idle_steps >= self.guards.max_idle_steps {

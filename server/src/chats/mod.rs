@@ -168,11 +168,11 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> AppResult<Message> {
         tool_calls: serde_json::from_str::<Vec<ToolCallRecord>>(&tool_calls).unwrap_or_default(),
         usage,
         created_at: rfc3339(row.try_get("created_at")?),
+        pending: row.try_get::<i64, _>("pending")? != 0,
     })
 }
 
-const MESSAGE_COLUMNS: &str =
-    "id, chat_id, role, content, tool_calls, input_tokens, output_tokens, cost_usd, created_at";
+const MESSAGE_COLUMNS: &str = "id, chat_id, role, content, tool_calls, input_tokens, output_tokens, cost_usd, created_at, pending";
 
 /// A chat's messages, oldest first.
 pub async fn messages(
@@ -226,12 +226,55 @@ pub async fn append_message(
     tool_calls: &[ToolCallRecord],
     usage: Option<Usage>,
 ) -> AppResult<Message> {
+    save_message(state, chat_id, id, role, content, tool_calls, usage, false).await
+}
+
+/// Stores a message, or updates it if `id` exists (an assistant message is
+/// saved after every step while `pending`, then once more when complete).
+#[allow(clippy::too_many_arguments)]
+pub async fn save_message(
+    state: &AppState,
+    chat_id: Uuid,
+    id: Uuid,
+    role: Role,
+    content: &str,
+    tool_calls: &[ToolCallRecord],
+    usage: Option<Usage>,
+    pending: bool,
+) -> AppResult<Message> {
     let now = now_ms();
     let tool_json =
         serde_json::to_string(tool_calls).map_err(|e| AppError::internal(e.to_string()))?;
+    let updated = sqlx::query(
+        "UPDATE messages SET content = $1, tool_calls = $2, input_tokens = $3, output_tokens = $4, cost_usd = $5, pending = $6 \
+         WHERE id = $7 AND chat_id = $8",
+    )
+    .bind(content)
+    .bind(&tool_json)
+    .bind(usage.map(|u| u.input_tokens as i64))
+    .bind(usage.map(|u| u.output_tokens as i64))
+    .bind(usage.and_then(|u| u.cost_usd))
+    .bind(i64::from(pending))
+    .bind(id.to_string())
+    .bind(chat_id.to_string())
+    .execute(state.db.pool())
+    .await?
+    .rows_affected();
+    if updated > 0 {
+        return Ok(Message {
+            id,
+            chat_id,
+            role,
+            content: content.to_string(),
+            tool_calls: tool_calls.to_vec(),
+            usage,
+            created_at: rfc3339(now),
+            pending,
+        });
+    }
     sqlx::query(
-        "INSERT INTO messages (id, chat_id, role, content, tool_calls, input_tokens, output_tokens, cost_usd, created_at, position) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, (SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE chat_id = $2))",
+        "INSERT INTO messages (id, chat_id, role, content, tool_calls, input_tokens, output_tokens, cost_usd, created_at, pending, position) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, (SELECT COALESCE(MAX(position), 0) + 1 FROM messages WHERE chat_id = $2))",
     )
     .bind(id.to_string())
     .bind(chat_id.to_string())
@@ -242,6 +285,7 @@ pub async fn append_message(
     .bind(usage.map(|u| u.output_tokens as i64))
     .bind(usage.and_then(|u| u.cost_usd))
     .bind(now)
+    .bind(i64::from(pending))
     .execute(state.db.pool())
     .await?;
     sqlx::query("UPDATE chats SET updated_at = $1 WHERE id = $2")
@@ -257,5 +301,19 @@ pub async fn append_message(
         tool_calls: tool_calls.to_vec(),
         usage,
         created_at: rfc3339(now),
+        pending,
     })
+}
+
+/// Closes the replies a previous process was writing when it stopped: their
+/// text and tool calls so far stay, with a note that the reply was cut short.
+pub async fn close_interrupted(state: &AppState) -> AppResult<u64> {
+    let closed = sqlx::query(
+        "UPDATE messages SET pending = 0, content = content || $1 WHERE pending = 1",
+    )
+    .bind("\n\n_Interrupted: the server restarted during this reply. Send a message to continue._")
+    .execute(state.db.pool())
+    .await?
+    .rows_affected();
+    Ok(closed)
 }
