@@ -598,3 +598,138 @@ async fn a_run_resumes_after_a_restart_without_duplicating_files() {
     app.server.state.sandboxes.stop(pid.parse().unwrap()).await;
     app.stop().await;
 }
+
+/// The real binary, killed with SIGKILL mid-run, then started again.
+#[tokio::test]
+async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
+    let fake = FakeLlm::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("minicode.db").display()
+    );
+    let cache = common::shared_sandbox_cache();
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_minicode"))
+            .args(["--addr", &format!("127.0.0.1:{port}")])
+            .args(["--data-dir", &dir.path().join("data").display().to_string()])
+            .args(["--database-url", &db])
+            .args([
+                "--site-root",
+                &dir.path().join("site").display().to_string(),
+            ])
+            .args(["--sandbox-cache-dir", &cache.display().to_string()])
+            .args(["--openrouter-api-key", "test-key"])
+            .args(["--openrouter-base-url", &format!("{}/v1", fake.url)])
+            .args(["--model", "openrouter:test/model", "--llm-max-retries", "0"])
+            .args(["--auth-rate-per-minute", "1000", "--log", "warn"])
+            .env_remove("DATABASE_URL")
+            .spawn()
+            .expect("start the binary")
+    };
+    let wait_up = |url: String| async move {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("{url}/health")).await.is_err() {
+            assert!(Instant::now() < deadline, "the server did not come up");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    };
+    let mut server = start();
+    wait_up(url.clone()).await;
+
+    let client = Client::for_url(&url);
+    let res = client
+        .post(
+            "/api/auth/register",
+            &json!({"username": "crasher", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let pid = client.project("Crash").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let fixture = common::fixture_app();
+    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
+    fake.push(design("Scaffold", &paths, false));
+    fake.push(text_reply(&heredocs(&fixture)));
+    fake.push(
+        Reply::sse(
+            &format!(
+                "data: {}\n\n",
+                json!({"choices": [{"index": 0, "delta": {"content": "{\"na"}}]})
+            ),
+            64,
+        )
+        .then_hang(),
+    );
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "crash test"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let deadline = Instant::now() + Duration::from_secs(240);
+    while fake.requests().len() < 3 {
+        assert!(Instant::now() < deadline, "phase 2 never started");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Phase 1's dev server is running; the process dies without any cleanup.
+    assert!(
+        !common::sandbox_pids(&pid).is_empty(),
+        "phase 1 started the dev server"
+    );
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    fake.push(design("Features", &["src/App.tsx"], true));
+    fake.push(text_reply(&heredocs(&[(
+        "src/App.tsx".into(),
+        PHASE_TWO_APP.into(),
+    )])));
+    let mut server = start();
+    wait_up(url.clone()).await;
+    let snap = wait_state(
+        &client,
+        &pid,
+        &["complete", "failed"],
+        Duration::from_secs(240),
+    )
+    .await;
+    assert_eq!(snap["state"], "complete", "{snap}");
+    assert_eq!(fake.requests().len(), 5, "phase 1 was not generated again");
+    let pkg: Value = client
+        .get(&format!("/api/projects/{pid}/files/package.json"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pkg["data"]["version"], 1, "no duplicated file versions");
+    let module = client
+        .get(&format!("/preview/{pid}/src/App.tsx"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(module.contains("Hello from phase two"), "{module}");
+
+    // A graceful stop leaves no sandbox process behind.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    server.wait().unwrap();
+    let gone = common::wait_until(Duration::from_secs(10), || async {
+        common::sandbox_pids(&pid).is_empty()
+    })
+    .await;
+    assert!(gone, "left running: {:?}", common::sandbox_pids(&pid));
+}

@@ -193,6 +193,21 @@ impl TestApp {
 }
 
 impl Client {
+    /// A browser-like client of a server this test did not start itself.
+    pub fn for_url(base: &str) -> Client {
+        let mut headers = HeaderMap::new();
+        headers.insert(ORIGIN, HeaderValue::from_str(base).unwrap());
+        Client {
+            http: reqwest::Client::builder()
+                .cookie_store(true)
+                .default_headers(headers)
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
