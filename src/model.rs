@@ -103,7 +103,7 @@ pub struct Project {
     pub id: Uuid,
     pub name: String,
     pub description: String,
-    /// `provider/model` chosen for this project; `None` uses the server default.
+    /// `provider:model` (e.g. `openrouter:openai/gpt-4o`) chosen for this project; `None` uses the server default.
     pub model: Option<String>,
     pub created_at: String,
     pub updated_at: String,
