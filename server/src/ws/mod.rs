@@ -6,7 +6,9 @@
 //! `send_message`, `fix_error`, `resume {lastSeq}` and `ping`. Replies carry
 //! the request's `correlationId`. A client that reconnects sends `resume`
 //! with the last seq it saw and receives everything after it, so a dropped
-//! connection loses nothing; each frame is sent at most once per connection.
+//! connection loses nothing. Live frames are never sent twice, but a
+//! `resume` replays its whole range, which may overlap frames already
+//! delivered live: clients apply each seq once and skip the ones they have.
 //!
 //! Robustness: invalid JSON or an unknown type gets an `error` and the
 //! connection stays open; the server pings every 30 s and drops a client
