@@ -44,10 +44,10 @@ async fn paths(client: &Client, pid: &str) -> Vec<String> {
             }
             return;
         }
-        if node["kind"] == "file" || node.get("children").is_none() {
-            if let Some(p) = node["path"].as_str() {
-                out.push(p.to_string());
-            }
+        if (node["kind"] == "file" || node.get("children").is_none())
+            && let Some(p) = node["path"].as_str()
+        {
+            out.push(p.to_string());
         }
         if let Some(children) = node.get("children") {
             walk(children, out);
