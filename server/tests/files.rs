@@ -459,3 +459,45 @@ async fn deleting_a_project_removes_its_workspace() {
     assert!(!app.server.state.workspaces.exists(id));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_editor_save_may_exceed_the_json_body_limit_up_to_the_file_limit() {
+    // The general JSON limit is 1 MiB; a project file may be 5 MiB.
+    let app = spawn_with(&["--body-limit", "1048576"]).await;
+    let client = app.user("bigsave").await;
+    let pid = client.project("big").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let content = "const row = 1;\n".repeat(2 * 1024 * 1024 / 15);
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/src/big.ts"),
+            &json!({"content": content}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let back: serde_json::Value = client
+        .get(&format!("/api/projects/{pid}/files/src/big.ts"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(back["data"]["content"].as_str().unwrap().len(), content.len());
+    // Past the file limit it is still refused, and nothing changes.
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/src/big.ts"),
+            &json!({"content": "x".repeat(5 * 1024 * 1024 + 1)}),
+        )
+        .await;
+    assert_eq!(error_code(res, 413).await, "PAYLOAD_TOO_LARGE");
+    let back: serde_json::Value = client
+        .get(&format!("/api/projects/{pid}/files/src/big.ts"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(back["data"]["content"].as_str().unwrap().len(), content.len());
+    app.stop().await;
+}

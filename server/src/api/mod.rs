@@ -45,7 +45,10 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes::router())
         .merge(projects::routes::router())
         .merge(chats::routes::router())
-        .merge(files::routes::router(state.config.upload_limit))
+        .merge(files::routes::router(
+            state.config.upload_limit,
+            state.config.max_file_bytes,
+        ))
         .merge(crate::agent::routes::router())
         .merge(crate::checkpoints::routes::router())
         .route("/api", any(api_not_found))

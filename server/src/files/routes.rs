@@ -16,7 +16,11 @@ use crate::projects;
 use crate::state::AppState;
 use crate::workspace::RelPath;
 
-pub fn router(upload_limit: usize) -> Router<AppState> {
+/// `upload_limit` caps multipart uploads; `max_file_bytes` sizes the JSON
+/// body of an editor save so a file at the size limit fits even as base64
+/// or heavily escaped JSON (the service still enforces the file limit).
+pub fn router(upload_limit: usize, max_file_bytes: usize) -> Router<AppState> {
+    let write_limit = max_file_bytes.saturating_mul(2).saturating_add(64 * 1024);
     Router::new()
         .route(
             "/api/projects/{id}/files",
@@ -26,7 +30,10 @@ pub fn router(upload_limit: usize) -> Router<AppState> {
         )
         .route(
             "/api/projects/{id}/files/{*path}",
-            get(read).put(write).delete(remove),
+            get(read)
+                .put(write)
+                .layer(DefaultBodyLimit::max(write_limit))
+                .delete(remove),
         )
 }
 
