@@ -83,7 +83,7 @@ ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
 # A POSIX shell for npm scripts and a few core utilities they commonly use.
 sh_bin="$(command -v dash || command -v busybox || readlink -f /bin/sh)"
 copy_binary "$sh_bin" /bin/sh
-for tool in env sleep cat ls mkdir rm cp mv ln chmod touch id uname head tail sed grep; do
+for tool in env sleep cat ls mkdir rm cp mv ln chmod touch id uname head tail sed grep tr cut xargs sort wc basename dirname find; do
   if path="$(command -v "$tool")"; then
     copy_binary "$path" "/usr/bin/$tool"
   fi
