@@ -62,6 +62,13 @@ chmod 0777 "$root/home/sandbox"
 # Node.js, as /usr/local/bin/node like the official images.
 copy_binary "$node_bin" /usr/local/bin/node
 
+# The whole C runtime, not only what node links: native modules of npm
+# packages (rollup's, for one) load librt, libresolv and friends.
+for lib in /lib/x86_64-linux-gnu/lib{c.so.6,m.so.6,dl.so.2,pthread.so.0,rt.so.1,resolv.so.2,util.so.1,anl.so.1,mvec.so.1,nss_dns.so.2,nss_files.so.2,gcc_s.so.1} \
+  /usr/lib/x86_64-linux-gnu/libstdc++.so.6 /usr/lib/x86_64-linux-gnu/libz.so.1 /lib/x86_64-linux-gnu/libz.so.1; do
+  [[ -e "$lib" ]] && copy "$lib"
+done
+
 # npm: the package folder /usr/bin/npm points into. Debian's own `npm`
 # package spreads npm's dependencies over /usr/share/nodejs: copy those too.
 npm_cli="$(readlink -f "$npm_bin")"

@@ -246,12 +246,21 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
         "{:?}",
         containers_with(LABEL_PROJECT, &pid)
     );
-    assert_eq!(
-        owner.get(&preview).await.status(),
-        503,
-        "restarts on demand"
+    // The next request brings it back in a new container; shutdown removes it.
+    assert!(
+        wait_until(Duration::from_secs(120), || async {
+            owner.get(&preview).await.status() == 200
+        })
+        .await,
+        "restarts on demand: {:?}",
+        app.server.state.sandboxes.status(id)
     );
+    assert_eq!(containers_with(LABEL_PROJECT, &pid).len(), 1);
     app.stop().await;
+    assert!(
+        containers_with(LABEL_PROJECT, &pid).is_empty(),
+        "a container outlived the server"
+    );
 }
 
 #[tokio::test]
