@@ -139,10 +139,28 @@ async fn sandbox_from_config(
             Arc::new(backend)
         }
         config::SandboxKind::Docker => {
-            return Err(StartError::Sandbox {
+            let limits = sandbox::docker::DockerLimits {
+                memory_mb: config.docker_memory_mb,
+                cpus: config.docker_cpus,
+                pids: config.docker_pids,
+                node_heap_mb: config.node_heap_mb,
+            };
+            // A cache of its own: the container user may differ from the
+            // server's, and a process sandbox must not fill it with files
+            // that user cannot write.
+            let backend = sandbox::docker::DockerBackend::connect(
+                &config.docker_image,
+                sandbox::docker::instance_id(&config.data_dir),
+                &cache_dir.join("npm-docker"),
+                limits,
+                sandbox_pass_env(config),
+            )
+            .await
+            .map_err(|e| StartError::Sandbox {
                 kind: "docker",
-                message: "not available in this build".into(),
-            });
+                message: e.to_string(),
+            })?;
+            Arc::new(backend)
         }
     };
     Ok(Sandboxes::new(

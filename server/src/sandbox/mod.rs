@@ -10,6 +10,7 @@
 
 pub mod backend;
 pub mod deps;
+pub mod docker;
 pub mod logs;
 pub mod ports;
 pub mod process;
