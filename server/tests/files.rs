@@ -483,7 +483,10 @@ async fn an_editor_save_may_exceed_the_json_body_limit_up_to_the_file_limit() {
         .json()
         .await
         .unwrap();
-    assert_eq!(back["data"]["content"].as_str().unwrap().len(), content.len());
+    assert_eq!(
+        back["data"]["content"].as_str().unwrap().len(),
+        content.len()
+    );
     // Past the file limit it is still refused, and nothing changes.
     let res = client
         .put(
@@ -498,6 +501,9 @@ async fn an_editor_save_may_exceed_the_json_body_limit_up_to_the_file_limit() {
         .json()
         .await
         .unwrap();
-    assert_eq!(back["data"]["content"].as_str().unwrap().len(), content.len());
+    assert_eq!(
+        back["data"]["content"].as_str().unwrap().len(),
+        content.len()
+    );
     app.stop().await;
 }

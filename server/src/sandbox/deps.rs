@@ -51,8 +51,12 @@ pub fn is_current(workspace: &Path, hash: &str) -> bool {
         .is_ok_and(|m| m.trim() == hash)
 }
 
+/// Records that the workspace's modules match `hash`. A package.json with no
+/// dependencies leaves no `node_modules` behind, so the folder is created.
 pub fn mark_current(workspace: &Path, hash: &str) -> io::Result<()> {
-    std::fs::write(workspace.join("node_modules").join(MARKER), hash)
+    let modules = workspace.join("node_modules");
+    std::fs::create_dir_all(&modules)?;
+    std::fs::write(modules.join(MARKER), hash)
 }
 
 /// Where the module snapshot for `hash` lives.
@@ -165,6 +169,15 @@ mod tests {
                 .unwrap_err()
                 .contains("not valid JSON")
         );
+    }
+
+    #[test]
+    fn a_workspace_without_node_modules_can_be_marked() {
+        let ws = tempfile::tempdir().unwrap();
+        assert!(!is_current(ws.path(), "h0"));
+        mark_current(ws.path(), "h0").unwrap();
+        assert!(is_current(ws.path(), "h0"));
+        assert!(!is_current(ws.path(), "h1"));
     }
 
     #[test]
