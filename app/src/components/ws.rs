@@ -38,6 +38,9 @@ impl ConnStatus {
         match self {
             ConnStatus::Connecting => "Connecting…".into(),
             ConnStatus::Live => "Live".into(),
+            ConnStatus::Reconnecting { attempt, in_ms: 0 } => {
+                format!("Reconnecting (attempt {attempt})…")
+            }
             ConnStatus::Reconnecting { attempt, in_ms } => {
                 format!(
                     "Reconnecting in {}s (attempt {attempt})",
@@ -191,6 +194,9 @@ mod client {
         if let Some(client) = CURRENT.with(|c| c.borrow_mut().take()) {
             client.stopped.set(true);
             if let Some(socket) = client.socket.borrow_mut().take() {
+                // Detach first: the callbacks are dropped below, before the close event.
+                socket.set_onmessage(None);
+                socket.set_onclose(None);
                 let _ = socket.close();
             }
             client.callbacks.borrow_mut().clear();
