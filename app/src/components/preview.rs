@@ -18,9 +18,13 @@ pub fn PreviewPane() -> impl IntoView {
             full_url.set(format!("{origin}{path_for_effect}"));
         }
     });
-    // An app is there to show once it has a package.json (or a server ran).
-    let has_app =
-        move || ws.server_running.get() || ws.files.with(|f| f.contains_key("package.json"));
+    // Show the app once its dev server runs, or when an idle project has one to
+    // start. Not during a run before `server_started`: loading the preview then
+    // would start a second dev server racing the run's own.
+    let has_app = move || {
+        ws.server_running.get()
+            || (!ws.state.get().is_active() && ws.files.with(|f| f.contains_key("package.json")))
+    };
 
     let reload = move || {
         if let Some(iframe) = frame.get_untracked() {
