@@ -98,12 +98,16 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   await expect(preview.getByText('Hello Playwright').first()).toBeVisible({ timeout: 60_000 });
   await shot(page, 'chat-change');
 
-  // Restore the checkpoint taken before that turn: the change is gone.
+  // Restore the newest checkpoint, the files as they were before that turn
+  // (when nothing changed since the last phase, the checkpoint before a turn
+  // is that phase's): the change is gone.
   await page.getByTestId('tab-checkpoints').click();
-  const before = page.getByTestId('checkpoint').filter({ hasText: 'change the title to Hello Playwright' }).first();
+  const before = page.getByTestId('checkpoint').first();
   await expect(before).toBeVisible();
-  await before.getByTestId('checkpoint-diff').click();
-  await expect(page.getByTestId('file-diff').first()).toBeVisible();
+  // A phase checkpoint's changes are the files that phase wrote.
+  const phase = page.locator('[data-testid="checkpoint"][data-kind="phase"]').first();
+  await phase.getByTestId('checkpoint-diff').click();
+  await expect(phase.getByTestId('file-diff').first()).toBeVisible();
   await before.getByTestId('checkpoint-restore').click();
   await before.getByTestId('confirm-restore').click();
   await expect(page.getByTestId('restore-message')).toContainText('Restored');
