@@ -256,6 +256,8 @@ impl Workspace {
 
     /// Resets everything the event log rebuilds (a replay from seq 0).
     fn clear(&self) {
+        self.state.set(AgentState::Idle);
+        self.chat_busy.set(false);
         self.phases.set(Vec::new());
         self.designing.set(None);
         self.items.set(Vec::new());
@@ -313,6 +315,10 @@ impl Workspace {
         let live = !self.replaying.get_untracked();
         let (timestamp, seq) = (frame.timestamp, frame.seq);
         match frame.event {
+            // A page rebuilt from seq 0 takes the snapshot after the replay
+            // (`finish_replay` asks for it): taken before, it would hide where
+            // the replayed run started.
+            ServerEvent::ConnectionEstablished { .. } if !live => {}
             ServerEvent::ConnectionEstablished { snapshot, .. }
             | ServerEvent::State { snapshot } => self.apply_snapshot(&snapshot),
             ServerEvent::StateChange { state } => {
@@ -383,9 +389,11 @@ impl Workspace {
                     editor::set_value("");
                 }
             }
-            ServerEvent::DepsInstalled {} => {
+            // Chat edits re-check dependencies too; only a build's install is a milestone.
+            ServerEvent::DepsInstalled {} if self.state.get_untracked().is_active() => {
                 self.push(ItemKind::Note("Dependencies installed".into()))
             }
+            ServerEvent::DepsInstalled {} => {}
             ServerEvent::ServerStarted { .. } => {
                 self.server_running.set(true);
                 if live {
