@@ -87,6 +87,7 @@ pub fn Timeline() -> impl IntoView {
             </section>
         </Show>
     }
+    .into_any()
 }
 
 /// Run and chat token counts.
@@ -119,7 +120,7 @@ fn UsageLine() -> impl IntoView {
             format!("Tokens: {}", parts.join(" · "))
         }
     };
-    view! { <p class="usage muted small" data-testid="token-usage">{text}</p> }
+    view! { <p class="usage muted small" data-testid="token-usage">{text}</p> }.into_any()
 }
 
 #[component]
@@ -154,6 +155,7 @@ fn ReplyView(reply: Reply) -> impl IntoView {
             })}
         </article>
     }
+    .into_any()
 }
 
 /// The messages, the timeline on top and the prompt box below.
@@ -273,6 +275,7 @@ pub fn ChatPane() -> impl IntoView {
             </form>
         </div>
     }
+    .into_any()
 }
 
 #[cfg(test)]

@@ -178,4 +178,5 @@ pub fn CheckpointsPanel() -> impl IntoView {
             }}
         </section>
     }
+    .into_any()
 }

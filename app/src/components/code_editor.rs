@@ -120,4 +120,5 @@ pub fn EditorPane() -> impl IntoView {
                 data-ready=move || ws.editor_ready.get().to_string()></div>
         </section>
     }
+    .into_any()
 }

@@ -182,6 +182,7 @@ pub fn FileTree() -> impl IntoView {
             </Show>
         </nav>
     }
+    .into_any()
 }
 
 #[cfg(test)]

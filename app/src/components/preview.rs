@@ -64,6 +64,7 @@ pub fn PreviewPane() -> impl IntoView {
             <LogConsole/>
         </section>
     }
+    .into_any()
 }
 
 fn web_origin() -> Option<String> {
@@ -116,4 +117,5 @@ fn LogConsole() -> impl IntoView {
             </div>
         </section>
     }
+    .into_any()
 }

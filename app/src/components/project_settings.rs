@@ -87,6 +87,7 @@ pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
             {move || error.get().map(|e| view! { <span class="form-error small" role="alert">{e}</span> })}
         </div>
     }
+    .into_any()
 }
 
 #[component]
@@ -160,6 +161,7 @@ pub fn SettingsPanel(project: RwSignal<Project>) -> impl IntoView {
             </div>
         </section>
     }
+    .into_any()
 }
 
 /// A full page load of `path` (the workspace's socket and editor go with the page).

@@ -215,6 +215,7 @@ fn StartFromPrompt() -> impl IntoView {
             {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
         </section>
     }
+    .into_any()
 }
 
 #[component]

@@ -149,6 +149,8 @@ fn WorkspaceView(project: Project) -> impl IntoView {
             </div>
         </div>
     }
+    // Erased: the workspace's view types are otherwise too deep for release builds.
+    .into_any()
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -227,6 +229,7 @@ fn Splitter(
             }>
         </div>
     }
+    .into_any()
 }
 
 #[cfg(test)]
