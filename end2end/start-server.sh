@@ -7,7 +7,8 @@ data="target/e2e-data"
 rm -rf "$data"
 export LEPTOS_SITE_ROOT=target/site
 export LEPTOS_ENV=PROD
-exec "${MINICODE_BIN:-target/debug/minicode}" \
+# The binary `cargo leptos build` wrote (under CARGO_TARGET_DIR when that is set).
+exec "${MINICODE_BIN:-${CARGO_TARGET_DIR:-target}/debug/minicode}" \
   --addr "127.0.0.1:$port" \
   --data-dir "$data" \
   --database-url "sqlite://$data/minicode.db?mode=rwc" \

@@ -1,4 +1,16 @@
-//! Pieces shared by several pages.
+//! Pieces shared by several pages, and the workspace's parts by domain.
+
+pub mod chat;
+pub mod checkpoints;
+pub mod code_editor;
+pub mod editor;
+pub mod file_tree;
+pub mod http;
+pub mod markdown;
+pub mod preview;
+pub mod project_settings;
+pub mod workspace;
+pub mod ws;
 
 use leptos::prelude::*;
 use minicode::{ApiError, User};

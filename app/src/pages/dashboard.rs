@@ -5,9 +5,11 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Redirect};
 use leptos_router::hooks::use_query_map;
-use minicode::{MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, Project};
+use minicode::{Data, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Project};
 
 use crate::api::{CreateProject, DeleteProject, RenameProject, current_user, list_projects};
+use crate::components::http;
+use crate::components::project_settings::go_to;
 use crate::components::{TopBar, action_error, short_time};
 
 /// Projects per dashboard page.
@@ -69,6 +71,7 @@ fn Projects() -> impl IntoView {
 
     view! {
         <main class="dashboard">
+            <StartFromPrompt/>
             <section class="card create">
                 <h2>"New project"</h2>
                 <ActionForm action=create node_ref=form attr:class="create-form" attr:data-testid="create-project">
@@ -121,6 +124,98 @@ fn Projects() -> impl IntoView {
             </section>
         </main>
     }
+}
+
+/// A project name from the first words of a prompt.
+pub fn name_from_prompt(prompt: &str) -> String {
+    let mut name = String::new();
+    for word in prompt.split_whitespace() {
+        if !name.is_empty() && name.chars().count() + word.chars().count() >= 48 {
+            break;
+        }
+        if !name.is_empty() {
+            name.push(' ');
+        }
+        name.push_str(word);
+    }
+    let name: String = name
+        .trim_end_matches(|c: char| c.is_ascii_punctuation())
+        .chars()
+        .take(MAX_NAME_CHARS)
+        .collect();
+    let mut chars = name.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => "New app".to_string(),
+    }
+}
+
+/// "Describe your app": creates the project, starts the build, and opens the
+/// workspace with the run going.
+#[component]
+fn StartFromPrompt() -> impl IntoView {
+    let prompt = RwSignal::new(String::new());
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let start = move || {
+        let description = prompt.get_untracked().trim().to_string();
+        if description.is_empty() || busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            let new = NewProject {
+                name: name_from_prompt(&description),
+                description: description.clone(),
+                model: None,
+            };
+            let result = async {
+                let created: Data<Project> = http::send("POST", "/api/projects", &new).await?;
+                let id = created.data.id;
+                let url = format!("/api/projects/{id}/generate");
+                http::send::<_, serde_json::Value>(
+                    "POST",
+                    &url,
+                    &serde_json::json!({ "description": description }),
+                )
+                .await?;
+                Ok::<_, String>(id)
+            }
+            .await;
+            match result {
+                Ok(id) => go_to(&format!("/project/{id}")),
+                Err(e) => {
+                    busy.set(false);
+                    error.set(Some(e));
+                }
+            }
+        });
+    };
+    view! {
+        <section class="card start">
+            <h2>"Describe your app"</h2>
+            <form class="start-form" data-testid="start-from-prompt" on:submit=move |e| { e.prevent_default(); start(); }>
+                <label class="sr-only" for="start-prompt">"Describe your app"</label>
+                <textarea id="start-prompt" rows="3" maxlength=MAX_DESCRIPTION_CHARS data-testid="start-prompt"
+                    placeholder="A habit tracker with a weekly grid, streaks and a dark mode toggle"
+                    prop:value=move || prompt.get()
+                    on:input=move |e| prompt.set(event_target_value(&e))
+                    on:keydown=move |e| {
+                        if e.key() == "Enter" && (e.ctrl_key() || e.meta_key()) {
+                            e.prevent_default();
+                            start();
+                        }
+                    }></textarea>
+                <button type="submit" class="button primary" data-testid="start-build"
+                    disabled=move || busy.get() || prompt.with(|p| p.trim().is_empty())>
+                    {move || if busy.get() { "Starting…" } else { "Build it" }}
+                </button>
+            </form>
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+        </section>
+    }
+    .into_any()
 }
 
 #[component]
@@ -194,5 +289,21 @@ fn ProjectCard(
                 </Show>
             </div>
         </li>
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::name_from_prompt;
+
+    #[test]
+    fn names_come_from_the_first_words() {
+        let long = name_from_prompt(
+            "a recipe box where I save recipes, tag them and search them by ingredient.",
+        );
+        assert!(long.starts_with("A recipe box where"), "{long}");
+        assert!(long.chars().count() <= 48, "{long}");
+        assert_eq!(name_from_prompt("todo list."), "Todo list");
+        assert_eq!(name_from_prompt("   "), "New app");
     }
 }

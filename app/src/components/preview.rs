@@ -1,0 +1,121 @@
+//! The right pane: the running app in an iframe and the sandbox's log.
+
+use leptos::prelude::*;
+use minicode::protocol::LogStream;
+
+use super::workspace::Workspace;
+
+#[component]
+pub fn PreviewPane() -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let path = format!("/preview/{}/", ws.project);
+    let frame: NodeRef<leptos::html::Iframe> = NodeRef::new();
+    // The address as a visitor would type it; known only in the browser.
+    let full_url = RwSignal::new(path.clone());
+    let path_for_effect = path.clone();
+    Effect::new(move |_| {
+        if let Some(origin) = web_origin() {
+            full_url.set(format!("{origin}{path_for_effect}"));
+        }
+    });
+    // Show the app once its dev server runs, or when an idle project has one to
+    // start. Not during a run before `server_started`: loading the preview then
+    // would start a second dev server racing the run's own.
+    let has_app = move || {
+        ws.server_running.get()
+            || (!ws.state.get().is_active() && ws.files.with(|f| f.contains_key("package.json")))
+    };
+
+    let reload = move || {
+        if let Some(iframe) = frame.get_untracked() {
+            // Re-setting the same src reloads it, also after an error page.
+            let src = iframe.src();
+            iframe.set_src(&src);
+        }
+    };
+    Effect::new(move |previous: Option<u64>| {
+        let n = ws.preview_reload.get();
+        if previous.is_some_and(|p| p != n) {
+            reload();
+        }
+        n
+    });
+
+    let src = path.clone();
+    view! {
+        <section class="preview-pane" aria-label="Preview">
+            <div class="pane-title preview-bar">
+                <button type="button" class="button ghost small" data-testid="preview-reload"
+                    title="Reload the preview" aria-label="Reload the preview"
+                    on:click=move |_| reload()>"⟳"</button>
+                <input class="preview-url" readonly aria-label="Preview address" data-testid="preview-url"
+                    prop:value=move || full_url.get()/>
+                <a class="button ghost small" href=path.clone() target="_blank" rel="noopener"
+                    data-testid="preview-open" title="Open in a new tab">"Open ↗"</a>
+            </div>
+            <div class="preview-frame-wrap">
+                <Show when=has_app fallback=|| view! {
+                    <p class="muted pad-s preview-empty" data-testid="preview-empty">"The preview appears here once the app is generated."</p>
+                }>
+                    // Same origin on purpose: the preview route authenticates by the session cookie.
+                    <iframe node_ref=frame src=src.clone() title="App preview" data-testid="preview-frame"></iframe>
+                </Show>
+            </div>
+            <LogConsole/>
+        </section>
+    }
+    .into_any()
+}
+
+fn web_origin() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()?.location().origin().ok()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
+}
+
+/// The sandbox log, following the tail unless paused.
+#[component]
+fn LogConsole() -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let paused = RwSignal::new(false);
+    let list: NodeRef<leptos::html::Div> = NodeRef::new();
+    Effect::new(move |_| {
+        ws.logs.track();
+        if !paused.get()
+            && let Some(el) = list.get()
+        {
+            el.set_scroll_top(el.scroll_height());
+        }
+    });
+    view! {
+        <section class="console" aria-label="Sandbox log">
+            <div class="pane-title">
+                <span>"Console"</span>
+                <span class="muted small">{move || format!("{} lines", ws.logs.with(|l| l.len()))}</span>
+                <button type="button" class="button ghost small" data-testid="log-pause"
+                    aria-pressed=move || paused.get().to_string()
+                    on:click=move |_| paused.update(|p| *p = !*p)>
+                    {move || if paused.get() { "Follow" } else { "Pause" }}
+                </button>
+            </div>
+            <div class="log-lines" node_ref=list data-testid="sandbox-log" role="log">
+                <For
+                    each=move || ws.logs.get()
+                    key=|l| l.key
+                    children=|l| {
+                        let class = match l.stream {
+                            LogStream::Stdout => "log stdout",
+                            LogStream::Stderr => "log stderr",
+                            LogStream::System => "log system",
+                        };
+                        view! { <div class=class>{l.text}</div> }
+                    }
+                />
+            </div>
+        </section>
+    }
+    .into_any()
+}

@@ -1,0 +1,192 @@
+//! Project settings: the model picker (shown in the workspace header), the
+//! name, export and deletion.
+
+use leptos::prelude::*;
+use minicode::{Data, MAX_NAME_CHARS, Project, ProjectPatch};
+use serde::Deserialize;
+
+use super::http;
+use super::workspace::Workspace;
+
+/// A row of `GET /api/models` (the server's `ModelInfo`).
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+pub struct ModelInfo {
+    pub id: String,
+    pub label: String,
+    pub provider: String,
+    pub offline: bool,
+    pub default: bool,
+}
+
+/// What the picker shows: the offline generator says plainly it is no AI.
+pub fn model_label(m: &ModelInfo) -> String {
+    let base = if m.offline {
+        "offline generator (no AI)".to_string()
+    } else {
+        format!("{} · {}", m.label, m.provider)
+    };
+    if m.default {
+        format!("{base} — default")
+    } else {
+        base
+    }
+}
+
+#[component]
+pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let models = RwSignal::new(Vec::<ModelInfo>::new());
+    let error = RwSignal::new(None::<String>);
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            match http::get::<Data<Vec<ModelInfo>>>("/api/models").await {
+                Ok(list) => models.set(list.data),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    });
+    let change = move |value: String| {
+        let model = if value.is_empty() { None } else { Some(value) };
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/projects/{}", ws.project);
+            let patch = ProjectPatch {
+                model: Some(model),
+                ..Default::default()
+            };
+            match http::send::<_, Data<Project>>("PATCH", &url, &patch).await {
+                Ok(p) => {
+                    error.set(None);
+                    project.set(p.data);
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <div class="model-picker small">
+            <select data-testid="model-picker" aria-label="Model"
+                prop:value=move || project.with(|p| p.model.clone().unwrap_or_default())
+                on:change=move |e| change(event_target_value(&e))>
+                <option value="">{move || {
+                    let default = models.with(|m| m.iter().find(|m| m.default).map(model_label));
+                    match default {
+                        Some(label) => format!("Server default: {label}"),
+                        None => "Server default".to_string(),
+                    }
+                }}</option>
+                <For
+                    each=move || models.get()
+                    key=|m| m.id.clone()
+                    children=move |m| {
+                        let id = m.id.clone();
+                        let selected = move || project.with(|p| p.model.as_deref() == Some(id.as_str()));
+                        view! { <option value=m.id.clone() selected=selected>{model_label(&m)}</option> }
+                    }
+                />
+            </select>
+            {move || error.get().map(|e| view! { <span class="form-error small" role="alert">{e}</span> })}
+        </div>
+    }
+    .into_any()
+}
+
+#[component]
+pub fn SettingsPanel(project: RwSignal<Project>) -> impl IntoView {
+    let ws = expect_context::<Workspace>();
+    let name = RwSignal::new(project.get_untracked().name);
+    let message = RwSignal::new(None::<Result<String, String>>);
+    let confirming = RwSignal::new(false);
+
+    let rename = move || {
+        let new_name = name.get_untracked().trim().to_string();
+        if new_name.is_empty() {
+            return;
+        }
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/projects/{}", ws.project);
+            let patch = ProjectPatch {
+                name: Some(new_name),
+                ..Default::default()
+            };
+            match http::send::<_, Data<Project>>("PATCH", &url, &patch).await {
+                Ok(p) => {
+                    project.set(p.data);
+                    message.set(Some(Ok("Renamed.".into())));
+                }
+                Err(e) => message.set(Some(Err(e))),
+            }
+        });
+    };
+    let delete = move || {
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/projects/{}", ws.project);
+            match http::send_empty("DELETE", &url).await {
+                Ok(()) => {
+                    super::ws::disconnect();
+                    go_to("/dashboard");
+                }
+                Err(e) => message.set(Some(Err(e))),
+            }
+        });
+    };
+
+    view! {
+        <section class="settings stack" aria-label="Project settings" data-testid="settings">
+            <form class="stack" on:submit=move |e| { e.prevent_default(); rename(); }>
+                <label>"Name"
+                    <input required maxlength=MAX_NAME_CHARS data-testid="settings-name"
+                        prop:value=move || name.get() on:input=move |e| name.set(event_target_value(&e))/>
+                </label>
+                <button type="submit" class="button small" data-testid="settings-rename">"Rename"</button>
+            </form>
+            {move || message.get().map(|m| match m {
+                Ok(text) => view! { <p class="note small" role="status">{text}</p> }.into_any(),
+                Err(e) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+            })}
+            <div>
+                <a class="button small" href=format!("/api/projects/{}/export.zip", ws.project)
+                    download data-testid="export-zip">"Download as zip"</a>
+            </div>
+            <div class="danger-zone">
+                <Show when=move || confirming.get()
+                    fallback=move || view! {
+                        <button type="button" class="button danger-ghost small" data-testid="settings-delete"
+                            on:click=move |_| confirming.set(true)>"Delete project"</button>
+                    }>
+                    <span class="small">"Delete this project with its files, chats and checkpoints?"</span>
+                    <button type="button" class="button danger small" data-testid="settings-confirm-delete"
+                        on:click=move |_| delete()>"Delete"</button>
+                    <button type="button" class="button ghost small" on:click=move |_| confirming.set(false)>"Keep"</button>
+                </Show>
+            </div>
+        </section>
+    }
+    .into_any()
+}
+
+/// A full page load of `path` (the workspace's socket and editor go with the page).
+pub fn go_to(path: &str) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = web_sys::window() {
+        let _ = window.location().assign(path);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn offline_is_labelled_honestly() {
+        let m = ModelInfo {
+            id: "offline:builtin".into(),
+            label: "Offline".into(),
+            provider: "offline".into(),
+            offline: true,
+            default: true,
+        };
+        assert_eq!(model_label(&m), "offline generator (no AI) — default");
+    }
+}

@@ -1,0 +1,146 @@
+import { test, expect, type Page } from '@playwright/test';
+import { hydrated, register, uniqueName } from './helpers';
+
+// The whole flow on the offline generator and the process sandbox: the
+// server runs a real `npm install` for the generated app, so the first
+// preview can take minutes on a busy machine.
+const FIRST_PREVIEW = 240_000;
+const RUN_DONE = 300_000;
+
+const shot = (page: Page, name: string) =>
+  page.screenshot({ path: `screenshots/${name}.png` });
+
+/** The editor's text (Monaco, through the page's bridge). */
+const editorText = (page: Page) =>
+  page.evaluate(() => (window as any).minicodeEditor?.getValue() ?? '');
+
+const treeFile = (page: Page, path: string) =>
+  page.locator(`[data-testid="tree-file"][data-path="${path}"]`);
+
+async function openFile(page: Page, path: string) {
+  await treeFile(page, path).click();
+  await expect(page.getByTestId('open-file')).toHaveText(path);
+}
+
+async function filePaths(page: Page, project: string): Promise<string[]> {
+  const res = await page.request.get(`/api/projects/${project}/files`);
+  expect(res.ok()).toBeTruthy();
+  return ((await res.json()).data as { path: string }[]).map((f) => f.path).sort();
+}
+
+async function fileText(page: Page, project: string, path: string): Promise<string> {
+  const res = await page.request.get(`/api/projects/${project}/files/${path}`);
+  expect(res.ok()).toBeTruthy();
+  return (await res.json()).data.content as string;
+}
+
+/** The generated app's visible title: the first `<h1>` in its source files. */
+async function findTitle(page: Page, project: string): Promise<{ path: string; title: string }> {
+  for (const path of await filePaths(page, project)) {
+    if (!/\.(tsx|jsx)$/.test(path)) continue;
+    const match = (await fileText(page, project, path)).match(/<h1[^>]*>\s*([^<{]+?)\s*<\/h1>/);
+    if (match) return { path, title: match[1] };
+  }
+  throw new Error('no <h1> title in the generated app');
+}
+
+test('build from a prompt, watch it stream, chat, undo, edit by hand; others see nothing', async ({ page, browser }) => {
+  test.setTimeout(900_000);
+  await register(page, uniqueName('builder'));
+  await hydrated(page);
+
+  // Start from a prompt on the dashboard: the workspace opens with the run going.
+  await page.getByTestId('start-prompt').fill('A personal dashboard with a todo list and notes');
+  await page.getByTestId('start-build').click();
+  await expect(page).toHaveURL(/\/project\/[0-9a-f-]{36}$/);
+  const project = page.url().split('/').pop()!;
+  await hydrated(page);
+  await expect(page.getByTestId('conn-status')).toHaveAttribute('data-state', 'live');
+
+  // Reload mid-generation: the replay rebuilds the page and the run goes on.
+  await expect(page.getByTestId('tree-file').first()).toBeVisible({ timeout: 60_000 });
+  await shot(page, 'streaming');
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('conn-status')).toHaveAttribute('data-state', 'live');
+
+  // Phases complete, then the whole run.
+  await expect(page.getByTestId('agent-state')).toHaveAttribute('data-state', 'complete', { timeout: RUN_DONE });
+  const phases = page.getByTestId('phase');
+  expect(await phases.count()).toBeGreaterThanOrEqual(2);
+  for (const phase of await phases.all()) await expect(phase).toHaveAttribute('data-status', 'done');
+
+  // Every stored file is in the tree, nothing more.
+  const paths = await filePaths(page, project);
+  expect(paths).toContain('package.json');
+  await expect(page.getByTestId('tree-file')).toHaveCount(paths.length);
+  const shown = await page.getByTestId('tree-file').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')));
+  expect(shown.sort()).toEqual(paths);
+
+  // The files' content is in Monaco.
+  const { path: titleFile, title } = await findTitle(page, project);
+  await openFile(page, titleFile);
+  await expect(page.getByTestId('editor')).toHaveAttribute('data-ready', 'true', { timeout: 60_000 });
+  await expect.poll(() => editorText(page)).toBe(await fileText(page, project, titleFile));
+
+  // The running app shows its title in the preview.
+  const preview = page.frameLocator('[data-testid="preview-frame"]');
+  await expect(preview.getByText(title).first()).toBeVisible({ timeout: FIRST_PREVIEW });
+  await shot(page, 'complete');
+
+  // Ask for a change in chat: the reply streams, the editor and preview follow.
+  await page.getByTestId('prompt').fill('change the title to Hello Playwright');
+  await page.getByTestId('prompt').press('Control+Enter');
+  await expect(page.getByTestId('user-message').last()).toContainText('Hello Playwright');
+  await expect(page.getByTestId('assistant-message').last()).toHaveAttribute('data-done', 'true', { timeout: 120_000 });
+  await expect(page.getByTestId('tool-row').first()).toBeVisible();
+  await expect.poll(() => editorText(page), { timeout: 30_000 }).toContain('Hello Playwright');
+  await expect(preview.getByText('Hello Playwright').first()).toBeVisible({ timeout: 60_000 });
+  await shot(page, 'chat-change');
+
+  // Restore the newest checkpoint, the files as they were before that turn
+  // (when nothing changed since the last phase, the checkpoint before a turn
+  // is that phase's): the change is gone.
+  await page.getByTestId('tab-checkpoints').click();
+  const before = page.getByTestId('checkpoint').first();
+  await expect(before).toBeVisible();
+  // A phase checkpoint's changes are the files that phase wrote.
+  const phase = page.locator('[data-testid="checkpoint"][data-kind="phase"]').first();
+  await phase.getByTestId('checkpoint-diff').click();
+  await expect(phase.getByTestId('file-diff').first()).toBeVisible();
+  await before.getByTestId('checkpoint-restore').click();
+  await before.getByTestId('confirm-restore').click();
+  await expect(page.getByTestId('restore-message')).toContainText('Restored');
+  await expect.poll(() => editorText(page), { timeout: 30_000 }).not.toContain('Hello Playwright');
+  await expect.poll(() => editorText(page)).toContain(title);
+  await expect(preview.getByText(title).first()).toBeVisible({ timeout: 60_000 });
+  await shot(page, 'checkpoints');
+
+  // Edit by hand in Monaco and save with Ctrl+S: the preview shows it.
+  await page.getByTestId('tab-chat').click();
+  await openFile(page, titleFile);
+  await page.evaluate((old) => {
+    // A real edit through Monaco's API, as typing would make it.
+    const editor = (window as any).monaco.editor.getEditors()[0];
+    const model = editor.getModel();
+    const match = model.findMatches(old, false, false, true, null, false)[0];
+    editor.executeEdits('e2e', [{ range: match.range, text: 'Edited By Hand' }]);
+    editor.focus();
+  }, title);
+  await expect(page.getByTestId('save-state')).toHaveText('Unsaved');
+  await page.keyboard.press('Control+s');
+  await expect(page.getByTestId('save-state')).toHaveText('Saved');
+  await expect.poll(() => fileText(page, project, titleFile)).toContain('Edited By Hand');
+  await expect(preview.getByText('Edited By Hand').first()).toBeVisible({ timeout: 60_000 });
+  await shot(page, 'hand-edit');
+
+  // Someone else gets a 404 for both the page and the preview.
+  const other = await browser.newContext();
+  const otherPage = await other.newPage();
+  await register(otherPage, uniqueName('stranger'));
+  const pageResponse = await otherPage.goto(`/project/${project}`);
+  expect(pageResponse?.status()).toBe(404);
+  const previewResponse = await otherPage.request.get(`/preview/${project}/`);
+  expect(previewResponse.status()).toBe(404);
+  await other.close();
+});
