@@ -314,3 +314,16 @@ mod tests {
         assert_eq!(q, PageQuery::default());
     }
 }
+
+/// A model in the picker (`GET /api/models`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ModelInfo {
+    /// `provider:model`, what a project stores.
+    pub id: String,
+    pub label: String,
+    pub provider: String,
+    /// The built-in generator: no AI, template-driven.
+    pub offline: bool,
+    /// Used by projects that have not chosen a model.
+    pub default: bool,
+}

@@ -2,21 +2,10 @@
 //! name, export and deletion.
 
 use leptos::prelude::*;
-use minicode::{Data, MAX_NAME_CHARS, Project, ProjectPatch};
-use serde::Deserialize;
+use minicode::{Data, MAX_NAME_CHARS, ModelInfo, Project, ProjectPatch};
 
 use super::http;
 use super::workspace::Workspace;
-
-/// A row of `GET /api/models` (the server's `ModelInfo`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct ModelInfo {
-    pub id: String,
-    pub label: String,
-    pub provider: String,
-    pub offline: bool,
-    pub default: bool,
-}
 
 /// What the picker shows: the offline generator says plainly it is no AI.
 pub fn model_label(m: &ModelInfo) -> String {

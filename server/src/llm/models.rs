@@ -11,8 +11,6 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
-
 use super::Provider;
 use super::anthropic::Anthropic;
 use super::http::HttpSettings;
@@ -35,18 +33,7 @@ pub fn is_well_formed(id: &str) -> bool {
     }
 }
 
-/// A model in the picker.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct ModelInfo {
-    /// `provider:model`, what a project stores.
-    pub id: String,
-    pub label: String,
-    pub provider: String,
-    /// The built-in generator: no AI, template-driven.
-    pub offline: bool,
-    /// Used by projects that have not chosen a model.
-    pub default: bool,
-}
+pub use minicode::ModelInfo;
 
 /// A model ready to call.
 #[derive(Clone)]
