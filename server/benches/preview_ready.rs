@@ -17,21 +17,15 @@
 //! Run with `cargo bench -p minicode-server --bench preview_ready`
 //! (`MINICODE_TEST_DOCKER=1` to include docker).
 
+// The test suite's server and client helpers: the same flags, sign-up and
+// fixture upload as the sandbox tests.
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::time::{Duration, Instant};
 
-use clap::Parser;
-use minicode_server::Server;
-use minicode_server::config::Config;
-use serde_json::{Value, json};
+use uuid::Uuid;
 
-const FIXTURE: &[&str] = &[
-    "package.json",
-    "index.html",
-    "vite.config.ts",
-    "tsconfig.json",
-    "src/main.tsx",
-    "src/App.tsx",
-];
 const LIMIT: Duration = Duration::from_secs(600);
 
 fn main() {
@@ -58,97 +52,34 @@ fn main() {
 }
 
 async fn measure(backend: &str) -> Vec<Duration> {
-    let dir = tempfile::tempdir().unwrap();
-    let cache = dir.path().join("cache");
-    let config = Config::parse_from([
-        "minicode",
-        "--addr",
-        "127.0.0.1:0",
-        "--data-dir",
-        &dir.path().join("data").display().to_string(),
-        "--database-url",
-        &format!(
-            "sqlite://{}?mode=rwc",
-            dir.path().join("bench.db").display()
-        ),
-        "--site-root",
-        &dir.path().join("site").display().to_string(),
-        "--auth-rate-per-minute",
-        "10000",
-        "--log",
-        "warn",
+    let cache = tempfile::tempdir().unwrap();
+    let app = common::spawn_with(&[
         "--sandbox",
         backend,
         "--sandbox-cache-dir",
-        &cache.display().to_string(),
-    ]);
-    let server = Server::start(config).await.expect("server starts");
-    let base = server.url();
-    let http = reqwest::Client::builder()
-        .cookie_store(true)
-        .default_headers(
-            [(
-                reqwest::header::ORIGIN,
-                reqwest::header::HeaderValue::from_str(&base).unwrap(),
-            )]
-            .into_iter()
-            .collect(),
-        )
-        .build()
-        .unwrap();
-    let res = http
-        .post(format!("{base}/api/auth/register"))
-        .json(&json!({"username": "bencher", "password": "password123"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 201);
+        &cache.path().display().to_string(),
+    ])
+    .await;
+    let client = app.user("bencher").await;
 
     let mut times = Vec::new();
     for case in ["cold", "warm", "snapshot"] {
         if case == "warm" {
             // Keep the npm cache, forget the installed trees.
-            let _ = std::fs::remove_dir_all(cache.join("modules"));
+            let _ = std::fs::remove_dir_all(cache.path().join("modules"));
         }
-        let project: Value = http
-            .post(format!("{base}/api/projects"))
-            .json(&json!({"name": format!("bench {case}"), "description": "bench"}))
-            .send()
-            .await
+        let pid = client.project(&format!("bench {case}")).await["id"]
+            .as_str()
             .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let id = project["data"]["id"].as_str().unwrap().to_string();
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vite-app");
-        for file in FIXTURE {
-            let content = std::fs::read_to_string(root.join(file)).unwrap();
-            let res = http
-                .put(format!("{base}/api/projects/{id}/files/{file}"))
-                .json(&json!({"content": content}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(res.status(), 200, "PUT {file}");
-        }
+            .to_string();
+        let id = Uuid::parse_str(&pid).unwrap();
+        client.upload_fixture(&pid).await;
         let started = Instant::now();
-        loop {
-            let status = http
-                .get(format!("{base}/preview/{id}/"))
-                .send()
-                .await
-                .map(|r| r.status().as_u16())
-                .unwrap_or(0);
-            if status == 200 {
-                break;
-            }
+        while client.get(&format!("/preview/{pid}/")).await.status() != 200 {
             assert!(
                 started.elapsed() < LIMIT,
                 "{backend} {case}: no preview after {LIMIT:?}: {:?}",
-                server
-                    .state
-                    .sandboxes
-                    .status(uuid::Uuid::parse_str(&id).unwrap())
+                app.server.state.sandboxes.status(id)
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -156,12 +87,8 @@ async fn measure(backend: &str) -> Vec<Duration> {
         eprintln!("{backend} {case}: {:.1} s", elapsed.as_secs_f64());
         times.push(elapsed);
         // One sandbox at a time: stop this one before the next case.
-        server
-            .state
-            .sandboxes
-            .stop(uuid::Uuid::parse_str(&id).unwrap())
-            .await;
+        app.server.state.sandboxes.stop(id).await;
     }
-    server.stop().await;
+    app.stop().await;
     times
 }

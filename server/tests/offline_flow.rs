@@ -35,28 +35,15 @@ async fn file(client: &Client, pid: &str, path: &str) -> String {
         .to_string()
 }
 
-/// Paths of every file in the project's tree.
+/// Paths of every file in the project (the tree is a flat list of entries).
 async fn paths(client: &Client, pid: &str) -> Vec<String> {
-    fn walk(node: &Value, out: &mut Vec<String>) {
-        if let Some(items) = node.as_array() {
-            for item in items {
-                walk(item, out);
-            }
-            return;
-        }
-        if (node["kind"] == "file" || node.get("children").is_none())
-            && let Some(p) = node["path"].as_str()
-        {
-            out.push(p.to_string());
-        }
-        if let Some(children) = node.get("children") {
-            walk(children, out);
-        }
-    }
     let body = get_json(client, &format!("/api/projects/{pid}/files")).await;
-    let mut out = Vec::new();
-    walk(&body["data"], &mut out);
-    out
+    body["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|entry| entry["path"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// Polls the preview's copy of a module until it contains `needle` (Vite

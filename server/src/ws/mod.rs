@@ -25,10 +25,12 @@ use axum::http::HeaderMap;
 use axum::http::header::ORIGIN;
 use axum::response::Response;
 use axum::routing::get;
+use futures::stream::SplitSink;
 use futures::{SinkExt, StreamExt};
 use minicode::User;
 use minicode::protocol::{ClientMessage, RawClientFrame, ServerEvent, ServerFrame};
 use serde::Deserialize;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use uuid::Uuid;
 
@@ -217,47 +219,12 @@ impl Connection {
                 }
                 frame = live.recv() => match frame {
                     Ok(frame) => {
-                        // This frame and whatever else is already queued go out
-                        // in one flush: one write per burst, not per frame.
-                        let mut next = Some(frame);
-                        let mut fed = 0;
-                        let mut lagged = None;
-                        while let Some(frame) = next.take() {
-                            if frame.seq > self.last_sent {
-                                self.last_sent = frame.seq;
-                                if tx.feed(Message::Text(frame.json.as_ref().into())).await.is_err() {
-                                    return;
-                                }
-                                fed += 1;
-                            }
-                            if fed >= BURST {
-                                break;
-                            }
-                            next = match live.try_recv() {
-                                Ok(frame) => Some(frame),
-                                Err(TryRecvError::Lagged(skipped)) => {
-                                    lagged = Some(skipped);
-                                    None
-                                }
-                                Err(_) => None,
-                            };
-                        }
-                        if let Some(skipped) = lagged {
-                            tracing::info!(skipped, "slow client told to resync");
-                            let resync = ServerEvent::Resync { last_seq: self.last_sent };
-                            if tx.feed(reply(resync, None)).await.is_err() {
-                                break;
-                            }
-                        }
-                        if tx.flush().await.is_err() {
+                        if self.send_burst(&mut tx, &mut live, frame).await.is_err() {
                             break;
                         }
                     }
                     Err(RecvError::Lagged(skipped)) => {
-                        // This client is too slow: it reconnects its stream with `resume`.
-                        tracing::info!(skipped, "slow client told to resync");
-                        let resync = ServerEvent::Resync { last_seq: self.last_sent };
-                        if tx.send(reply(resync, None)).await.is_err() {
+                        if tx.send(self.resync(skipped)).await.is_err() {
                             break;
                         }
                     }
@@ -276,6 +243,49 @@ impl Connection {
             }
         }
         tracing::debug!("client disconnected");
+    }
+
+    /// Writes `first` and whatever else is already queued (up to [`BURST`]
+    /// frames) with one flush: one write per burst instead of one per frame.
+    /// Frames at or below `last_sent` were replayed already and are skipped.
+    async fn send_burst(
+        &mut self,
+        tx: &mut SplitSink<WebSocket, Message>,
+        live: &mut broadcast::Receiver<Arc<Frame>>,
+        first: Arc<Frame>,
+    ) -> Result<(), axum::Error> {
+        let mut next = Some(first);
+        let mut fed = 0;
+        while let Some(frame) = next.take() {
+            if frame.seq > self.last_sent {
+                self.last_sent = frame.seq;
+                tx.feed(Message::Text(frame.json.as_ref().into())).await?;
+                fed += 1;
+            }
+            if fed < BURST {
+                next = match live.try_recv() {
+                    Ok(frame) => Some(frame),
+                    Err(TryRecvError::Lagged(skipped)) => {
+                        tx.feed(self.resync(skipped)).await?;
+                        None
+                    }
+                    Err(_) => None,
+                };
+            }
+        }
+        tx.flush().await
+    }
+
+    /// This client fell too far behind its bounded queue: it reconnects its
+    /// stream with `resume` from the last frame it got.
+    fn resync(&self, skipped: u64) -> Message {
+        tracing::info!(skipped, "slow client told to resync");
+        reply(
+            ServerEvent::Resync {
+                last_seq: self.last_sent,
+            },
+            None,
+        )
     }
 
     /// Answers one client frame; returns the messages to send back.
