@@ -3,7 +3,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="$1"
-data="target/e2e-data"
+data="${E2E_DATA:-target/e2e-data}"
 rm -rf "$data"
 export LEPTOS_SITE_ROOT=target/site
 export LEPTOS_ENV=PROD

@@ -18,7 +18,9 @@
       const script = document.createElement('script');
       script.src = '/monaco/vs/loader.js';
       script.onload = function () {
-        window.require.config({ paths: { vs: '/monaco/vs' } });
+        // An absolute URL: Monaco's language workers start from a blob URL,
+        // where a path like '/monaco/vs/…' cannot be resolved.
+        window.require.config({ paths: { vs: new URL('/monaco/vs', window.location.href).href } });
         window.require(['vs/editor/editor.main'], function () { resolve(window.monaco); }, reject);
       };
       script.onerror = function () { reject(new Error('the editor could not be loaded')); };

@@ -46,6 +46,9 @@ async function findTitle(page: Page, project: string): Promise<{ path: string; t
 
 test('build from a prompt, watch it stream, chat, undo, edit by hand; others see nothing', async ({ page, browser }) => {
   test.setTimeout(900_000);
+  // A WASM panic, a failed hydration or a broken Monaco worker fails the test.
+  const pageErrors: string[] = [];
+  page.on('pageerror', (e) => pageErrors.push(e.message));
   await register(page, uniqueName('builder'));
   await hydrated(page);
 
@@ -133,6 +136,7 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   await expect.poll(() => fileText(page, project, titleFile)).toContain('Edited By Hand');
   await expect(preview.getByText('Edited By Hand').first()).toBeVisible({ timeout: 60_000 });
   await shot(page, 'hand-edit');
+  expect(pageErrors).toEqual([]);
 
   // Someone else gets a 404 for both the page and the preview.
   const other = await browser.newContext();
