@@ -1,0 +1,422 @@
+import { test, expect, type Page, type Locator, type WebSocketRoute } from '@playwright/test';
+import {
+  apiPost,
+  createProject,
+  hydrated,
+  putFile,
+  signUpByApi,
+  storedFile,
+  storedPaths,
+  uniqueName,
+} from './helpers';
+
+// The workspace page's edges: edit conflicts, uploads, pane sizes and a
+// dropped socket. Projects and files are made through the REST API, which
+// is much faster than generating them; only the socket tests run the
+// (offline) generator, because they are about its live events.
+
+const editorText = (page: Page) => page.evaluate(() => (window as any).minicodeEditor?.getValue() ?? '');
+
+const treeFile = (page: Page, path: string) => page.locator(`[data-testid="tree-file"][data-path="${path}"]`);
+const treeFolder = (page: Page, path: string) => page.locator(`[data-testid="tree-folder"][data-path="${path}"]`);
+
+/** A signed-in page with a new project holding `files`, opened on `/project/:id`. */
+async function openProject(page: Page, files: Record<string, string> = {}): Promise<string> {
+  await signUpByApi(page, uniqueName('edge'));
+  const project = await createProject(page, 'Edge cases');
+  for (const [path, content] of Object.entries(files)) await putFile(page, project, path, content);
+  await page.goto(`/project/${project}`);
+  await hydrated(page);
+  await expect(page.getByTestId('conn-status')).toHaveAttribute('data-state', 'live');
+  await expect(page.getByTestId('file-count')).toHaveText(String(Object.keys(files).length));
+  return project;
+}
+
+async function openFile(page: Page, path: string) {
+  await treeFile(page, path).click();
+  await expect(page.getByTestId('open-file')).toHaveText(path);
+  await expect(page.getByTestId('editor')).toHaveAttribute('data-ready', 'true', { timeout: 30_000 });
+}
+
+/** Types over the editor's whole text through Monaco, as a user edit (reported, unlike setValue). */
+async function typeInEditor(page: Page, text: string) {
+  await page.evaluate((text) => {
+    const editor = (window as any).monaco.editor.getEditors()[0];
+    editor.executeEdits('e2e', [{ range: editor.getModel().getFullModelRange(), text }]);
+    editor.focus();
+  }, text);
+}
+
+test.describe('edit conflicts', () => {
+  test('another writer changes the open file: keep mine keeps the edit and saves it', async ({ page }) => {
+    const project = await openProject(page, { 'notes.md': 'original\n' });
+    await openFile(page, 'notes.md');
+    await expect.poll(() => editorText(page)).toBe('original\n');
+
+    await typeInEditor(page, 'mine\n');
+    await expect(page.getByTestId('save-state')).toHaveText('Unsaved');
+    // Someone else (an API client here) stores another version meanwhile,
+    // before the autosave (1.5 s after the last keystroke) fires.
+    const theirs = await putFile(page, project, 'notes.md', 'theirs\n');
+
+    const conflict = page.getByTestId('conflict');
+    await expect(conflict).toBeVisible();
+    await expect(conflict).toContainText('notes.md');
+    // Nothing was overwritten behind the user's back, and autosave waits for the choice.
+    expect(await editorText(page)).toBe('mine\n');
+    await page.waitForTimeout(2_000);
+    expect(await storedFile(page, project, 'notes.md')).toEqual({ content: 'theirs\n', version: theirs });
+    await expect(page.getByTestId('save-state')).toHaveText('Unsaved');
+
+    await conflict.getByTestId('keep-mine').click();
+    await expect(conflict).toBeHidden();
+    await expect(page.getByTestId('save-state')).toHaveText('Saved');
+    expect(await editorText(page)).toBe('mine\n');
+    await expect.poll(() => storedFile(page, project, 'notes.md')).toEqual({ content: 'mine\n', version: theirs + 1 });
+    // The page's own save coming back on the socket is not another conflict.
+    await page.waitForTimeout(500);
+    await expect(conflict).toBeHidden();
+    expect(await editorText(page)).toBe('mine\n');
+  });
+
+  test('another tab saves the open file: take theirs shows it and drops the unsaved edit', async ({ page, context }) => {
+    const project = await openProject(page, { 'src/App.tsx': 'export const title = "Original";\n' });
+    await openFile(page, 'src/App.tsx');
+    await expect.poll(() => editorText(page)).toContain('Original');
+
+    // A second tab of the same user edits and saves the same file.
+    const other = await context.newPage();
+    await other.goto(`/project/${project}`);
+    await hydrated(other);
+    await openFile(other, 'src/App.tsx');
+    await expect.poll(() => editorText(other)).toContain('Original');
+
+    await typeInEditor(page, 'export const title = "Mine";\n');
+    await expect(page.getByTestId('save-state')).toHaveText('Unsaved');
+    await typeInEditor(other, 'export const title = "Theirs";\n');
+    await other.keyboard.press('Control+s');
+    await expect(other.getByTestId('save-state')).toHaveText('Saved');
+
+    const conflict = page.getByTestId('conflict');
+    await expect(conflict).toBeVisible();
+    expect(await editorText(page)).toContain('Mine');
+    await conflict.getByTestId('take-theirs').click();
+    await expect(conflict).toBeHidden();
+    expect(await editorText(page)).toBe('export const title = "Theirs";\n');
+    await expect(page.getByTestId('save-state')).toHaveText('Saved');
+    await expect(page.getByTestId('save')).toBeDisabled();
+    await expect(treeFile(page, 'src/App.tsx').locator('.dot.dirty')).toHaveCount(0);
+
+    // The dropped edit is gone for good: no autosave brings it back.
+    const before = await storedFile(page, project, 'src/App.tsx');
+    expect(before?.content).toBe('export const title = "Theirs";\n');
+    await page.waitForTimeout(2_000);
+    expect(await storedFile(page, project, 'src/App.tsx')).toEqual(before);
+    // The other tab did not get a conflict from any of this.
+    await expect(other.getByTestId('conflict')).toHaveCount(0);
+    await other.close();
+  });
+});
+
+test.describe('uploads', () => {
+  /** A DataTransfer holding files made in the page, as a drag from the desktop carries. */
+  async function dataTransfer(page: Page, files: { name: string; content: string | number; type?: string }[]) {
+    return page.evaluateHandle((files) => {
+      const dt = new DataTransfer();
+      for (const f of files) {
+        // A number is a size: a file of that many bytes.
+        const body = typeof f.content === 'number' ? new Uint8Array(f.content).fill(97) : f.content;
+        dt.items.add(new File([body], f.name, { type: f.type ?? 'text/plain' }));
+      }
+      return dt;
+    }, files);
+  }
+
+  async function dropOn(page: Page, target: Locator, files: { name: string; content: string | number; type?: string }[], hint?: string) {
+    const dt = await dataTransfer(page, files);
+    await target.dispatchEvent('dragenter', { dataTransfer: dt });
+    await target.dispatchEvent('dragover', { dataTransfer: dt });
+    await expect(page.getByTestId('file-tree')).toHaveClass(/drag-over/);
+    if (hint) await expect(page.locator('.drop-hint')).toHaveText(hint);
+    await target.dispatchEvent('drop', { dataTransfer: dt });
+    await expect(page.getByTestId('file-tree')).not.toHaveClass(/drag-over/);
+  }
+
+  const CSV = 'name,age\nAda,36\nGrace,45\n';
+
+  test('drop files on a folder or on the tree; pick files with the Upload button', async ({ page }) => {
+    const project = await openProject(page, { 'data/readme.md': '# data\n', 'index.html': '<!doctype html>\n' });
+
+    // On the `data` folder: the file lands in data/.
+    await dropOn(page, treeFolder(page, 'data'), [{ name: 'people.csv', content: CSV, type: 'text/csv' }], 'Drop to upload into data/');
+    await expect(treeFile(page, 'data/people.csv')).toBeVisible();
+    expect((await storedFile(page, project, 'data/people.csv'))?.content).toBe(CSV);
+
+    // On the tree but no folder: public/, where Vite serves files as they are.
+    await dropOn(page, page.getByTestId('file-tree'), [{ name: 'robots.txt', content: 'User-agent: *\n' }], 'Drop to upload into public/');
+    await expect(treeFolder(page, 'public')).toBeVisible();
+    await expect(treeFile(page, 'public/robots.txt')).toBeVisible();
+    expect((await storedFile(page, project, 'public/robots.txt'))?.content).toBe('User-agent: *\n');
+
+    // The picker puts files next to the open file (two at once here)…
+    await openFile(page, 'data/readme.md');
+    await page.getByTestId('upload-input').setInputFiles([
+      { name: 'a.csv', mimeType: 'text/csv', buffer: Buffer.from('a\n1\n') },
+      { name: 'b.csv', mimeType: 'text/csv', buffer: Buffer.from('b\n2\n') },
+    ]);
+    await expect(treeFile(page, 'data/a.csv')).toBeVisible();
+    await expect(treeFile(page, 'data/b.csv')).toBeVisible();
+    expect((await storedFile(page, project, 'data/b.csv'))?.content).toBe('b\n2\n');
+    // …and the uploaded files' content is what the editor shows when opened.
+    await openFile(page, 'data/a.csv');
+    await expect.poll(() => editorText(page)).toBe('a\n1\n');
+
+    // Uploading a file that exists replaces it: a new version, same tree row.
+    await page.getByTestId('upload-input').setInputFiles({ name: 'people.csv', mimeType: 'text/csv', buffer: Buffer.from('name\nLinus\n') });
+    await expect.poll(async () => (await storedFile(page, project, 'data/people.csv'))?.content).toBe('name\nLinus\n');
+    expect((await storedFile(page, project, 'data/people.csv'))?.version).toBe(2);
+    await expect(treeFile(page, 'data/people.csv')).toHaveCount(1);
+
+    expect(await storedPaths(page, project)).toEqual([
+      'data/a.csv', 'data/b.csv', 'data/people.csv', 'data/readme.md', 'index.html', 'public/robots.txt',
+    ]);
+    await expect(page.getByTestId('file-count')).toHaveText('6');
+    await expect(page.getByTestId('file-tree').getByRole('alert')).toHaveCount(0);
+  });
+
+  test('a refused upload says why and changes nothing', async ({ page }) => {
+    const project = await openProject(page, { 'data/readme.md': '# data\n' });
+    const alert = page.getByTestId('file-tree').getByRole('alert');
+
+    // A name the server refuses, dropped together with a good file: neither is stored.
+    await dropOn(page, treeFolder(page, 'data'), [
+      { name: 'good.csv', content: CSV },
+      { name: '..', content: 'sneaky' },
+    ]);
+    await expect(alert).toBeVisible();
+    await expect(alert).toContainText(/invalid upload path/i);
+
+    // A file over MINICODE_MAX_FILE_BYTES (5 MiB by default).
+    await page.getByTestId('upload-input').setInputFiles({
+      name: 'huge.csv',
+      mimeType: 'text/csv',
+      buffer: Buffer.alloc(5 * 1024 * 1024 + 1, 'a'),
+    });
+    await expect(alert).toContainText('data/huge.csv is 5242881 bytes; the largest file allowed is 5242880 bytes');
+
+    expect(await storedPaths(page, project)).toEqual(['data/readme.md']);
+    await expect(page.getByTestId('tree-file')).toHaveCount(1);
+    await expect(page.getByTestId('file-count')).toHaveText('1');
+
+    // A good upload afterwards works and clears the message (data/: the open file's folder).
+    await expect(page.getByTestId('open-file')).toHaveText('data/readme.md');
+    await page.getByTestId('upload-input').setInputFiles({ name: 'ok.csv', mimeType: 'text/csv', buffer: Buffer.from(CSV) });
+    await expect(treeFile(page, 'data/ok.csv')).toBeVisible();
+    await expect(alert).toHaveCount(0);
+  });
+});
+
+test.describe('panes', () => {
+  type Widths = { left: number; centre: number; right: number; scroll: number; client: number };
+  const widths = (page: Page): Promise<Widths> =>
+    page.evaluate(() => {
+      const w = (sel: string) => document.querySelector(sel)!.getBoundingClientRect().width;
+      return {
+        left: w('.pane-left'),
+        centre: w('.pane-centre'),
+        right: w('.pane-right'),
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+      };
+    });
+
+  async function drag(page: Page, splitter: Locator, dx: number) {
+    const box = (await splitter.boundingBox())!;
+    const x = box.x + box.width / 2;
+    const y = box.y + box.height / 2;
+    await page.mouse.move(x, y);
+    await page.mouse.down();
+    await page.mouse.move(x + dx / 2, y, { steps: 4 });
+    await page.mouse.move(x + dx, y, { steps: 4 });
+    await page.mouse.up();
+  }
+
+  test('splitters resize the panes within their minimums; 1024 px fits all three', async ({ page }) => {
+    await page.setViewportSize({ width: 1280, height: 800 });
+    await openProject(page, { 'src/App.tsx': 'export default function App() { return null; }\n' });
+    const left = page.getByTestId('splitter-left');
+    const right = page.getByTestId('splitter-right');
+
+    const start = await widths(page);
+    expect(start.left + start.centre + start.right + 12).toBeCloseTo(1280, 0);
+
+    // Left splitter: the conversation pane follows the pointer, the preview does not move.
+    await drag(page, left, 100);
+    let now = await widths(page);
+    expect(now.left).toBeCloseTo(start.left + 100, 0);
+    expect(now.right).toBeCloseTo(start.right, 0);
+    // Far left: it stops at its minimum.
+    await drag(page, left, -800);
+    now = await widths(page);
+    expect(now.left).toBeCloseTo(240, 0);
+    // Far right: the centre keeps its minimum and the preview keeps its size.
+    await drag(page, left, 1200);
+    now = await widths(page);
+    expect(now.centre).toBeGreaterThanOrEqual(320 - 0.5);
+    expect(now.centre).toBeLessThan(330);
+    expect(now.right).toBeCloseTo(start.right, 0);
+    expect(now.scroll).toBeLessThanOrEqual(now.client);
+
+    // Right splitter (dragging left widens the preview), against the wide conversation pane.
+    await drag(page, left, -200);
+    const mid = await widths(page);
+    await drag(page, right, -60);
+    now = await widths(page);
+    expect(now.right).toBeCloseTo(mid.right + 60, 0);
+    expect(now.left).toBeCloseTo(mid.left, 0);
+    await drag(page, right, 1000);
+    expect((await widths(page)).right).toBeCloseTo(240, 0);
+
+    // Keyboard: arrows move a focused splitter by 2 %.
+    await right.focus();
+    const before = Number(await right.getAttribute('aria-valuenow'));
+    await page.keyboard.press('ArrowLeft');
+    await expect(right).toHaveAttribute('aria-valuenow', String(before + 2));
+
+    // 1024 px wide: all three panes visible side by side, within their minimums, nothing scrolls sideways.
+    await page.setViewportSize({ width: 1024, height: 768 });
+    await drag(page, left, 600);
+    await drag(page, right, -600);
+    now = await widths(page);
+    expect(now.scroll).toBeLessThanOrEqual(now.client);
+    expect(now.left).toBeGreaterThanOrEqual(240 - 0.5);
+    expect(now.right).toBeGreaterThanOrEqual(240 - 0.5);
+    expect(now.centre).toBeGreaterThanOrEqual(320 - 0.5);
+    for (const sel of ['.pane-left', '.pane-centre', '.pane-right']) {
+      const box = (await page.locator(sel).boundingBox())!;
+      expect(box.x).toBeGreaterThanOrEqual(0);
+      expect(box.x + box.width).toBeLessThanOrEqual(1024 + 0.5);
+    }
+    await expect(page.getByTestId('file-tree')).toBeVisible();
+    await expect(page.getByTestId('editor')).toBeVisible();
+    await expect(page.getByTestId('prompt')).toBeVisible();
+  });
+});
+
+test.describe('live connection', () => {
+  /** Every stored file, and the page's copy of it (opened in the editor one by one). */
+  async function expectPageHasEveryFile(page: Page, project: string) {
+    const paths = await storedPaths(page, project);
+    const shown = await page.getByTestId('tree-file').evaluateAll((els) => els.map((e) => e.getAttribute('data-path')));
+    expect(shown.sort()).toEqual(paths);
+    for (const path of paths) {
+      const stored = await storedFile(page, project, path);
+      await openFile(page, path);
+      await expect.poll(() => editorText(page)).toBe(stored!.content);
+    }
+    return paths;
+  }
+
+  /** Starts a build and waits until the first file streams in. */
+  async function startRun(page: Page, project: string) {
+    const res = await apiPost(page, `/api/projects/${project}/generate`, { description: 'A todo list with notes' });
+    expect(res.status(), await res.text()).toBe(202);
+    await expect(page.getByTestId('tree-file').first()).toBeVisible({ timeout: 60_000 });
+  }
+
+  async function stopRun(page: Page, project: string) {
+    const res = await apiPost(page, `/api/projects/${project}/stop`);
+    expect(res.ok()).toBeTruthy();
+    await expect(page.getByTestId('agent-state')).toHaveAttribute('data-state', /cancelled|complete|failed/, { timeout: 30_000 });
+  }
+
+  test('a dropped socket reconnects and catches up on everything it missed', async ({ page }) => {
+    test.setTimeout(120_000);
+    // The page's socket goes through this proxy, so the test can cut it
+    // (as a server restart or a network drop would) and refuse reconnects.
+    let refuse = false;
+    const sockets: WebSocketRoute[] = [];
+    await page.routeWebSocket(/\/ws\//, (ws) => {
+      if (refuse) return ws.close({ code: 1011, reason: 'down' });
+      ws.connectToServer();
+      sockets.push(ws);
+    });
+
+    const project = await openProject(page);
+    const pill = page.getByTestId('conn-status');
+    await startRun(page, project);
+
+    refuse = true;
+    await sockets.at(-1)!.close({ code: 1011, reason: 'dropped' });
+    await expect(pill).toHaveAttribute('data-state', 'reconnecting');
+    const storedAtDrop = (await storedPaths(page, project)).length;
+    // Events the page cannot see: the run goes on, and someone writes a file.
+    await putFile(page, project, 'docs/while-away.md', 'written while the page was offline\n');
+    await page.waitForTimeout(2_000);
+    await expect(pill).not.toHaveAttribute('data-state', 'live');
+    await expect(treeFile(page, 'docs/while-away.md')).toHaveCount(0);
+    const storedAtReconnect = (await storedPaths(page, project)).length;
+    console.log(`stored files: ${storedAtDrop} at the drop, ${storedAtReconnect} when reconnecting`);
+
+    refuse = false;
+    await expect(pill).toHaveAttribute('data-state', 'live', { timeout: 20_000 });
+    expect(sockets.length).toBeGreaterThan(1);
+    await expect(treeFile(page, 'docs/while-away.md')).toBeVisible();
+
+    await stopRun(page, project);
+    const paths = await expectPageHasEveryFile(page, project);
+    expect(paths).toContain('docs/while-away.md');
+  });
+
+  test('resync: after the server drops events for this client, it resumes from its last seq', async ({ page }) => {
+    test.setTimeout(120_000);
+    // A proxy in front of the page's socket plays the server's overflow
+    // (docs/protocol.md, "Overflow and resync"): it drops the events it should
+    // forward for a while, then sends `resync {lastSeq}` with the last one
+    // it delivered. Everything else passes through untouched.
+    let swallowing = false;
+    let swallowed = 0;
+    let lastDelivered = 0;
+    const fromPage: any[] = [];
+    let toPage: WebSocketRoute | undefined;
+    await page.routeWebSocket(/\/ws\//, (ws) => {
+      const server = ws.connectToServer();
+      toPage = ws;
+      ws.onMessage((m) => {
+        fromPage.push(JSON.parse(String(m)));
+        server.send(m);
+      });
+      server.onMessage((m) => {
+        const frame = JSON.parse(String(m));
+        if (frame.seq !== undefined && swallowing) {
+          swallowed++;
+          return;
+        }
+        if (frame.seq !== undefined) lastDelivered = Math.max(lastDelivered, frame.seq);
+        ws.send(m);
+      });
+    });
+
+    const project = await openProject(page);
+    await startRun(page, project);
+
+    swallowing = true;
+    await putFile(page, project, 'docs/dropped.md', 'an event this client never got live\n');
+    await expect.poll(() => swallowed).toBeGreaterThan(5);
+    swallowing = false;
+    const resumesBefore = fromPage.filter((f) => f.type === 'resume').length;
+    const resyncAt = lastDelivered;
+    toPage!.send(JSON.stringify({ type: 'resync', payload: { lastSeq: resyncAt }, timestamp: Date.now() }));
+
+    // The page asks for the gap from the last event it applied.
+    await expect.poll(() => fromPage.filter((f) => f.type === 'resume').length).toBe(resumesBefore + 1);
+    const resume = fromPage.filter((f) => f.type === 'resume').at(-1);
+    expect(resume.payload.lastSeq).toBe(resyncAt);
+    await expect(treeFile(page, 'docs/dropped.md')).toBeVisible();
+    await expect(page.getByTestId('conn-status')).toHaveAttribute('data-state', 'live');
+
+    await stopRun(page, project);
+    const paths = await expectPageHasEveryFile(page, project);
+    expect(paths).toContain('docs/dropped.md');
+  });
+});
