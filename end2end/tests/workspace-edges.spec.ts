@@ -91,11 +91,13 @@ test.describe('edit conflicts', () => {
     await openFile(other, 'src/App.tsx');
     await expect.poll(() => editorText(other)).toContain('Original');
 
-    await typeInEditor(page, 'export const title = "Mine";\n');
-    await expect(page.getByTestId('save-state')).toHaveText('Unsaved');
+    // Both edit; the other tab saves at once, well before this page's
+    // autosave (1.5 s after its last keystroke) would fire.
     await typeInEditor(other, 'export const title = "Theirs";\n');
+    await typeInEditor(page, 'export const title = "Mine";\n');
     await other.keyboard.press('Control+s');
     await expect(other.getByTestId('save-state')).toHaveText('Saved');
+    await expect(page.getByTestId('save-state')).toHaveText('Unsaved');
 
     const conflict = page.getByTestId('conflict');
     await expect(conflict).toBeVisible();
