@@ -79,6 +79,24 @@ test.describe('edit conflicts', () => {
     expect(await editorText(page)).toBe('mine\n');
   });
 
+  test('another writer puts back what this page saved earlier: the editor shows it', async ({ page }) => {
+    // As when a checkpoint from before a chat turn is restored over the agent's change.
+    const project = await openProject(page, { 'notes.md': 'original\n' });
+    await openFile(page, 'notes.md');
+    await expect.poll(() => editorText(page)).toBe('original\n');
+    await typeInEditor(page, 'saved by me\n');
+    await page.keyboard.press('Control+s');
+    await expect(page.getByTestId('save-state')).toHaveText('Saved');
+    await expect.poll(async () => (await storedFile(page, project, 'notes.md'))?.content).toBe('saved by me\n');
+
+    await putFile(page, project, 'notes.md', 'changed by someone else\n');
+    await expect.poll(() => editorText(page)).toBe('changed by someone else\n');
+    await putFile(page, project, 'notes.md', 'saved by me\n');
+    await expect.poll(() => editorText(page)).toBe('saved by me\n');
+    await expect(page.getByTestId('conflict')).toHaveCount(0);
+    await expect(page.getByTestId('save-state')).toHaveText('Saved');
+  });
+
   test('another tab saves the open file: take theirs shows it and drops the unsaved edit', async ({ page, context }) => {
     const project = await openProject(page, { 'src/App.tsx': 'export const title = "Original";\n' });
     await openFile(page, 'src/App.tsx');
