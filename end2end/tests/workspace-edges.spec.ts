@@ -204,6 +204,29 @@ test.describe('uploads', () => {
     await expect(page.getByTestId('file-tree').getByRole('alert')).toHaveCount(0);
   });
 
+  test('the drop goes where the pointer is, not to the last folder it crossed', async ({ page }) => {
+    const project = await openProject(page, { 'data/readme.md': '# data\n', 'index.html': '<!doctype html>\n' });
+    const dt = await dataTransfer(page, [{ name: 'late.csv', content: CSV }]);
+    // Across the `data` folder, then on to a top-level file and the tree's empty space.
+    await treeFolder(page, 'data').dispatchEvent('dragenter', { dataTransfer: dt });
+    await treeFolder(page, 'data').dispatchEvent('dragover', { dataTransfer: dt });
+    await expect(page.locator('.drop-hint')).toHaveText('Drop to upload into data/');
+    // A file inside a folder counts as that folder.
+    await treeFile(page, 'data/readme.md').dispatchEvent('dragenter', { dataTransfer: dt });
+    await treeFile(page, 'data/readme.md').dispatchEvent('dragover', { dataTransfer: dt });
+    await expect(page.locator('.drop-hint')).toHaveText('Drop to upload into data/');
+    await treeFile(page, 'index.html').dispatchEvent('dragenter', { dataTransfer: dt });
+    await treeFile(page, 'index.html').dispatchEvent('dragover', { dataTransfer: dt });
+    await expect(page.locator('.drop-hint')).toHaveText('Drop to upload into public/');
+    const tree = page.getByTestId('file-tree');
+    await tree.dispatchEvent('dragenter', { dataTransfer: dt });
+    await tree.dispatchEvent('dragover', { dataTransfer: dt });
+    await expect(page.locator('.drop-hint')).toHaveText('Drop to upload into public/');
+    await tree.dispatchEvent('drop', { dataTransfer: dt });
+    await expect(treeFile(page, 'public/late.csv')).toBeVisible();
+    expect(await storedPaths(page, project)).toEqual(['data/readme.md', 'index.html', 'public/late.csv']);
+  });
+
   test('a refused upload says why and changes nothing', async ({ page }) => {
     const project = await openProject(page, { 'data/readme.md': '# data\n' });
     const alert = page.getByTestId('file-tree').getByRole('alert');
