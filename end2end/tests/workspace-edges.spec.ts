@@ -237,7 +237,7 @@ test.describe('uploads', () => {
       { name: '..', content: 'sneaky' },
     ]);
     await expect(alert).toBeVisible();
-    await expect(alert).toContainText(/invalid upload path/i);
+    await expect(alert).toHaveText('Not uploaded: invalid upload path `data/..`: the path must not contain `..`');
 
     // A file over MINICODE_MAX_FILE_BYTES (5 MiB by default).
     await page.getByTestId('upload-input').setInputFiles({
@@ -245,7 +245,7 @@ test.describe('uploads', () => {
       mimeType: 'text/csv',
       buffer: Buffer.alloc(5 * 1024 * 1024 + 1, 'a'),
     });
-    await expect(alert).toContainText('data/huge.csv is 5242881 bytes; the largest file allowed is 5242880 bytes');
+    await expect(alert).toHaveText('Not uploaded: data/huge.csv is 5242881 bytes; the largest file allowed is 5242880 bytes');
 
     expect(await storedPaths(page, project)).toEqual(['data/readme.md']);
     await expect(page.getByTestId('tree-file')).toHaveCount(1);

@@ -189,7 +189,7 @@ pub fn FileTree() -> impl IntoView {
                         }/>
                 </label>
             </div>
-            {move || upload_error.get().map(|e| view! { <p class="form-error small" role="alert">{e}</p> })}
+            {move || upload_error.get().map(|e| view! { <p class="form-error small" role="alert">"Not uploaded: " {e}</p> })}
             <Show when=move || ws.files.with(|f| f.is_empty())>
                 <p class="muted small pad-s">"No files yet: they appear here as the agent writes them. Drop files here to upload them."</p>
             </Show>
