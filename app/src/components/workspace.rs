@@ -92,7 +92,8 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// The agent changed the open file while the user had unsaved edits.
+/// The open file changed on the server (the agent, another tab, an API
+/// client) while the user had unsaved edits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conflict {
     pub path: String,
