@@ -672,8 +672,9 @@ impl Workspace {
     }
 
     /// Whether `content` is this page's own save of `path` coming back; it is
-    /// then no longer expected (nor are older saves of that path, which the
-    /// server stored before it).
+    /// then no longer expected. Older saves of that path are forgotten too:
+    /// if one of them still comes back, the server stored it last, and the
+    /// editor should show it like any other change.
     fn own_echo(&self, path: &str, content: &str) -> bool {
         self.saved
             .try_update_value(|s| {
