@@ -1,6 +1,6 @@
 //! The centre pane's editor: Monaco showing the open file, with save (Ctrl+S
 //! and a debounced autosave) and the keep-mine / take-theirs choice when the
-//! agent changes a file the user is editing.
+//! agent (or another tab, or an API client) changes a file the user is editing.
 
 use std::time::Duration;
 
@@ -104,7 +104,7 @@ pub fn EditorPane() -> impl IntoView {
             {move || ws.save_error.get().map(|e| view! { <p class="form-error small" role="alert">"Not saved: " {e}</p> })}
             {move || ws.conflict.get().map(|c| view! {
                 <div class="conflict" role="alert" data-testid="conflict">
-                    <span>"The agent changed " <code>{c.path}</code> " while you were editing it."</span>
+                    <span><code>{c.path}</code> " was changed (by the agent, another tab or an API client) while you were editing it."</span>
                     <button type="button" class="button small" data-testid="keep-mine"
                         on:click=move |_| ws.resolve(true)>"Keep mine"</button>
                     <button type="button" class="button small primary" data-testid="take-theirs"

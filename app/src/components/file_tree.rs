@@ -35,7 +35,6 @@ fn render_folder(
     prefix: &str,
     files: &BTreeMap<String, FileMeta>,
     collapsed: RwSignal<HashSet<String>>,
-    drop_dir: RwSignal<Option<String>>,
 ) -> AnyView {
     let folders = folder
         .folders
@@ -43,17 +42,16 @@ fn render_folder(
         .map(|(name, sub)| {
             let dir = format!("{prefix}{name}");
             let dir_for_toggle = dir.clone();
-            let dir_for_drop = dir.clone();
             let dir_for_open = dir.clone();
             let is_open = Memo::new(move |_| !collapsed.with(|c| c.contains(&dir_for_open)));
-            let children = render_folder(ws, sub, &format!("{dir}/"), files, collapsed, drop_dir);
+            let children = render_folder(ws, sub, &format!("{dir}/"), files, collapsed);
             view! {
-                <li class="tree-folder" role="treeitem" aria-expanded=move || is_open.get().to_string()>
+                <li class="tree-folder" role="treeitem" aria-expanded=move || is_open.get().to_string()
+                    data-drop-dir=dir.clone()>
                     <button type="button" class="tree-row folder" data-testid="tree-folder" data-path=dir.clone()
                         on:click=move |_| collapsed.update(|c| {
                             if !c.remove(&dir_for_toggle) { c.insert(dir_for_toggle.clone()); }
-                        })
-                        on:dragenter=move |_| drop_dir.set(Some(dir_for_drop.clone()))>
+                        })>
                         <span class="twisty" aria-hidden="true">{move || if is_open.get() { "▾" } else { "▸" }}</span>
                         {name.clone()}
                     </button>
@@ -91,6 +89,20 @@ fn render_folder(
     view! { {folders}{file_rows} }.into_any()
 }
 
+/// The folder a drag is over: the innermost folder holding the element
+/// under the pointer (a folder's row or any of its files), `None` outside
+/// every folder.
+#[cfg(feature = "hydrate")]
+fn folder_under(e: &web_sys::DragEvent) -> Option<String> {
+    use wasm_bindgen::JsCast;
+    e.target()?
+        .dyn_into::<web_sys::Element>()
+        .ok()?
+        .closest("[data-drop-dir]")
+        .ok()??
+        .get_attribute("data-drop-dir")
+}
+
 /// Uploads dropped or picked files into `dir` (multipart, `dir` then `file` parts).
 #[cfg(feature = "hydrate")]
 fn upload(ws: Workspace, dir: String, list: web_sys::FileList, error: RwSignal<Option<String>>) {
@@ -121,7 +133,9 @@ fn upload(ws: Workspace, dir: String, list: web_sys::FileList, error: RwSignal<O
 pub fn FileTree() -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let collapsed = RwSignal::new(HashSet::<String>::new());
-    // The folder under the pointer while dragging; uploads land in `public/` otherwise.
+    // The folder under the pointer while dragging (followed on every
+    // `dragover`, so it is never a folder the pointer has left); uploads land
+    // in `public/` outside every folder.
     let drop_dir = RwSignal::new(None::<String>);
     let dragging = RwSignal::new(false);
     let upload_error = RwSignal::new(None::<String>);
@@ -130,19 +144,27 @@ pub fn FileTree() -> impl IntoView {
     view! {
         <nav class=move || if dragging.get() { "file-tree drag-over" } else { "file-tree" }
             aria-label="Files" data-testid="file-tree"
-            on:dragover=move |e| { e.prevent_default(); dragging.set(true); }
+            on:dragover=move |e| {
+                e.prevent_default();
+                dragging.set(true);
+                #[cfg(feature = "hydrate")]
+                {
+                    let dir = folder_under(&e);
+                    if drop_dir.get_untracked() != dir {
+                        drop_dir.set(dir);
+                    }
+                }
+            }
             on:dragleave=move |_| dragging.set(false)
             on:drop=move |e| {
                 e.prevent_default();
                 dragging.set(false);
-                let dir = drop_dir.get_untracked().unwrap_or_else(|| "public".into());
                 drop_dir.set(None);
                 #[cfg(feature = "hydrate")]
                 if let Some(list) = e.data_transfer().and_then(|d| d.files()) {
+                    let dir = folder_under(&e).unwrap_or_else(|| "public".into());
                     upload(ws, dir, list, upload_error);
                 }
-                #[cfg(not(feature = "hydrate"))]
-                let _ = dir;
             }>
             <div class="pane-title">
                 <span>"Files"</span>
@@ -167,14 +189,14 @@ pub fn FileTree() -> impl IntoView {
                         }/>
                 </label>
             </div>
-            {move || upload_error.get().map(|e| view! { <p class="form-error small" role="alert">{e}</p> })}
+            {move || upload_error.get().map(|e| view! { <p class="form-error small" role="alert">"Not uploaded: " {e}</p> })}
             <Show when=move || ws.files.with(|f| f.is_empty())>
                 <p class="muted small pad-s">"No files yet: they appear here as the agent writes them. Drop files here to upload them."</p>
             </Show>
             <ul class="tree" role="tree">
                 {move || ws.files.with(|files| {
                     let tree = build_tree(files.keys());
-                    render_folder(ws, &tree, "", files, collapsed, drop_dir)
+                    render_folder(ws, &tree, "", files, collapsed)
                 })}
             </ul>
             <Show when=move || dragging.get()>

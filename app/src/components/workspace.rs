@@ -92,7 +92,8 @@ pub struct LogLine {
     pub text: String,
 }
 
-/// The agent changed the open file while the user had unsaved edits.
+/// The open file changed on the server (the agent, another tab, an API
+/// client) while the user had unsaved edits.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Conflict {
     pub path: String,
@@ -116,8 +117,11 @@ pub struct Workspace {
     pub files: RwSignal<BTreeMap<String, FileMeta>>,
     /// The server's content of every file, as streamed.
     contents: StoredValue<HashMap<String, String>>,
-    /// What this page saved last per path: its own `file_end` echo is no conflict.
-    saved: StoredValue<HashMap<String, String>>,
+    /// What this page saved per path whose `file_end` echo has not come back
+    /// yet, oldest first: its own echo is no conflict. Each is forgotten once
+    /// its echo arrives, so the same text written later by someone else (a
+    /// restored checkpoint, another tab) is shown like any other change.
+    saved: StoredValue<HashMap<String, Vec<String>>>,
     /// A file's content before the agent started rewriting it (`None`: it is
     /// new), put back when the write breaks off (`file_end {incomplete}`).
     before: StoredValue<HashMap<String, Option<String>>>,
@@ -646,9 +650,10 @@ impl Workspace {
                 },
             );
         });
+        // Checked for every file, open or not, so no echo stays expected.
+        let ours = self.own_echo(&path, &content);
         let open = self.selected.get_untracked().as_deref() == Some(path.as_str());
         if open && live {
-            let ours = self.saved.with_value(|s| s.get(&path) == Some(&content));
             if self.dirty.get_untracked() {
                 let mine = editor::get_value().unwrap_or_default();
                 if !ours && mine != content {
@@ -664,6 +669,25 @@ impl Workspace {
         self.contents.update_value(|c| {
             c.insert(path, content);
         });
+    }
+
+    /// Whether `content` is this page's own save of `path` coming back; it is
+    /// then no longer expected. Older saves of that path are forgotten too:
+    /// if one of them still comes back, the server stored it last, and the
+    /// editor should show it like any other change.
+    fn own_echo(&self, path: &str, content: &str) -> bool {
+        self.saved
+            .try_update_value(|s| {
+                let pending = s.get_mut(path)?;
+                let at = pending.iter().position(|c| c == content)?;
+                pending.drain(..=at);
+                if pending.is_empty() {
+                    s.remove(path);
+                }
+                Some(())
+            })
+            .flatten()
+            .is_some()
     }
 
     /// The server's content of a file, as far as it has streamed.
@@ -717,7 +741,7 @@ impl Workspace {
         let edits = self.edits.get_untracked();
         self.saving.set(true);
         self.saved.update_value(|s| {
-            s.insert(path.clone(), content.clone());
+            s.entry(path.clone()).or_default().push(content.clone());
         });
         leptos::task::spawn_local(async move {
             let url = format!(
@@ -743,7 +767,17 @@ impl Workspace {
                         ws.conflict.set(None);
                     }
                 }
-                Err(e) => ws.save_error.set(Some(e)),
+                Err(e) => {
+                    // Not stored: no echo will come for it.
+                    ws.saved.update_value(|s| {
+                        if let Some(pending) = s.get_mut(&path)
+                            && let Some(at) = pending.iter().rposition(|c| *c == body.content)
+                        {
+                            pending.remove(at);
+                        }
+                    });
+                    ws.save_error.set(Some(e));
+                }
             }
         });
     }

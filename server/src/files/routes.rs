@@ -172,8 +172,9 @@ async fn upload(
                 } else {
                     format!("{}/{name}", dir.trim_end_matches('/'))
                 };
-                let path = RelPath::parse_writable(&joined)
-                    .map_err(|e| AppError::validation(format!("invalid upload path: {e}")))?;
+                let path = RelPath::parse_writable(&joined).map_err(|e| {
+                    AppError::validation(format!("invalid upload path `{joined}`: {e}"))
+                })?;
                 let bytes = field.bytes().await.map_err(multipart_error)?;
                 files.push((path, bytes.to_vec()));
             }
