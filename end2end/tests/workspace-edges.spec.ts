@@ -357,6 +357,16 @@ test.describe('panes', () => {
     await expect(page.getByTestId('file-tree')).toBeVisible();
     await expect(page.getByTestId('editor')).toBeVisible();
     await expect(page.getByTestId('prompt')).toBeVisible();
+
+    // The sizes are this browser's: a reload keeps them.
+    const chosen = { left: await left.getAttribute('aria-valuenow'), right: await right.getAttribute('aria-valuenow') };
+    await page.reload();
+    await hydrated(page);
+    await expect(left).toHaveAttribute('aria-valuenow', chosen.left!);
+    await expect(right).toHaveAttribute('aria-valuenow', chosen.right!);
+    const restored = await widths(page);
+    expect(restored.left).toBeCloseTo(now.left, 0);
+    expect(restored.right).toBeCloseTo(now.right, 0);
   });
 });
 

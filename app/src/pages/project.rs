@@ -94,6 +94,17 @@ fn WorkspaceView(project: Project) -> impl IntoView {
     });
     on_cleanup(ws::disconnect);
 
+    // Pane sizes are this browser's preference: restored on load as they
+    // were (the grid's minimums still hold in a narrower window, and the next
+    // drag clamps again), then stored whenever they change.
+    Effect::new(move |_| {
+        if let Some((l, r)) = stored_panes() {
+            left.set(l);
+            right.set(r);
+        }
+    });
+    Effect::new(move |_| store_panes(left.get(), right.get()));
+
     let columns = move || {
         format!(
             "grid-template-columns: minmax({MIN_SIDE_PX}px, {:.2}%) 6px minmax({MIN_CENTRE_PX}px, 1fr) 6px minmax({MIN_SIDE_PX}px, {:.2}%)",
@@ -158,6 +169,40 @@ enum Side {
     Left,
     Right,
 }
+
+/// Where the pane sizes are kept (`"<left %>,<right %>"`).
+#[cfg(feature = "hydrate")]
+const PANES_KEY: &str = "minicode.panes";
+
+#[cfg(feature = "hydrate")]
+fn local_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// The stored pane sizes, if there are any and they make sense.
+#[cfg(feature = "hydrate")]
+fn stored_panes() -> Option<(f64, f64)> {
+    let raw = local_storage()?.get_item(PANES_KEY).ok()??;
+    let (l, r) = raw.split_once(',')?;
+    let (l, r) = (l.parse::<f64>().ok()?, r.parse::<f64>().ok()?);
+    (l.is_finite() && r.is_finite() && l > 0.0 && r > 0.0 && l + r < 95.0).then_some((l, r))
+}
+
+#[cfg(feature = "hydrate")]
+fn store_panes(left: f64, right: f64) {
+    if let Some(storage) = local_storage() {
+        let _ = storage.set_item(PANES_KEY, &format!("{left:.2},{right:.2}"));
+    }
+}
+
+// The server renders the defaults; effects only run in the browser.
+#[cfg(not(feature = "hydrate"))]
+fn stored_panes() -> Option<(f64, f64)> {
+    None
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn store_panes(_left: f64, _right: f64) {}
 
 /// Most a side pane may take, in percent, leaving the others their minimum.
 fn clamp_width(percent: f64, other: f64, total_px: f64) -> f64 {
