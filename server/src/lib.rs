@@ -31,6 +31,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -258,6 +259,11 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
     });
     let grace = Duration::from_secs(state.config.shutdown_grace_secs);
     let signal = shutdown.clone();
+    // No Nagle delay: WebSocket events are small writes that must leave at
+    // once (bursts are already batched into one write by `ws`).
+    let listener = listener.tap_io(|tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
