@@ -8,12 +8,20 @@
 //! event bus — the path a generation's events take (seq, log, database
 //! writer, broadcast) — for a fixed time. The parent holds N WebSocket
 //! clients on 127.0.0.1 and measures, per client, the time from an event's
-//! creation (its `timestamp`, in ms) to its receipt; latencies therefore
-//! carry up to 1 ms of rounding.
+//! creation to its receipt: the pump reads the clock (µs) just before it
+//! publishes each event and reports the times by seq after the run; each
+//! client reads the same clock when a frame arrives.
+//!
+//! Both processes share the machine's cores: the figures are those of the
+//! server and its N clients together. To tell them apart the bench reports
+//! the CPU time each process spent per frame delivered (user + system, from
+//! `/proc`; the kernel's loopback delivery to a client is mostly charged to
+//! the server's write), and the load average when each size started.
 //!
 //! Run with `cargo bench --bench ws_load` (sizes: `WS_LOAD_SIZES=100,1000`;
 //! seconds of load per size: `WS_LOAD_SECS=5`; a cap on published events
-//! per second: `WS_LOAD_RATE=200`, default none).
+//! per second: `WS_LOAD_RATE=200`, default none; worker threads of the
+//! clients' runtime: `WS_LOAD_CLIENT_THREADS=1`, default one per core).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -33,14 +41,18 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 fn main() {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.enable_all();
     if std::env::var("MINICODE_BENCH_ROLE").as_deref() == Ok("server") {
-        runtime.block_on(serve());
+        builder.build().unwrap().block_on(serve());
     } else {
-        runtime.block_on(drive());
+        if let Some(threads) = std::env::var("WS_LOAD_CLIENT_THREADS")
+            .ok()
+            .and_then(|s| s.parse::<usize>().ok())
+        {
+            builder.worker_threads(threads.max(1));
+        }
+        builder.build().unwrap().block_on(drive());
     }
 }
 
@@ -79,21 +91,24 @@ async fn serve() {
             let project: Uuid = project.parse().unwrap();
             let secs: f64 = secs.parse().unwrap();
             let rate: f64 = rate.parse().unwrap();
-            let sent = pump(&server.state, project, Duration::from_secs_f64(secs), rate).await;
-            println!("PUMPED {sent}");
+            let times = pump(&server.state, project, Duration::from_secs_f64(secs), rate).await;
+            let times: Vec<String> = times.iter().map(|(seq, t)| format!("{seq}:{t}")).collect();
+            println!("PUMPED {}", times.join(","));
         }
     }
     server.stop().await;
 }
 
 /// Streams offline answers and publishes their chunks for `length`, at most
-/// `rate` events per second (0: as fast as the generator goes).
+/// `rate` events per second (0: as fast as the generator goes). Returns each
+/// published event's seq and the time (µs since the epoch) just before its
+/// publication.
 async fn pump(
     state: &minicode_server::state::AppState,
     project: Uuid,
     length: Duration,
     rate: f64,
-) -> u64 {
+) -> Vec<(u64, u64)> {
     let offline = Offline::new(0);
     let files = [
         "package.json",
@@ -119,6 +134,7 @@ async fn pump(
     let start = Instant::now();
     let end = start + length;
     let mut sent = 0;
+    let mut times = Vec::new();
     while Instant::now() < end {
         let request = ChatRequest {
             model: "builtin".into(),
@@ -140,7 +156,9 @@ async fn pump(
                     path: "src/App.tsx".into(),
                     chunk,
                 };
-                if state.events.publish(project, event).await.is_ok() {
+                let created = now_us();
+                if let Ok(seq) = state.events.publish(project, event).await {
+                    times.push((seq, created));
                     sent += 1;
                 }
                 if rate > 0.0 {
@@ -153,15 +171,37 @@ async fn pump(
             }
         }
     }
-    sent
+    times
 }
 
-fn now_ms() -> f64 {
+fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
-        .as_secs_f64()
-        * 1000.0
+        .as_micros() as u64
+}
+
+/// CPU time (user + system, all threads) a process has used, in seconds.
+fn cpu_secs(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            // Fields after the command name, which is in parentheses.
+            let rest = s.rsplit_once(')')?.1;
+            let fields: Vec<&str> = rest.split_whitespace().collect();
+            let utime: f64 = fields.get(11)?.parse().ok()?;
+            let stime: f64 = fields.get(12)?.parse().ok()?;
+            // USER_HZ is 100 on Linux.
+            Some((utime + stime) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default()
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -176,14 +216,15 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-/// `"timestamp":123` without parsing the whole frame.
-fn timestamp_of(frame: &str) -> Option<f64> {
-    let at = frame.find("\"timestamp\":")? + "\"timestamp\":".len();
-    let digits: String = frame[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
+/// The envelope's `"seq":123` without parsing the whole frame (it follows
+/// the payload, where a quote inside a string is escaped).
+fn seq_of(frame: &str) -> Option<u64> {
+    let at = frame.rfind("\"seq\":")? + "\"seq\":".len();
+    let digits = &frame[at..];
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    digits[..end].parse().ok()
 }
 
 struct Row {
@@ -198,6 +239,9 @@ struct Row {
     rss_idle_mib: f64,
     rss_peak_mib: f64,
     resyncs: u64,
+    server_cpu_us: f64,
+    client_cpu_us: f64,
+    load: String,
 }
 
 async fn drive() {
@@ -215,12 +259,13 @@ async fn drive() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0.0);
     println!(
-        "{secs} s of load per size; publish rate: {}",
+        "{secs} s of load per size; publish rate: {}; client worker threads: {}",
         if rate > 0.0 {
             format!("{rate} events/s")
         } else {
             "the offline generator at full speed".into()
-        }
+        },
+        std::env::var("WS_LOAD_CLIENT_THREADS").unwrap_or_else(|_| "one per core".into())
     );
     raise_fd_limit();
 
@@ -292,16 +337,19 @@ async fn drive() {
             url.replace("http://", "ws://")
         );
 
-        let latencies = Arc::new(std::sync::Mutex::new(Vec::<f64>::with_capacity(1 << 20)));
+        // (seq, receipt in µs) of every frame every client got.
+        let receipts = Arc::new(std::sync::Mutex::new(Vec::<(u64, u64)>::with_capacity(
+            1 << 20,
+        )));
         let received = Arc::new(AtomicU64::new(0));
         let resyncs = Arc::new(AtomicU64::new(0));
         let stop = CancellationToken::new();
         let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(n.max(1));
         let mut tasks = Vec::with_capacity(n);
         for i in 0..n {
-            let (ws_url, latencies, received, resyncs, stop, ready) = (
+            let (ws_url, receipts, received, resyncs, stop, ready) = (
                 ws_url.clone(),
-                latencies.clone(),
+                receipts.clone(),
                 received.clone(),
                 resyncs.clone(),
                 stop.clone(),
@@ -326,7 +374,7 @@ async fn drive() {
                         () = stop.cancelled() => break,
                         frame = socket.next() => match frame {
                             Some(Ok(Message::Text(text))) => {
-                                let now = now_ms();
+                                let now = now_us();
                                 if first {
                                     first = false;
                                     let _ = ready.send(true).await;
@@ -335,8 +383,8 @@ async fn drive() {
                                 if text.contains("\"type\":\"resync\"") {
                                     resyncs.fetch_add(1, Ordering::Relaxed);
                                 }
-                                if let Some(ts) = timestamp_of(text.as_str()) {
-                                    mine.push((now - ts).max(0.0));
+                                if let Some(seq) = seq_of(text.as_str()) {
+                                    mine.push((seq, now));
                                     received.fetch_add(1, Ordering::Relaxed);
                                 }
                             }
@@ -345,7 +393,7 @@ async fn drive() {
                         },
                     }
                 }
-                latencies.lock().unwrap().extend(mine);
+                receipts.lock().unwrap().extend(mine);
             }));
         }
         drop(ready_tx);
@@ -360,6 +408,8 @@ async fn drive() {
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_idle = rss_kib(pid);
+        let load = load_average();
+        let (server_cpu, client_cpu) = (cpu_secs(&pid.to_string()), cpu_secs("self"));
 
         writeln!(child_in, "pump {project} {secs} {rate}").unwrap();
         child_in.flush().unwrap();
@@ -372,30 +422,45 @@ async fn drive() {
             }
             peak
         });
-        let published = lines
+        let created: std::collections::HashMap<u64, u64> = lines
             .recv()
             .await
             .and_then(|l| {
-                l.trim()
-                    .strip_prefix("PUMPED ")
-                    .and_then(|s| s.parse::<u64>().ok())
+                l.trim().strip_prefix("PUMPED").map(|list| {
+                    list.split(',')
+                        .filter_map(|pair| {
+                            let (seq, t) = pair.trim().split_once(':')?;
+                            Some((seq.parse().ok()?, t.parse().ok()?))
+                        })
+                        .collect()
+                })
             })
             .expect("the child reports what it published");
-        let pumped_for = started.elapsed().as_secs_f64();
+        let published = created.len() as u64;
         // Let the last frames arrive.
         let drain = Instant::now();
         let expected = published * connected as u64;
         while received.load(Ordering::Relaxed) < expected
             && drain.elapsed() < Duration::from_secs(10)
         {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(5)).await;
         }
+        let delivered_for = started.elapsed().as_secs_f64();
+        let server_cpu = cpu_secs(&pid.to_string()) - server_cpu;
+        let client_cpu = cpu_secs("self") - client_cpu;
         let rss_peak = sampler.await.unwrap();
         stop.cancel();
         for t in tasks {
             let _ = t.await;
         }
-        let mut lat = std::mem::take(&mut *latencies.lock().unwrap());
+        let receipts = std::mem::take(&mut *receipts.lock().unwrap());
+        let mut lat: Vec<f64> = receipts
+            .iter()
+            .filter_map(|(seq, at)| {
+                let created = created.get(seq)?;
+                Some(at.saturating_sub(*created) as f64 / 1000.0)
+            })
+            .collect();
         lat.sort_by(|a, b| a.partial_cmp(b).unwrap());
         let pct = |p: f64| {
             if lat.is_empty() {
@@ -404,18 +469,22 @@ async fn drive() {
                 lat[((lat.len() - 1) as f64 * p) as usize]
             }
         };
+        let frames = received.load(Ordering::Relaxed);
         rows.push(Row {
             clients: n,
             connected,
-            events: received.load(Ordering::Relaxed),
+            events: frames,
             published,
-            secs: pumped_for,
+            secs: delivered_for,
             p50: pct(0.50),
             p99: pct(0.99),
             max: lat.last().copied().unwrap_or(f64::NAN),
             rss_idle_mib: rss_idle as f64 / 1024.0,
             rss_peak_mib: rss_peak as f64 / 1024.0,
             resyncs: resyncs.load(Ordering::Relaxed),
+            server_cpu_us: server_cpu * 1e6 / frames.max(1) as f64,
+            client_cpu_us: client_cpu * 1e6 / frames.max(1) as f64,
+            load,
         });
         eprintln!("done: {n} clients");
     }
@@ -425,12 +494,12 @@ async fn drive() {
 
     println!();
     println!(
-        "| clients | connected | events published | events delivered | delivered/s | p50 ms | p99 ms | max ms | server RSS idle MiB | server RSS peak MiB | resyncs |"
+        "| clients | connected | events published | frames delivered | frames/s | p50 ms | p99 ms | max ms | server RSS idle MiB | server RSS peak MiB | resyncs | server CPU µs/frame | clients CPU µs/frame | load avg |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in rows {
         println!(
-            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {} |",
+            "| {} | {} | {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {:.1} | {:.1} | {} |",
             r.clients,
             r.connected,
             r.published,
@@ -441,7 +510,10 @@ async fn drive() {
             r.max,
             r.rss_idle_mib,
             r.rss_peak_mib,
-            r.resyncs
+            r.resyncs,
+            r.server_cpu_us,
+            r.client_cpu_us,
+            r.load
         );
     }
 }

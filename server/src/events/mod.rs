@@ -16,6 +16,7 @@ mod writer;
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use axum::extract::ws::Utf8Bytes;
 use minicode::protocol::{ServerEvent, ServerFrame};
 use sqlx::Row;
 use tokio::sync::broadcast;
@@ -36,7 +37,9 @@ pub(crate) const WRITER_PENDING: usize = 16_384;
 pub struct Frame {
     pub seq: u64,
     pub kind: &'static str,
-    pub json: Arc<str>,
+    /// Serialised once; every socket's text message is a reference-counted
+    /// clone of these bytes, not a copy.
+    pub json: Utf8Bytes,
     pub created_ms: i64,
 }
 
@@ -123,7 +126,7 @@ impl EventBus {
                 inner.last_seq += 1;
                 let seq = inner.last_seq;
                 let kind = event.kind();
-                let json: Arc<str> = serde_json::to_string(&ServerFrame {
+                let json: Utf8Bytes = serde_json::to_string(&ServerFrame {
                     event,
                     timestamp: now,
                     seq: Some(seq),

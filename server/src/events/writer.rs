@@ -115,7 +115,7 @@ async fn write_batch(db: &Db, batch: &[(Uuid, Arc<Frame>)]) -> Result<(), sqlx::
         .bind(project.to_string())
         .bind(frame.seq as i64)
         .bind(frame.kind)
-        .bind(frame.json.as_ref())
+        .bind(frame.json.as_str())
         .bind(frame.created_ms)
         .execute(&mut *tx)
         .await?;
