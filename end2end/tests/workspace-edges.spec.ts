@@ -53,7 +53,7 @@ const pastAutosave = (page: Page, editedAt: number) =>
 
 test.describe('edit conflicts', () => {
   test('another writer changes the open file: keep mine keeps the edit and saves it', async ({ page }) => {
-    const project = await openProject(page, { 'notes.md': 'original\n' });
+    const project = await openProject(page, { 'notes.md': 'original\n', 'other.md': 'other\n' });
     await openFile(page, 'notes.md');
     await expect.poll(() => editorText(page)).toBe('original\n');
 
@@ -73,6 +73,14 @@ test.describe('edit conflicts', () => {
     expect(await storedFile(page, project, 'notes.md')).toEqual({ content: 'theirs\n', version: theirs });
     await expect(page.getByTestId('save-state')).toHaveText('Unsaved');
 
+    // Opening another file first would pick a side silently: the page asks for the choice.
+    await treeFile(page, 'other.md').click();
+    await expect(page.getByText('before opening another file')).toBeVisible();
+    await expect(page.getByTestId('open-file')).toHaveText('notes.md');
+    await expect(conflict).toBeVisible();
+    expect(await editorText(page)).toBe('mine\n');
+    expect(await storedFile(page, project, 'notes.md')).toEqual({ content: 'theirs\n', version: theirs });
+
     await conflict.getByTestId('keep-mine').click();
     await expect(conflict).toBeHidden();
     await expect(page.getByTestId('save-state')).toHaveText('Saved');
@@ -86,7 +94,7 @@ test.describe('edit conflicts', () => {
 
   test('another writer puts back what this page saved earlier: the editor shows it', async ({ page }) => {
     // As when a checkpoint from before a chat turn is restored over the agent's change.
-    const project = await openProject(page, { 'notes.md': 'original\n' });
+    const project = await openProject(page, { 'notes.md': 'original\n', 'other.md': 'other\n' });
     await openFile(page, 'notes.md');
     await expect.poll(() => editorText(page)).toBe('original\n');
     await typeInEditor(page, 'saved by me\n');

@@ -701,6 +701,15 @@ impl Workspace {
         if self.selected.get_untracked().as_deref() == Some(path.as_str()) {
             return;
         }
+        if self.conflict.with_untracked(Option::is_some) {
+            // Leaving now would pick a side silently (the save below would
+            // overwrite the other version): the user chooses first.
+            self.save_error.set(Some(
+                "choose \u{201c}Keep mine\u{201d} or \u{201c}Take theirs\u{201d} before opening another file"
+                    .into(),
+            ));
+            return;
+        }
         if self.dirty.get_untracked() {
             // Leaving a file with edits: keep them on the server first.
             self.save();
@@ -788,6 +797,7 @@ impl Workspace {
             return;
         };
         self.conflict.set(None);
+        self.save_error.set(None);
         if keep_mine {
             self.save();
         } else {
