@@ -133,7 +133,6 @@ async fn pump(
     };
     let start = Instant::now();
     let end = start + length;
-    let mut sent = 0;
     let mut times = Vec::new();
     while Instant::now() < end {
         let request = ChatRequest {
@@ -159,10 +158,9 @@ async fn pump(
                 let created = now_us();
                 if let Ok(seq) = state.events.publish(project, event).await {
                     times.push((seq, created));
-                    sent += 1;
                 }
                 if rate > 0.0 {
-                    let due = start + Duration::from_secs_f64(sent as f64 / rate);
+                    let due = start + Duration::from_secs_f64(times.len() as f64 / rate);
                     tokio::time::sleep_until(due.into()).await;
                 }
             }

@@ -6,8 +6,8 @@ use leptos::prelude::*;
 use minicode::MAX_MESSAGE_CHARS;
 use minicode::protocol::AgentState;
 
-use super::markdown;
 use super::workspace::{ItemKind, PhaseStatus, Reply, Workspace};
+use super::{is_send_shortcut, markdown};
 
 /// A sentence for the agent's state.
 fn state_label(state: AgentState) -> &'static str {
@@ -250,7 +250,7 @@ pub fn ChatPane() -> impl IntoView {
                     prop:value=move || prompt.get()
                     on:input=move |e| prompt.set(event_target_value(&e))
                     on:keydown=move |e| {
-                        if e.key() == "Enter" && (e.ctrl_key() || e.meta_key()) {
+                        if is_send_shortcut(&e) {
                             e.prevent_default();
                             submit();
                         }

@@ -17,6 +17,11 @@ use minicode::{ApiError, User};
 
 use crate::api::Logout;
 
+/// Ctrl+Enter (⌘+Enter on a Mac): sends a prompt box.
+pub fn is_send_shortcut(e: &leptos::ev::KeyboardEvent) -> bool {
+    e.key() == "Enter" && (e.ctrl_key() || e.meta_key())
+}
+
 /// The bar at the top of every signed-in page.
 #[component]
 pub fn TopBar(user: User) -> impl IntoView {

@@ -21,6 +21,14 @@ pub fn model_label(m: &ModelInfo) -> String {
     }
 }
 
+/// `PATCH /api/projects/:id`: the project as it is stored afterwards.
+async fn patch_project(ws: &Workspace, patch: &ProjectPatch) -> Result<Project, String> {
+    let url = format!("/api/projects/{}", ws.project);
+    http::send::<_, Data<Project>>("PATCH", &url, patch)
+        .await
+        .map(|p| p.data)
+}
+
 #[component]
 pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
     let ws = expect_context::<Workspace>();
@@ -37,15 +45,14 @@ pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
     let change = move |value: String| {
         let model = if value.is_empty() { None } else { Some(value) };
         leptos::task::spawn_local(async move {
-            let url = format!("/api/projects/{}", ws.project);
             let patch = ProjectPatch {
                 model: Some(model),
                 ..Default::default()
             };
-            match http::send::<_, Data<Project>>("PATCH", &url, &patch).await {
+            match patch_project(&ws, &patch).await {
                 Ok(p) => {
                     error.set(None);
-                    project.set(p.data);
+                    project.set(p);
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -92,14 +99,13 @@ pub fn SettingsPanel(project: RwSignal<Project>) -> impl IntoView {
             return;
         }
         leptos::task::spawn_local(async move {
-            let url = format!("/api/projects/{}", ws.project);
             let patch = ProjectPatch {
                 name: Some(new_name),
                 ..Default::default()
             };
-            match http::send::<_, Data<Project>>("PATCH", &url, &patch).await {
+            match patch_project(&ws, &patch).await {
                 Ok(p) => {
-                    project.set(p.data);
+                    project.set(p);
                     message.set(Some(Ok("Renamed.".into())));
                 }
                 Err(e) => message.set(Some(Err(e))),

@@ -10,7 +10,7 @@ use minicode::{Data, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Project}
 use crate::api::{CreateProject, DeleteProject, RenameProject, current_user, list_projects};
 use crate::components::http;
 use crate::components::project_settings::go_to;
-use crate::components::{TopBar, action_error, short_time};
+use crate::components::{TopBar, action_error, is_send_shortcut, short_time};
 
 /// Projects per dashboard page.
 const PER_PAGE: u32 = 12;
@@ -202,7 +202,7 @@ fn StartFromPrompt() -> impl IntoView {
                     prop:value=move || prompt.get()
                     on:input=move |e| prompt.set(event_target_value(&e))
                     on:keydown=move |e| {
-                        if e.key() == "Enter" && (e.ctrl_key() || e.meta_key()) {
+                        if is_send_shortcut(&e) {
                             e.prevent_default();
                             start();
                         }
