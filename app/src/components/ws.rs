@@ -79,7 +79,7 @@ pub enum WsEvent {
 
 /// Delay before reconnect attempt `attempt` (1-based): 0.5 s doubling to 15 s.
 #[cfg_attr(
-    not(feature = "hydrate"),
+    not(any(feature = "hydrate", test)),
     expect(dead_code, reason = "the socket exists only in the browser")
 )]
 pub fn backoff_ms(attempt: u32) -> u32 {
@@ -87,24 +87,79 @@ pub fn backoff_ms(attempt: u32) -> u32 {
     (500u32 << exp).min(15_000)
 }
 
-/// Orders buffered frames by seq and drops those at or below `last_applied`
-/// and duplicates; returns what to apply and the new last seq.
+/// The client's view of the project's event log: the seq of the last frame
+/// handed to the workspace and, while resumes are unanswered, the frames held
+/// back. Kept apart from the socket so its ordering rules are unit-tested.
+///
+/// Until every `resume` sent is answered by `resumed`, nothing is applied, so
+/// a `resync` (or a second resume) arriving mid-replay just asks again from
+/// the same seq and the earlier replay's buffer can go.
+#[derive(Default)]
+pub struct Sequencer {
+    last_applied: u64,
+    resumes_pending: u32,
+    buffer: Vec<ServerFrame>,
+}
+
 #[cfg_attr(
-    not(feature = "hydrate"),
+    not(any(feature = "hydrate", test)),
     expect(dead_code, reason = "the socket exists only in the browser")
 )]
-pub fn ordered_after(mut frames: Vec<ServerFrame>, last_applied: u64) -> (Vec<ServerFrame>, u64) {
-    frames.sort_by_key(|f| f.seq.unwrap_or(0));
-    let mut last = last_applied;
-    let mut out = Vec::with_capacity(frames.len());
-    for frame in frames {
-        let seq = frame.seq.unwrap_or(0);
-        if seq > last {
-            last = seq;
-            out.push(frame);
+impl Sequencer {
+    /// The server's log ends before what we applied (a restored backup?):
+    /// the next resume rebuilds from seq 0.
+    pub fn server_behind(&mut self, server_last_seq: u64) {
+        if server_last_seq < self.last_applied {
+            self.last_applied = 0;
         }
     }
-    (out, last)
+
+    /// The socket closed: its unanswered resumes will never be answered.
+    pub fn connection_lost(&mut self) {
+        self.resumes_pending = 0;
+        self.buffer.clear();
+    }
+
+    /// A `resume` is about to be sent; returns the seq to resume after.
+    pub fn resume_sent(&mut self) -> u64 {
+        self.resumes_pending += 1;
+        self.buffer.clear();
+        self.last_applied
+    }
+
+    /// A frame with a seq: returns it if it is to be applied now (new, and no
+    /// replay under way); otherwise it is held back or dropped as seen.
+    pub fn logged(&mut self, frame: ServerFrame) -> Option<ServerFrame> {
+        if self.resumes_pending > 0 {
+            self.buffer.push(frame);
+            return None;
+        }
+        let seq = frame.seq.unwrap_or(0);
+        (seq > self.last_applied).then(|| {
+            self.last_applied = seq;
+            frame
+        })
+    }
+
+    /// `resumed`: once no resume is outstanding, the held-back frames to
+    /// apply, in seq order, without duplicates or frames already applied.
+    pub fn resumed(&mut self) -> Vec<ServerFrame> {
+        self.resumes_pending = self.resumes_pending.saturating_sub(1);
+        if self.resumes_pending > 0 {
+            return Vec::new();
+        }
+        let mut frames = std::mem::take(&mut self.buffer);
+        frames.sort_by_key(|f| f.seq.unwrap_or(0));
+        let mut out = Vec::with_capacity(frames.len());
+        for frame in frames {
+            let seq = frame.seq.unwrap_or(0);
+            if seq > self.last_applied {
+                self.last_applied = seq;
+                out.push(frame);
+            }
+        }
+        out
+    }
 }
 
 /// Sends a message on the open socket; queued until the next connect otherwise.
@@ -140,7 +195,7 @@ mod client {
     use wasm_bindgen::prelude::Closure;
     use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
-    use super::{ConnStatus, WsEvent, backoff_ms, ordered_after};
+    use super::{ConnStatus, Sequencer, WsEvent, backoff_ms};
 
     /// Close codes the server uses for refusals that retrying cannot fix.
     const FINAL_CLOSES: [(u16, &str); 3] = [
@@ -155,11 +210,7 @@ mod client {
         project: Uuid,
         handler: Handler,
         socket: RefCell<Option<WebSocket>>,
-        /// Seq of the last event handed to the workspace.
-        last_applied: Cell<u64>,
-        /// Between sending `resume` and receiving `resumed`.
-        resuming: Cell<bool>,
-        buffer: RefCell<Vec<ServerFrame>>,
+        log: RefCell<Sequencer>,
         /// Messages sent while no socket was open.
         outbox: RefCell<Vec<String>>,
         attempt: Cell<u32>,
@@ -178,9 +229,7 @@ mod client {
             project,
             handler,
             socket: RefCell::new(None),
-            last_applied: Cell::new(0),
-            resuming: Cell::new(false),
-            buffer: RefCell::new(Vec::new()),
+            log: RefCell::new(Sequencer::default()),
             outbox: RefCell::new(Vec::new()),
             attempt: Cell::new(0),
             stopped: Cell::new(false),
@@ -283,8 +332,7 @@ mod client {
 
     fn on_closed(client: &Rc<Client>, code: u16) {
         client.socket.borrow_mut().take();
-        client.resuming.set(false);
-        client.buffer.borrow_mut().clear();
+        client.log.borrow_mut().connection_lost();
         if client.stopped.get() {
             return;
         }
@@ -319,10 +367,9 @@ mod client {
         }
     }
 
+    /// Asks for everything after the last applied seq (see [`Sequencer`]).
     fn resume(client: &Client) {
-        client.resuming.set(true);
-        client.buffer.borrow_mut().clear();
-        let from = client.last_applied.get();
+        let from = client.log.borrow_mut().resume_sent();
         (client.handler)(WsEvent::Resuming { from });
         let frame = ClientFrame {
             message: ClientMessage::Resume { last_seq: from },
@@ -345,9 +392,7 @@ mod client {
                 client.attempt.set(0);
                 (client.handler)(WsEvent::Status(ConnStatus::Live));
                 // The server lost events we saw (a restored backup?): start over.
-                if snapshot.last_seq < client.last_applied.get() {
-                    client.last_applied.set(0);
-                }
+                client.log.borrow_mut().server_behind(snapshot.last_seq);
                 // Resuming first: a rebuild from seq 0 clears the page, then the snapshot applies.
                 resume(client);
                 (client.handler)(WsEvent::Frame(frame));
@@ -361,10 +406,7 @@ mod client {
                 return;
             }
             ServerEvent::Resumed { .. } => {
-                client.resuming.set(false);
-                let buffered = std::mem::take(&mut *client.buffer.borrow_mut());
-                let (frames, last) = ordered_after(buffered, client.last_applied.get());
-                client.last_applied.set(last);
+                let frames = client.log.borrow_mut().resumed();
                 for f in frames {
                     (client.handler)(WsEvent::Frame(f));
                 }
@@ -373,16 +415,14 @@ mod client {
             }
             _ => {}
         }
-        match frame.seq {
-            Some(_) if client.resuming.get() => client.buffer.borrow_mut().push(frame),
-            Some(seq) => {
-                if seq > client.last_applied.get() {
-                    client.last_applied.set(seq);
-                    (client.handler)(WsEvent::Frame(frame));
-                }
-            }
+        if frame.seq.is_none() {
             // Replies to our own messages are not part of the log.
-            None => (client.handler)(WsEvent::Frame(frame)),
+            (client.handler)(WsEvent::Frame(frame));
+            return;
+        }
+        let ready = client.log.borrow_mut().logged(frame);
+        if let Some(frame) = ready {
+            (client.handler)(WsEvent::Frame(frame));
         }
     }
 }
@@ -401,12 +441,67 @@ mod tests {
         }
     }
 
+    fn seqs(frames: &[ServerFrame]) -> Vec<u64> {
+        frames.iter().filter_map(|f| f.seq).collect()
+    }
+
     #[test]
     fn buffered_frames_apply_once_in_order() {
-        let (out, last) = ordered_after(vec![frame(7), frame(5), frame(6), frame(7), frame(3)], 4);
-        let seqs: Vec<u64> = out.iter().filter_map(|f| f.seq).collect();
-        assert_eq!(seqs, vec![5, 6, 7]);
-        assert_eq!(last, 7);
+        let mut log = Sequencer::default();
+        assert_eq!(log.logged(frame(4)).and_then(|f| f.seq), Some(4));
+        assert_eq!(log.resume_sent(), 4);
+        for seq in [7, 5, 6, 7, 3] {
+            assert!(
+                log.logged(frame(seq)).is_none(),
+                "held back during the replay"
+            );
+        }
+        assert_eq!(seqs(&log.resumed()), vec![5, 6, 7]);
+        // Live again: old and repeated frames are dropped, new ones pass.
+        assert!(log.logged(frame(6)).is_none());
+        assert_eq!(log.logged(frame(8)).and_then(|f| f.seq), Some(8));
+    }
+
+    #[test]
+    fn a_resync_mid_replay_loses_nothing() {
+        let mut log = Sequencer::default();
+        log.logged(frame(2));
+        assert_eq!(log.resume_sent(), 2);
+        log.logged(frame(3));
+        // The server overflowed and asked us to resume again, mid-replay.
+        assert_eq!(log.resume_sent(), 2, "nothing was applied in between");
+        // A live frame overtakes the rest of the first replay…
+        log.logged(frame(9));
+        // …the first replay ends: still waiting for the second.
+        assert!(log.resumed().is_empty());
+        for seq in [3, 4, 5, 6, 7, 8] {
+            log.logged(frame(seq));
+        }
+        assert_eq!(seqs(&log.resumed()), vec![3, 4, 5, 6, 7, 8, 9]);
+    }
+
+    #[test]
+    fn a_closed_socket_forgets_its_replay() {
+        let mut log = Sequencer::default();
+        log.logged(frame(1));
+        log.resume_sent();
+        log.logged(frame(2));
+        log.connection_lost();
+        // Reconnected: resumes from what was applied, not from the lost buffer.
+        assert_eq!(log.resume_sent(), 1);
+        log.logged(frame(2));
+        assert_eq!(seqs(&log.resumed()), vec![2]);
+    }
+
+    #[test]
+    fn a_server_behind_us_means_rebuilding_from_zero() {
+        let mut log = Sequencer::default();
+        log.logged(frame(10));
+        log.server_behind(12);
+        assert_eq!(log.resume_sent(), 10);
+        log.resumed();
+        log.server_behind(3);
+        assert_eq!(log.resume_sent(), 0);
     }
 
     #[test]

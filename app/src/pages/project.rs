@@ -96,14 +96,15 @@ fn WorkspaceView(project: Project) -> impl IntoView {
 
     // Pane sizes are this browser's preference: restored on load as they
     // were (the grid's minimums still hold in a narrower window, and the next
-    // drag clamps again), then stored whenever they change.
+    // drag clamps again), and stored when a drag ends or a key moves a
+    // splitter, not on every pointer move.
     Effect::new(move |_| {
         if let Some((l, r)) = stored_panes() {
             left.set(l);
             right.set(r);
         }
     });
-    Effect::new(move |_| store_panes(left.get(), right.get()));
+    let store = Callback::new(move |()| store_panes(left.get_untracked(), right.get_untracked()));
 
     let columns = move || {
         format!(
@@ -148,12 +149,12 @@ fn WorkspaceView(project: Project) -> impl IntoView {
                         <SettingsPanel project/>
                     </div>
                 </aside>
-                <Splitter panes side=Side::Left width=left other=right/>
+                <Splitter panes side=Side::Left width=left other=right on_change_done=store/>
                 <section class="pane pane-centre">
                     <FileTree/>
                     <EditorPane/>
                 </section>
-                <Splitter panes side=Side::Right width=right other=left/>
+                <Splitter panes side=Side::Right width=right other=left on_change_done=store/>
                 <aside class="pane pane-right">
                     <PreviewPane/>
                 </aside>
@@ -222,9 +223,17 @@ fn Splitter(
     width: RwSignal<f64>,
     /// The other side pane's width: the centre keeps its minimum between them.
     other: RwSignal<f64>,
+    /// Called once a drag or a key press has settled the new width.
+    on_change_done: Callback<()>,
 ) -> impl IntoView {
     // (pointer x at the start, width at the start, workspace width in px)
     let drag = RwSignal::new(None::<(f64, f64, f64)>);
+    let end_drag = move || {
+        if drag.get_untracked().is_some() {
+            drag.set(None);
+            on_change_done.run(());
+        }
+    };
     let total = move || {
         panes
             .get_untracked()
@@ -261,8 +270,8 @@ fn Splitter(
                     set_width(w, total_px);
                 }
             }
-            on:pointerup=move |_| drag.set(None)
-            on:pointercancel=move |_| drag.set(None)
+            on:pointerup=move |_| end_drag()
+            on:pointercancel=move |_| end_drag()
             on:keydown=move |e| {
                 let step = match (e.key().as_str(), side) {
                     ("ArrowLeft", Side::Left) | ("ArrowRight", Side::Right) => -2.0,
@@ -271,6 +280,7 @@ fn Splitter(
                 };
                 e.prevent_default();
                 set_width(width.get_untracked() + step, total());
+                on_change_done.run(());
             }>
         </div>
     }
