@@ -4,7 +4,7 @@
 
 pub mod extract;
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use app::backend::Backend;
@@ -16,7 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 use leptos::prelude::provide_context;
-use leptos_axum::{LeptosRoutes, generate_route_list};
+use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use minicode::{ApiError, ErrorCode, Health};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -32,12 +32,24 @@ use crate::{chats, files, preview, projects};
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// The Leptos page routes, generated once per process.
+///
+/// Generating them runs the app with resource loading switched off through a
+/// process-global flag (leptos_server's `SuppressResourceLoad`): a page that
+/// another server in the same process renders at that moment would wait
+/// forever for its data (leptos-rs/leptos#4773). One server per process never
+/// meets this, but the tests start many, and a dashboard request hung.
+fn page_routes() -> Vec<AxumRouteListing> {
+    static ROUTES: OnceLock<Vec<AxumRouteListing>> = OnceLock::new();
+    ROUTES.get_or_init(|| generate_route_list(app::App)).clone()
+}
+
 /// The whole application router.
 pub fn router(state: AppState) -> Router {
     let backend: Arc<dyn Backend> = Arc::new(UiBackend {
         state: state.clone(),
     });
-    let leptos_routes = generate_route_list(app::App);
+    let leptos_routes = page_routes();
     let leptos_options = state.leptos.clone();
 
     let api = Router::new()
