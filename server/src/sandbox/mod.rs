@@ -295,16 +295,51 @@ impl Sandboxes {
     ) -> Result<(), SandboxError> {
         let slot = self.slot(project);
         let _step = slot.step.lock().await;
-        let token = Self::begin_step(&slot, Phase::Installing, cancel);
+        // A running dev server keeps serving while the dependencies are
+        // checked (a later phase's new files reach it by Vite's own reload);
+        // it is stopped only if they must be installed again.
+        let phase = if self.is_running(&slot) {
+            Phase::Running
+        } else {
+            Phase::Installing
+        };
+        let token = Self::begin_step(&slot, phase, cancel);
         match self.install_locked(project, &slot, &token).await {
             Ok(how) => {
                 slot.sink.system(how);
-                slot.state.lock().unwrap_or_else(|p| p.into_inner()).phase = Phase::Stopped;
+                {
+                    let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+                    if state.phase != Phase::Running {
+                        state.phase = Phase::Stopped;
+                    }
+                }
                 self.publish(project, ServerEvent::DepsInstalled {}).await;
                 Ok(())
             }
-            Err(e) => Err(self.fail(project, &slot, e).await),
+            Err(e) => {
+                // Never leave a server running that the state calls failed:
+                // the next start would find its port taken.
+                self.stop_dev_server(project, &slot, "the dependencies could not be installed")
+                    .await;
+                Err(self.fail(project, &slot, e).await)
+            }
         }
+    }
+
+    /// Stops a running dev server, marked first as stopped on purpose so its
+    /// exit is not reported as a crash.
+    async fn stop_dev_server(&self, project: Uuid, slot: &Slot, why: &str) {
+        {
+            let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+            if state.phase != Phase::Running {
+                return;
+            }
+            state.phase = Phase::Installing;
+            state.address = None;
+            state.generation += 1;
+        }
+        slot.sink.system(format!("stopping the dev server: {why}"));
+        self.inner.backend.stop(project).await;
     }
 
     async fn install_locked(
@@ -324,6 +359,9 @@ impl Sandboxes {
         if deps::is_current(&env.workspace, &hash) {
             return Ok("dependencies are up to date");
         }
+        // node_modules is about to change under it.
+        self.stop_dev_server(project, slot, "the dependencies changed")
+            .await;
         let cache = self.inner.config.cache_dir.clone();
         let (cache2, hash2, workspace) = (cache.clone(), hash.clone(), env.workspace.clone());
         let linked =
