@@ -1,6 +1,7 @@
 import { defineConfig } from '@playwright/test';
 
-// The server under test: the debug binary built by `cargo leptos build`,
+// The server under test: the binary MINICODE_BIN names (scripts/test sets the
+// release build; the debug build of `cargo leptos build` otherwise),
 // on its own port with a fresh data directory (see start-server.sh).
 const port = Number(process.env.E2E_PORT ?? 3100);
 

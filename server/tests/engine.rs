@@ -514,11 +514,34 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
         "took {:?}",
         started.elapsed()
     );
-    // The half-written file was never saved.
+    // The half-written file was never saved…
     let res = client
         .get(&format!("/api/projects/{pid}/files/src/App.tsx"))
         .await;
     assert_eq!(res.status(), 404);
+    // …and clients that saw it begin were told so, before the cancel.
+    let id = uuid::Uuid::parse_str(&pid).unwrap();
+    let frames = app
+        .server
+        .state
+        .events
+        .replay(id, 0, u64::MAX)
+        .await
+        .unwrap();
+    let kinds: Vec<(&str, Value)> = frames
+        .iter()
+        .map(|f| (f.kind, serde_json::from_str(&f.json).unwrap()))
+        .collect();
+    let end = kinds
+        .iter()
+        .position(|(k, f)| *k == "file_end" && f["payload"]["path"] == "src/App.tsx")
+        .expect("a file_end for the cut file");
+    assert_eq!(kinds[end].1["payload"]["incomplete"], true);
+    let cancelled = kinds
+        .iter()
+        .position(|(k, f)| *k == "state_change" && f["payload"]["state"] == "cancelled")
+        .expect("the cancel");
+    assert!(end < cancelled);
     app.stop().await;
 }
 

@@ -462,6 +462,7 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
         written: BTreeSet::new(),
         refused: HashSet::new(),
         packages: Vec::new(),
+        open: None,
     };
     let mut events = Vec::new();
     let mut usage = Usage::default();
@@ -483,8 +484,13 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
     }
     .await;
     store::add_usage(&ctx.state, ctx.run, Some(phase.number), usage).await?;
-    result?;
     parser.finish(&mut events);
+    if let Err(e) = result {
+        // Cancelled or failed mid-stream: the file being written is not
+        // stored, and clients that saw it begin must not keep half of it.
+        writer.abandon(events).await;
+        return Err(e);
+    }
     writer.handle(events).await?;
     if !writer.packages.is_empty() {
         writer.add_packages().await?;
@@ -505,9 +511,41 @@ struct PhaseWriter<'a> {
     /// Paths refused (outside the workspace…): their chunks are dropped.
     refused: HashSet<String>,
     packages: Vec<(String, bool)>,
+    /// The file clients saw begin and not yet end.
+    open: Option<String>,
 }
 
 impl PhaseWriter<'_> {
+    /// After a cancel or a failure: announces the file clients saw begin
+    /// and not end as incomplete (they put back what was there before) and
+    /// stores nothing. `rest` is what the parser still held.
+    async fn abandon(&mut self, rest: Vec<ScofEvent>) {
+        let Some(path) = self.open.take() else {
+            return;
+        };
+        let content = rest
+            .into_iter()
+            .find_map(|event| match event {
+                ScofEvent::FileEnd {
+                    path: p, content, ..
+                } if RelPath::parse_writable(&p).is_ok_and(|p| p.to_string() == path) => {
+                    Some(content)
+                }
+                _ => None,
+            })
+            .unwrap_or_default();
+        publish(
+            &self.ctx.state,
+            self.ctx.project,
+            ServerEvent::FileEnd {
+                path,
+                content,
+                incomplete: true,
+            },
+        )
+        .await;
+    }
+
     async fn handle(&mut self, events: Vec<ScofEvent>) -> Result<(), RunError> {
         let (state, project) = (&self.ctx.state, self.ctx.project);
         for event in events {
@@ -517,6 +555,7 @@ impl PhaseWriter<'_> {
             match event {
                 ScofEvent::FileStart { path } => match RelPath::parse_writable(&path) {
                     Ok(p) => {
+                        self.open = Some(p.to_string());
                         publish(
                             state,
                             project,
@@ -560,6 +599,7 @@ impl PhaseWriter<'_> {
                     let Ok(p) = RelPath::parse_writable(&path) else {
                         continue;
                     };
+                    self.open = None;
                     if !complete {
                         // The stream broke off inside this file: never store half a file.
                         publish(
