@@ -309,6 +309,9 @@ async fn a_later_phase_keeps_the_dev_server_or_restarts_it_cleanly() {
     );
     sandboxes.start(id, &cancel).await.expect("starts again");
     assert_eq!(owner.get(&url).await.status(), 200);
+    // A restart (the API's, or the user's) is not a crash either.
+    sandboxes.restart(id, &cancel).await.expect("restarts");
+    assert_eq!(owner.get(&url).await.status(), 200);
 
     let frames = app
         .server
@@ -325,7 +328,7 @@ async fn a_later_phase_keeps_the_dev_server_or_restarts_it_cleanly() {
         );
     }
     let started = frames.iter().filter(|f| f.kind == "server_started").count();
-    assert_eq!(started, 2, "one start per dev server");
+    assert_eq!(started, 3, "one start per dev server");
     app.stop().await;
 }
 

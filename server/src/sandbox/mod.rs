@@ -668,11 +668,15 @@ impl Sandboxes {
             .clone();
         cancel.cancel();
         let _step = slot.step.lock().await;
+        // Marked stopped before the kill, so the crash watcher knows the
+        // exit it is about to see was asked for.
+        {
+            let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+            state.phase = Phase::Stopped;
+            state.address = None;
+            state.generation += 1;
+        }
         self.inner.backend.stop(project).await;
-        let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
-        state.phase = Phase::Stopped;
-        state.address = None;
-        state.generation += 1;
     }
 
     /// Stops and removes the project's sandbox entirely (the project is being deleted).
