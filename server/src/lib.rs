@@ -288,7 +288,7 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
         tracing::warn!("background work did not stop within the grace period");
     }
     state.sandboxes.shutdown().await;
-    state.events.flush().await;
+    state.events.close().await;
     state.db.close().await;
     tracing::info!("stopped");
 }

@@ -761,3 +761,59 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
     .await;
     assert!(gone, "left running: {:?}", common::sandbox_pids(&pid));
 }
+
+/// At shutdown the event log stores what is queued, then stops storing:
+/// events published after that still reach live clients, and nothing tries
+/// the closed database.
+#[tokio::test]
+async fn events_after_shutdown_reach_clients_and_are_not_stored() {
+    let app = common::spawn().await;
+    let client = app.user("closer").await;
+    let pid = client.project("Closing").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = uuid::Uuid::parse_str(&pid).unwrap();
+    let events = &app.server.state.events;
+    let stored = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM events WHERE project_id = $1")
+            .bind(pid.clone())
+            .fetch_one(app.server.state.db.pool())
+            .await
+            .unwrap()
+    };
+    let (mut live, _) = events.subscribe(id).await.unwrap();
+    events
+        .publish(
+            id,
+            minicode::protocol::ServerEvent::FilesWritten { count: 1 },
+        )
+        .await
+        .unwrap();
+    events.close().await;
+    let before = stored().await;
+    assert!(before >= 1, "queued events are stored by close()");
+    events
+        .publish(
+            id,
+            minicode::protocol::ServerEvent::FilesWritten { count: 2 },
+        )
+        .await
+        .expect("publishing after close is not an error");
+    let mut counts = Vec::new();
+    while counts.len() < 2 {
+        let frame = tokio::time::timeout(Duration::from_secs(5), live.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Some(count) =
+            serde_json::from_str::<Value>(&frame.json).unwrap()["payload"]["count"].as_u64()
+        {
+            counts.push(count);
+        }
+    }
+    assert_eq!(counts, vec![1, 2], "live clients get both");
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(stored().await, before, "nothing stored after close");
+    app.stop().await;
+}

@@ -64,7 +64,7 @@ pub struct EventBus {
 }
 
 impl EventBus {
-    /// Starts the database writer. Call [`EventBus::flush`] before shutdown.
+    /// Starts the database writer. Call [`EventBus::close`] at shutdown.
     pub fn new(db: Db) -> Self {
         let writer = writer::spawn(db.clone());
         Self {
@@ -224,6 +224,12 @@ impl EventBus {
     /// Waits until every queued event is in the database.
     pub async fn flush(&self) {
         self.writer.flush().await;
+    }
+
+    /// At shutdown, before the database closes: stores what is queued, and
+    /// later events only reach live clients.
+    pub async fn close(&self) {
+        self.writer.close().await;
     }
 
     /// Forgets a deleted project's in-memory log (its rows go with the project).

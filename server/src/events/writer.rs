@@ -2,6 +2,7 @@
 //! one insert per event would make a streaming generation write-bound.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot};
@@ -23,10 +24,18 @@ enum Command {
 #[derive(Clone)]
 pub(super) struct Handle {
     tx: mpsc::Sender<Command>,
+    /// Set at shutdown, before the database closes.
+    closed: Arc<AtomicBool>,
 }
 
 impl Handle {
     pub async fn store(&self, project: Uuid, frames: Vec<Arc<Frame>>) {
+        if self.closed.load(Ordering::Acquire) {
+            // A dev server's last log lines as shutdown kills it, say: live
+            // clients got them; there is no database to keep them in.
+            tracing::debug!(events = frames.len(), "event after shutdown not stored");
+            return;
+        }
         if self.tx.send(Command::Store(project, frames)).await.is_err() {
             tracing::error!("event writer is gone; events are not being stored");
         }
@@ -38,6 +47,12 @@ impl Handle {
             let _ = wait.await;
         }
     }
+
+    /// Stores what is queued and stops storing: the database closes next.
+    pub async fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.flush().await;
+    }
 }
 
 pub(super) fn spawn(db: Db) -> Handle {
@@ -45,7 +60,10 @@ pub(super) fn spawn(db: Db) -> Handle {
     // database stalls (publishers then wait instead of piling up).
     let (tx, rx) = mpsc::channel(WRITER_PENDING / 4);
     tokio::spawn(run(db, rx));
-    Handle { tx }
+    Handle {
+        tx,
+        closed: Arc::default(),
+    }
 }
 
 async fn run(db: Db, mut rx: mpsc::Receiver<Command>) {
