@@ -17,6 +17,7 @@
 // and prints the median and worst of each, then the compressed bytes of a
 // first visit by kind (what went over the wire, from Resource Timing).
 import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { chromium } from 'playwright-core';
 
@@ -29,7 +30,9 @@ const args = Object.fromEntries(
 const runs = Number(args.runs ?? 5);
 const port = Number(args.port ?? 3190);
 const base = `http://127.0.0.1:${port}`;
-const bin = args.bin ?? process.env.MINICODE_BIN;
+// Resolved here: start-server.sh runs from the repository root.
+const given = args.bin ?? process.env.MINICODE_BIN;
+const bin = given ? resolve(given) : undefined;
 
 const server = spawn('bash', ['./start-server.sh', String(port)], {
   env: { ...process.env, ...(bin ? { MINICODE_BIN: bin } : {}), E2E_LOG: 'warn', E2E_DATA: 'target/bench-page-load' },
