@@ -521,13 +521,7 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
     assert_eq!(res.status(), 404);
     // …and clients that saw it begin were told so, before the cancel.
     let id = uuid::Uuid::parse_str(&pid).unwrap();
-    let frames = app
-        .server
-        .state
-        .events
-        .replay(id, 0, u64::MAX)
-        .await
-        .unwrap();
+    let frames = app.logged_events(id).await;
     let kinds: Vec<(&str, Value)> = frames
         .iter()
         .map(|f| (f.kind, serde_json::from_str(&f.json).unwrap()))

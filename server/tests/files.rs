@@ -105,13 +105,7 @@ async fn write_read_list_delete_with_versions() {
     );
 
     // Editors hear about every change.
-    let frames = app
-        .server
-        .state
-        .events
-        .replay(id, 0, u64::MAX)
-        .await
-        .unwrap();
+    let frames = app.logged_events(id).await;
     let kinds: Vec<&str> = frames.iter().map(|f| f.kind).collect();
     assert_eq!(kinds, ["file_end", "file_end", "file_end", "file_deleted"]);
     app.stop().await;

@@ -71,13 +71,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
     );
 
     // The events clients replay tell the same story.
-    let frames = app
-        .server
-        .state
-        .events
-        .replay(id, 0, u64::MAX)
-        .await
-        .unwrap();
+    let frames = app.logged_events(id).await;
     let kinds: Vec<&str> = frames.iter().map(|f| f.kind).collect();
     assert!(kinds.contains(&"deps_installed"), "{kinds:?}");
     let started = frames
@@ -220,13 +214,7 @@ async fn a_crashed_dev_server_gets_an_error_page_then_restarts() {
         })
         .await
     );
-    let frames = app
-        .server
-        .state
-        .events
-        .replay(id, 0, u64::MAX)
-        .await
-        .unwrap();
+    let frames = app.logged_events(id).await;
     let crash = frames
         .iter()
         .rev()
@@ -313,13 +301,7 @@ async fn a_later_phase_keeps_the_dev_server_or_restarts_it_cleanly() {
     sandboxes.restart(id, &cancel).await.expect("restarts");
     assert_eq!(owner.get(&url).await.status(), 200);
 
-    let frames = app
-        .server
-        .state
-        .events
-        .replay(id, 0, u64::MAX)
-        .await
-        .unwrap();
+    let frames = app.logged_events(id).await;
     for frame in &frames {
         assert!(
             !frame.json.contains("SANDBOX_CRASHED") && !frame.json.contains("already in use"),

@@ -179,6 +179,19 @@ impl TestApp {
         }
     }
 
+    /// Every event in a project's log, oldest first.
+    pub async fn logged_events(
+        &self,
+        project: uuid::Uuid,
+    ) -> Vec<std::sync::Arc<minicode_server::events::Frame>> {
+        self.server
+            .state
+            .events
+            .replay(project, 0, u64::MAX)
+            .await
+            .expect("the event log")
+    }
+
     /// Stops the server and drops the test's PostgreSQL database.
     pub async fn stop(self) {
         self.server.stop().await;
