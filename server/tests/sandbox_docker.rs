@@ -263,6 +263,18 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
     );
 }
 
+/// A generation run's later phase (install, then start) keeps or restarts
+/// the dev server cleanly; see `common::later_phase_keeps_or_restarts`.
+#[tokio::test]
+async fn a_later_phase_keeps_the_dev_server_or_restarts_it_cleanly() {
+    if !enabled("a_later_phase_keeps_the_dev_server_or_restarts_it_cleanly") {
+        return;
+    }
+    let app = docker_app(&[]).await;
+    common::later_phase_keeps_or_restarts(&app, |pid| containers_with(LABEL_PROJECT, pid)).await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn delete_and_shutdown_leave_no_container() {
     if !enabled("delete_and_shutdown_leave_no_container") {

@@ -247,70 +247,15 @@ async fn a_crashed_dev_server_gets_an_error_page_then_restarts() {
     app.stop().await;
 }
 
-/// What a generation run's later phase does: install, then start. The dev
-/// server keeps running when the dependencies did not change, and is stopped
-/// before they are installed again when they did; neither case reports a
-/// crash or a port already in use.
+/// A generation run's later phase (install, then start) keeps or restarts
+/// the dev server cleanly; see `common::later_phase_keeps_or_restarts`.
 #[tokio::test]
 async fn a_later_phase_keeps_the_dev_server_or_restarts_it_cleanly() {
     let app = spawn().await;
-    let owner = app.user("phaseowner").await;
-    let project = owner.project("Two phases").await;
-    let pid = project["id"].as_str().unwrap().to_string();
-    let id = Uuid::parse_str(&pid).unwrap();
-    let sandboxes = &app.server.state.sandboxes;
-    let cancel = CancellationToken::new();
-    owner.upload_fixture(&pid).await;
-    let url = sandboxes.ensure_running(id, &cancel).await.expect("starts");
-    let first = sandbox_pids(&pid);
-    assert!(!first.is_empty());
-    let upstream = sandboxes.upstream(id).expect("running");
-
-    // Same dependencies: the server is left alone and keeps serving.
-    sandboxes.install(id, &cancel).await.expect("up to date");
-    assert_eq!(sandboxes.upstream(id), Some(upstream), "still serving");
-    sandboxes.start(id, &cancel).await.expect("already running");
-    assert_eq!(sandboxes.upstream(id), Some(upstream));
-    assert_eq!(sandbox_pids(&pid), first, "the same dev server");
-    assert_eq!(owner.get(&url).await.status(), 200);
-
-    // Changed dependencies: stopped before npm touches node_modules.
-    let fixture = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/vite-app/package.json"
-    );
-    let mut package: Value =
-        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
-    package["dependencies"]["react"] = json!(">=19.1.0 <20");
-    let res = owner
-        .put(
-            &format!("/api/projects/{pid}/files/package.json"),
-            &json!({"content": serde_json::to_string_pretty(&package).unwrap()}),
-        )
-        .await;
-    assert_eq!(res.status(), 200);
-    sandboxes.install(id, &cancel).await.expect("reinstalls");
-    assert!(sandboxes.upstream(id).is_none(), "stopped for the install");
-    assert!(
-        first.iter().all(|p| !sandbox_pids(&pid).contains(p)),
-        "the old dev server is gone"
-    );
-    sandboxes.start(id, &cancel).await.expect("starts again");
-    assert_eq!(owner.get(&url).await.status(), 200);
-    // A restart (the API's, or the user's) is not a crash either.
-    sandboxes.restart(id, &cancel).await.expect("restarts");
-    assert_eq!(owner.get(&url).await.status(), 200);
-
-    let frames = app.logged_events(id).await;
-    for frame in &frames {
-        assert!(
-            !frame.json.contains("SANDBOX_CRASHED") && !frame.json.contains("already in use"),
-            "{}",
-            frame.json
-        );
-    }
-    let started = frames.iter().filter(|f| f.kind == "server_started").count();
-    assert_eq!(started, 3, "one start per dev server");
+    common::later_phase_keeps_or_restarts(&app, |pid| {
+        sandbox_pids(pid).iter().map(i32::to_string).collect()
+    })
+    .await;
     app.stop().await;
 }
 

@@ -387,3 +387,72 @@ impl Client {
         }
     }
 }
+
+/// What a generation run's later phase does, on any sandbox backend:
+/// install, then start. The dev server keeps running when the dependencies
+/// did not change, and is stopped before they are installed again when they
+/// did; a restart follows. None of it reports a crash or a port already in
+/// use. `running(project)` names what the backend runs for the project
+/// (process ids, container ids): unchanged while the server is kept.
+pub async fn later_phase_keeps_or_restarts(app: &TestApp, running: impl Fn(&str) -> Vec<String>) {
+    use tokio_util::sync::CancellationToken;
+
+    let owner = app.user("phaseowner").await;
+    let project = owner.project("Two phases").await;
+    let pid = project["id"].as_str().unwrap().to_string();
+    let id = uuid::Uuid::parse_str(&pid).unwrap();
+    let sandboxes = &app.server.state.sandboxes;
+    let cancel = CancellationToken::new();
+    owner.upload_fixture(&pid).await;
+    let url = sandboxes.ensure_running(id, &cancel).await.expect("starts");
+    let first = running(&pid);
+    assert!(!first.is_empty());
+    let upstream = sandboxes.upstream(id).expect("running");
+
+    // Same dependencies: the server is left alone and keeps serving.
+    sandboxes.install(id, &cancel).await.expect("up to date");
+    assert_eq!(sandboxes.upstream(id), Some(upstream), "still serving");
+    sandboxes.start(id, &cancel).await.expect("already running");
+    assert_eq!(sandboxes.upstream(id), Some(upstream));
+    assert_eq!(running(&pid), first, "the same dev server");
+    assert_eq!(owner.get(&url).await.status(), 200);
+
+    // Changed dependencies: stopped before npm touches node_modules.
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/vite-app/package.json"
+    );
+    let mut package: Value =
+        serde_json::from_str(&std::fs::read_to_string(fixture).unwrap()).unwrap();
+    package["dependencies"]["react"] = json!(">=19.1.0 <20");
+    let res = owner
+        .put(
+            &format!("/api/projects/{pid}/files/package.json"),
+            &json!({"content": serde_json::to_string_pretty(&package).unwrap()}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    sandboxes.install(id, &cancel).await.expect("reinstalls");
+    assert!(sandboxes.upstream(id).is_none(), "stopped for the install");
+    let now = running(&pid);
+    assert!(
+        first.iter().all(|p| !now.contains(p)),
+        "the old dev server is gone: {first:?} / {now:?}"
+    );
+    sandboxes.start(id, &cancel).await.expect("starts again");
+    assert_eq!(owner.get(&url).await.status(), 200);
+    // A restart (the API's, or the user's) is not a crash either.
+    sandboxes.restart(id, &cancel).await.expect("restarts");
+    assert_eq!(owner.get(&url).await.status(), 200);
+
+    let frames = app.logged_events(id).await;
+    for frame in &frames {
+        assert!(
+            !frame.json.contains("SANDBOX_CRASHED") && !frame.json.contains("already in use"),
+            "{}",
+            frame.json
+        );
+    }
+    let started = frames.iter().filter(|f| f.kind == "server_started").count();
+    assert_eq!(started, 3, "one start per dev server");
+}
