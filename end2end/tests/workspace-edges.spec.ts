@@ -450,6 +450,9 @@ test.describe('live connection', () => {
     // The file cut off mid-stream gets stored meanwhile; the page still has only its start.
     await expect.poll(() => storedFile(page, project, cutIn!), { timeout: 30_000 }).not.toBeNull();
     await expect(treeFile(page, cutIn!).locator('.dot.streaming')).toHaveCount(1);
+    // The editor follows the file being written and says it is not the user's to save yet.
+    await expect(page.getByTestId('open-file')).toHaveText(cutIn!);
+    await expect(page.getByTestId('save-state')).toHaveText('Being written…');
     await expect(treeFile(page, 'docs/while-away.md')).toHaveCount(0);
     await expect(pill).toHaveAttribute('data-state', 'reconnecting');
 
@@ -459,6 +462,7 @@ test.describe('live connection', () => {
     await expect(treeFile(page, 'docs/while-away.md')).toBeVisible({ timeout: 30_000 });
     await expect(treeFile(page, cutIn!)).toBeVisible();
     await expect(treeFile(page, cutIn!).locator('.dot.streaming')).toHaveCount(0);
+    await expect(page.getByTestId('save-state')).not.toHaveText('Being written…');
 
     await stopRun(page, project);
     const paths = await expectPageHasEveryFile(page, project);

@@ -64,18 +64,22 @@ pub fn EditorPane() -> impl IntoView {
     });
 
     // A file the agent is still writing is read-only until it is complete.
-    Effect::new(move |_| {
-        let streaming = ws.selected.with(|s| {
+    let streaming = Memo::new(move |_| {
+        ws.selected.with(|s| {
             s.as_ref()
                 .is_some_and(|p| ws.files.with(|f| f.get(p).is_some_and(|m| m.streaming)))
-        });
+        })
+    });
+    Effect::new(move |_| {
         if ws.editor_ready.get() {
-            editor::set_read_only(streaming);
+            editor::set_read_only(streaming.get());
         }
     });
 
     let status = move || {
-        if ws.saving.get() {
+        if streaming.get() {
+            "Being written…"
+        } else if ws.saving.get() {
             "Saving…"
         } else if ws.dirty.get() {
             "Unsaved"
