@@ -492,6 +492,18 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
         Duration::from_secs(20),
     )
     .await;
+    // Cancel once clients have seen the file begin (the state changes first).
+    let id = uuid::Uuid::parse_str(&pid).unwrap();
+    assert!(
+        common::wait_until(Duration::from_secs(20), || async {
+            app.logged_events(id)
+                .await
+                .iter()
+                .any(|f| f.kind == "file_start" && f.json.contains("src/App.tsx"))
+        })
+        .await,
+        "the file never started"
+    );
     let again = client
         .post(
             &format!("/api/projects/{pid}/generate"),
@@ -520,7 +532,6 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
         .await;
     assert_eq!(res.status(), 404);
     // …and clients that saw it begin were told so, before the cancel.
-    let id = uuid::Uuid::parse_str(&pid).unwrap();
     let frames = app.logged_events(id).await;
     let kinds: Vec<(&str, Value)> = frames
         .iter()
