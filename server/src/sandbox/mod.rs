@@ -157,10 +157,21 @@ struct SlotState {
     address: Option<SocketAddr>,
     error: Option<String>,
     last_used: Instant,
-    /// Bumped on every start, so a crash watcher of an old server stays quiet.
+    /// Bumped on every start and every stop on purpose, so a crash watcher
+    /// of a server that is no longer current stays quiet.
     generation: u64,
     /// Cancels the step in progress (install or start).
     cancel: CancellationToken,
+}
+
+impl SlotState {
+    /// Forgets the running dev server before it is killed, so the exit its
+    /// crash watcher is about to see does not count as a crash.
+    fn retire_server(&mut self, next: Phase) {
+        self.phase = next;
+        self.address = None;
+        self.generation += 1;
+    }
 }
 
 /// Every project's sandbox. Shared by the whole server.
@@ -326,17 +337,14 @@ impl Sandboxes {
         }
     }
 
-    /// Stops a running dev server, marked first as stopped on purpose so its
-    /// exit is not reported as a crash.
+    /// Stops the dev server if it runs (the caller holds the step lock).
     async fn stop_dev_server(&self, project: Uuid, slot: &Slot, why: &str) {
         {
             let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
             if state.phase != Phase::Running {
                 return;
             }
-            state.phase = Phase::Installing;
-            state.address = None;
-            state.generation += 1;
+            state.retire_server(Phase::Installing);
         }
         slot.sink.system(format!("stopping the dev server: {why}"));
         self.inner.backend.stop(project).await;
@@ -668,14 +676,10 @@ impl Sandboxes {
             .clone();
         cancel.cancel();
         let _step = slot.step.lock().await;
-        // Marked stopped before the kill, so the crash watcher knows the
-        // exit it is about to see was asked for.
-        {
-            let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
-            state.phase = Phase::Stopped;
-            state.address = None;
-            state.generation += 1;
-        }
+        slot.state
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retire_server(Phase::Stopped);
         self.inner.backend.stop(project).await;
     }
 
