@@ -464,9 +464,9 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
         packages: Vec::new(),
         open: None,
     };
-    let mut events = Vec::new();
     let mut usage = Usage::default();
     let result: Result<(), RunError> = async {
+        let mut events = Vec::new();
         while let Some(event) = tokio::select! {
             e = stream.next() => e,
             () = ctx.cancel.cancelled() => return Err(RunError::Cancelled),
@@ -480,18 +480,17 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
                 StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallArgs { .. } => {}
             }
         }
-        Ok(())
+        parser.finish(&mut events);
+        writer.handle(events).await
     }
     .await;
-    store::add_usage(&ctx.state, ctx.run, Some(phase.number), usage).await?;
-    parser.finish(&mut events);
-    if let Err(e) = result {
-        // Cancelled or failed mid-stream: the file being written is not
+    if result.is_err() {
+        // Cancelled or failed while a file was being written: it is not
         // stored, and clients that saw it begin must not keep half of it.
-        writer.abandon(events).await;
-        return Err(e);
+        writer.abandon().await;
     }
-    writer.handle(events).await?;
+    store::add_usage(&ctx.state, ctx.run, Some(phase.number), usage).await?;
+    result?;
     if !writer.packages.is_empty() {
         writer.add_packages().await?;
     }
@@ -511,29 +510,22 @@ struct PhaseWriter<'a> {
     /// Paths refused (outside the workspace…): their chunks are dropped.
     refused: HashSet<String>,
     packages: Vec<(String, bool)>,
-    /// The file clients saw begin and not yet end.
+    /// The file clients saw begin and not yet end (stored or announced
+    /// incomplete).
     open: Option<String>,
 }
 
 impl PhaseWriter<'_> {
-    /// After a cancel or a failure: announces the file clients saw begin
-    /// and not end as incomplete (they put back what was there before) and
-    /// stores nothing. `rest` is what the parser still held.
-    async fn abandon(&mut self, rest: Vec<ScofEvent>) {
-        let Some(path) = self.open.take() else {
-            return;
-        };
-        let content = rest
-            .into_iter()
-            .find_map(|event| match event {
-                ScofEvent::FileEnd {
-                    path: p, content, ..
-                } if RelPath::parse_writable(&p).is_ok_and(|p| p.to_string() == path) => {
-                    Some(content)
-                }
-                _ => None,
-            })
-            .unwrap_or_default();
+    /// After a cancel or a failure: the file clients saw begin and not end
+    /// is announced incomplete (they put back what was there before).
+    async fn abandon(&mut self) {
+        if let Some(path) = self.open.take() {
+            self.incomplete(path, String::new()).await;
+        }
+    }
+
+    /// `file_end` with `incomplete`: the file was not stored.
+    async fn incomplete(&self, path: String, content: String) {
         publish(
             &self.ctx.state,
             self.ctx.project,
@@ -599,22 +591,13 @@ impl PhaseWriter<'_> {
                     let Ok(p) = RelPath::parse_writable(&path) else {
                         continue;
                     };
-                    self.open = None;
-                    if !complete {
+                    if complete {
+                        self.store(p, content).await?;
+                    } else {
                         // The stream broke off inside this file: never store half a file.
-                        publish(
-                            state,
-                            project,
-                            ServerEvent::FileEnd {
-                                path: p.to_string(),
-                                content,
-                                incomplete: true,
-                            },
-                        )
-                        .await;
-                        continue;
+                        self.incomplete(p.to_string(), content).await;
                     }
-                    self.store(p, content).await?;
+                    self.open = None;
                 }
                 ScofEvent::Patch {
                     path,
