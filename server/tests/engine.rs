@@ -788,6 +788,7 @@ async fn events_after_shutdown_reach_clients_and_are_not_stored() {
             .unwrap()
     };
     let (mut live, _) = events.subscribe(id).await.unwrap();
+    let initial = stored().await;
     events
         .publish(
             id,
@@ -796,8 +797,7 @@ async fn events_after_shutdown_reach_clients_and_are_not_stored() {
         .await
         .unwrap();
     events.close().await;
-    let before = stored().await;
-    assert!(before >= 1, "queued events are stored by close()");
+    assert_eq!(stored().await, initial + 1, "close() stores what is queued");
     events
         .publish(
             id,
@@ -819,6 +819,6 @@ async fn events_after_shutdown_reach_clients_and_are_not_stored() {
     }
     assert_eq!(counts, vec![1, 2], "live clients get both");
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(stored().await, before, "nothing stored after close");
+    assert_eq!(stored().await, initial + 1, "nothing stored after close");
     app.stop().await;
 }

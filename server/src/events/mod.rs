@@ -221,11 +221,6 @@ impl EventBus {
         Ok(frames)
     }
 
-    /// Waits until every queued event is in the database.
-    pub async fn flush(&self) {
-        self.writer.flush().await;
-    }
-
     /// At shutdown, before the database closes: stores what is queued, and
     /// later events only reach live clients.
     pub async fn close(&self) {

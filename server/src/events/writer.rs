@@ -19,12 +19,14 @@ const BATCH: usize = 1024;
 enum Command {
     Store(Uuid, Vec<Arc<Frame>>),
     Flush(oneshot::Sender<()>),
+    /// Flush, then stop: the database closes next.
+    Close(oneshot::Sender<()>),
 }
 
 #[derive(Clone)]
 pub(super) struct Handle {
     tx: mpsc::Sender<Command>,
-    /// Set at shutdown, before the database closes.
+    /// Set by `close`: later events are not stored (the task has stopped).
     closed: Arc<AtomicBool>,
 }
 
@@ -36,22 +38,28 @@ impl Handle {
             tracing::debug!(events = frames.len(), "event after shutdown not stored");
             return;
         }
-        if self.tx.send(Command::Store(project, frames)).await.is_err() {
+        if self.tx.send(Command::Store(project, frames)).await.is_err()
+            && !self.closed.load(Ordering::Acquire)
+        {
             tracing::error!("event writer is gone; events are not being stored");
         }
     }
 
     pub async fn flush(&self) {
-        let (done, wait) = oneshot::channel();
-        if self.tx.send(Command::Flush(done)).await.is_ok() {
-            let _ = wait.await;
-        }
+        self.ask(Command::Flush).await;
     }
 
-    /// Stores what is queued and stops storing: the database closes next.
+    /// Stores what is queued, then the writer stops: the database closes next.
     pub async fn close(&self) {
         self.closed.store(true, Ordering::Release);
-        self.flush().await;
+        self.ask(Command::Close).await;
+    }
+
+    async fn ask(&self, command: fn(oneshot::Sender<()>) -> Command) {
+        let (done, wait) = oneshot::channel();
+        if self.tx.send(command(done)).await.is_ok() {
+            let _ = wait.await;
+        }
     }
 }
 
@@ -82,33 +90,52 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Command>) {
                 Err(_) => None,
             }
         };
-        match command {
-            Some(Command::Store(project, frames)) => {
-                pending.extend(frames.into_iter().map(|f| (project, f)));
-                if pending.len() < BATCH {
-                    continue;
-                }
-            }
-            Some(Command::Flush(done)) => waiters.push(done),
-            None => {}
+        // `None`: the linger ran out, write what there is.
+        let timed_out = command.is_none();
+        let mut closing = command.is_some_and(|c| take(c, &mut pending, &mut waiters));
+        if !timed_out && waiters.is_empty() && pending.len() < BATCH {
+            // A store, and the batch has room: keep gathering.
+            continue;
         }
         // Drain whatever else is already queued before writing.
         while let Ok(command) = rx.try_recv() {
-            match command {
-                Command::Store(project, frames) => {
-                    pending.extend(frames.into_iter().map(|f| (project, f)))
-                }
-                Command::Flush(done) => waiters.push(done),
-            }
+            closing |= take(command, &mut pending, &mut waiters);
         }
         write(&db, &mut pending).await;
         for done in waiters.drain(..) {
             let _ = done.send(());
         }
+        if closing {
+            // Dropping the receiver makes later sends fail: nothing is
+            // written to a closed pool.
+            return;
+        }
     }
     write(&db, &mut pending).await;
     for done in waiters {
         let _ = done.send(());
+    }
+}
+
+/// Adds a command to the batch being gathered; true for `Close`.
+fn take(
+    command: Command,
+    pending: &mut Vec<(Uuid, Arc<Frame>)>,
+    waiters: &mut Vec<oneshot::Sender<()>>,
+) -> bool {
+    match command {
+        Command::Store(project, frames) => {
+            pending.extend(frames.into_iter().map(|f| (project, f)));
+            false
+        }
+        Command::Flush(done) => {
+            waiters.push(done);
+            false
+        }
+        Command::Close(done) => {
+            waiters.push(done);
+            true
+        }
     }
 }
 
