@@ -17,6 +17,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
+    /// This server does not take new accounts.
+    RegistrationClosed,
     /// The project already has an active agent run or chat turn.
     Busy,
     /// The model provider failed or refused.
@@ -40,6 +42,7 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::RegistrationClosed => "REGISTRATION_CLOSED",
             ErrorCode::Busy => "BUSY",
             ErrorCode::ModelError => "MODEL_ERROR",
             ErrorCode::SandboxError => "SANDBOX_ERROR",
@@ -53,7 +56,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => 400,
             ErrorCode::ValidationFailed => 422,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::CsrfRejected => 403,
+            ErrorCode::CsrfRejected | ErrorCode::RegistrationClosed => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::Busy => 409,

@@ -56,10 +56,16 @@ pub enum LogFormat {
 /// Which sandbox runs the generated apps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum SandboxKind {
-    /// Child processes of minicode, no Docker needed.
+    /// Child processes of minicode, each isolated by bubblewrap (namespaces,
+    /// a read-only system, no network but the install's, an unprivileged
+    /// uid, cgroup limits). No daemon needed.
     Process,
     /// One Docker container per project.
     Docker,
+    /// Child processes of minicode with no isolation at all: generated code
+    /// can read the database and every workspace. Only for a machine where
+    /// the one account is its owner; registration closes after it.
+    ProcessUnsafe,
 }
 
 impl SandboxKind {
@@ -67,6 +73,7 @@ impl SandboxKind {
         match self {
             SandboxKind::Process => "process",
             SandboxKind::Docker => "docker",
+            SandboxKind::ProcessUnsafe => "process-unsafe",
         }
     }
 }
@@ -210,17 +217,23 @@ pub struct Config {
     )]
     pub docker_image: String,
 
-    /// Memory limit of a docker sandbox, in MiB.
-    #[arg(long, env = "MINICODE_DOCKER_MEMORY_MB", default_value_t = 2048)]
-    pub docker_memory_mb: i64,
+    /// Memory limit of one sandbox (a container, or a process sandbox's
+    /// cgroup), in MiB.
+    #[arg(long, env = "MINICODE_SANDBOX_MEMORY_MB", default_value_t = 2048)]
+    pub sandbox_memory_mb: i64,
 
-    /// CPUs a docker sandbox may use.
-    #[arg(long, env = "MINICODE_DOCKER_CPUS", default_value_t = 1.0)]
-    pub docker_cpus: f64,
+    /// CPUs one sandbox may use.
+    #[arg(long, env = "MINICODE_SANDBOX_CPUS", default_value_t = 1.0)]
+    pub sandbox_cpus: f64,
 
-    /// Most processes in a docker sandbox.
-    #[arg(long, env = "MINICODE_DOCKER_PIDS", default_value_t = 512)]
-    pub docker_pids: i64,
+    /// Most processes in one sandbox.
+    #[arg(long, env = "MINICODE_SANDBOX_PIDS", default_value_t = 512)]
+    pub sandbox_pids: i64,
+
+    /// The uid (and gid) process sandboxes run as when minicode itself runs
+    /// as root; otherwise they run as minicode's own uid.
+    #[arg(long, env = "MINICODE_SANDBOX_UID", default_value_t = 100_000)]
+    pub sandbox_uid: u32,
 
     /// The model used when a project has not chosen one, as `provider:model`
     /// (`openrouter:…`, `anthropic:…`, `openai:…`, `offline:builtin`). By

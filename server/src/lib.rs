@@ -129,29 +129,41 @@ async fn sandbox_from_config(
         .unwrap_or_else(|| state_dir.join("cache"));
     let npm_cache = cache_dir.join("npm");
     let backend: Arc<dyn sandbox::Backend> = match config.sandbox {
-        config::SandboxKind::Process => {
+        kind @ (config::SandboxKind::Process | config::SandboxKind::ProcessUnsafe) => {
             let limits = sandbox::process::ProcessLimits {
                 open_files: config.sandbox_open_files,
                 max_file_bytes: 1 << 30,
                 node_heap_mb: config.node_heap_mb,
+                pids: config.sandbox_pids,
+                memory_mb: config.sandbox_memory_mb,
+                cpus: config.sandbox_cpus,
             };
+            if kind == config::SandboxKind::ProcessUnsafe {
+                tracing::warn!(
+                    "MINICODE_SANDBOX=process-unsafe: generated apps run as minicode's own user \
+                     and can read its database and every workspace; registration closes after \
+                     the first account"
+                );
+            }
             let backend = sandbox::process::ProcessBackend::new(
+                kind,
                 &state_dir,
                 &npm_cache,
                 limits,
+                config.sandbox_uid,
                 sandbox_pass_env(config),
             )
-            .map_err(|e| StartError::Sandbox {
-                kind: "process",
-                message: e.to_string(),
+            .map_err(|message| StartError::Sandbox {
+                kind: kind.as_str(),
+                message,
             })?;
             Arc::new(backend)
         }
         config::SandboxKind::Docker => {
             let limits = sandbox::docker::DockerLimits {
-                memory_mb: config.docker_memory_mb,
-                cpus: config.docker_cpus,
-                pids: config.docker_pids,
+                memory_mb: config.sandbox_memory_mb,
+                cpus: config.sandbox_cpus,
+                pids: config.sandbox_pids,
                 node_heap_mb: config.node_heap_mb,
             };
             // A cache of its own: the container user may differ from the
@@ -160,6 +172,7 @@ async fn sandbox_from_config(
             let backend = sandbox::docker::DockerBackend::connect(
                 &config.docker_image,
                 sandbox::docker::instance_id(&config.data_dir),
+                &state_dir,
                 &cache_dir.join("npm-docker"),
                 limits,
                 sandbox_pass_env(config),
@@ -172,7 +185,7 @@ async fn sandbox_from_config(
             Arc::new(backend)
         }
     };
-    Ok(Sandboxes::new(
+    Sandboxes::new(
         backend,
         events,
         workspaces,
@@ -180,8 +193,13 @@ async fn sandbox_from_config(
             install_timeout: Duration::from_secs(config.install_timeout_secs),
             start_timeout: Duration::from_secs(config.start_timeout_secs),
             cache_dir,
+            state_dir,
         },
-    ))
+    )
+    .map_err(|e| StartError::Sandbox {
+        kind: config.sandbox.as_str(),
+        message: e.to_string(),
+    })
 }
 
 /// The only variables of minicode's own environment sandboxes get: proxy

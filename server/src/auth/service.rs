@@ -109,6 +109,21 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> AppResult<User> {
 pub async fn register(state: &AppState, ip: IpAddr, input: Credentials) -> AppResult<NewSession> {
     state.auth_limiter.check(&format!("register:{ip}"))?;
     let username = normalize_username(&input.username)?;
+    if state.config.sandbox == crate::config::SandboxKind::ProcessUnsafe {
+        // Unsandboxed apps can read the database: only the machine's owner
+        // may have an account.
+        let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+            .fetch_one(state.db.pool())
+            .await?;
+        if users > 0 {
+            return Err(minicode::ApiError::new(
+                minicode::ErrorCode::RegistrationClosed,
+                "registration is closed: this server runs apps without a sandbox \
+                 (MINICODE_SANDBOX=process-unsafe), so it has one account only",
+            )
+            .into());
+        }
+    }
     check_password(&input.password)?;
     let hash = password::hash(input.password).await?;
     let id = Uuid::new_v4();

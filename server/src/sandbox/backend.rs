@@ -5,7 +5,7 @@
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -28,6 +28,9 @@ pub struct ProjectEnv {
     /// The port allocated to the project's dev server on 127.0.0.1. Known
     /// before the first step, so a container can publish it when created.
     pub port: u16,
+    /// The store entry's `node_modules` the project uses (see `deps.rs`),
+    /// given to the app read-only; `None` before the first install.
+    pub modules: Option<PathBuf>,
 }
 
 /// A command to run in the project's environment, from its workspace folder.
@@ -39,6 +42,25 @@ pub struct CommandSpec {
     pub args: Vec<String>,
     /// Added to the sandbox's clean environment.
     pub env: Vec<(String, String)>,
+}
+
+/// An npm command with minicode's usual flags (quiet, no audit, no fund).
+pub fn npm_command(label: &str, args: &[&str]) -> CommandSpec {
+    CommandSpec {
+        label: label.into(),
+        program: "npm".into(),
+        args: args
+            .iter()
+            .chain(&[
+                "--no-audit",
+                "--no-fund",
+                "--no-progress",
+                "--loglevel=warn",
+            ])
+            .map(|s| s.to_string())
+            .collect(),
+        env: Vec::new(),
+    }
 }
 
 /// A long-running command (the dev server).
@@ -64,6 +86,26 @@ pub trait Backend: Send + Sync + 'static {
         cancel: CancellationToken,
     ) -> BoxFuture<'a, Result<(), SandboxError>>;
 
+    /// Installs the packages of `staging/package.json` (a manifest minicode
+    /// wrote: dependency sections only) into `staging/node_modules`: first
+    /// the download with scripts off (the only step with network), then the
+    /// packages' install scripts with no network. Only `staging` is writable.
+    fn install_modules<'a>(
+        &'a self,
+        project: &'a ProjectEnv,
+        staging: &'a Path,
+        logs: LogSink,
+        timeout: Duration,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<(), SandboxError>>;
+
+    /// Makes `project.modules` the app's `node_modules` (mounting backends
+    /// do it when each command starts; the unsafe one copies).
+    fn attach_modules<'a>(
+        &'a self,
+        project: &'a ProjectEnv,
+    ) -> BoxFuture<'a, Result<(), SandboxError>>;
+
     /// Starts the dev server, which listens on `project.port` inside the
     /// sandbox; the backend makes it reachable on 127.0.0.1:`project.port`.
     fn spawn_server<'a>(
@@ -81,9 +123,6 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Removes what a previous minicode left running (after a crash).
     fn reap_orphans(&self) -> BoxFuture<'_, usize>;
-
-    /// Where `npm` keeps its shared cache, as seen inside the sandbox.
-    fn npm_cache(&self) -> String;
 
     /// The address the dev server must listen on inside the sandbox.
     fn listen_host(&self) -> &'static str;

@@ -1,141 +1,265 @@
-//! Making `npm install` fast.
+//! Installed modules: a read-only store shared by projects, never a shared
+//! writable file.
 //!
-//! Three layers, cheapest first:
-//! 1. **Up to date**: the dependency sections of `package.json` hash to the
-//!    value recorded in `node_modules/.minicode-deps` from the last install:
-//!    nothing to do.
-//! 2. **Module snapshot**: another project already installed exactly these
-//!    dependencies; its `node_modules` was kept (hard links, so it costs no
-//!    copy of the data) under `<cache>/modules/<hash>/`, and is linked into
-//!    this workspace in a fraction of a second.
-//! 3. **Shared npm cache**: `npm install --prefer-offline` with one cache
-//!    folder for every project, so packages are downloaded once.
+//! A project's `node_modules` comes from the store entry for the hash of its
+//! dependency sections (`<cache>/modules/<hash>/node_modules`). An entry is
+//! built once, in a staging folder that holds nothing but a `package.json`
+//! minicode wrote itself (the dependency sections, no scripts, no lockfile,
+//! no `.npmrc`): packages are downloaded with their scripts off, then their
+//! install scripts run in a sandbox without network, and the folder is
+//! renamed into place. No project's own code ever runs in it, so an entry
+//! holds only what those exact dependencies install. Projects then get it
+//! read-only: mounted (process sandbox, docker) or copied (process-unsafe).
+//! Which entry a project uses is recorded in minicode's state folder, not in
+//! the workspace, where the app could forge it.
+//!
+//! Only registry packages are accepted as dependencies (semver ranges, tags,
+//! `npm:` aliases): a `file:`, `git+…`, `http…` or `user/repo` spec would let
+//! a package.json reach the host's files or network during the download.
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
-/// Recorded in `node_modules` after a successful install.
-pub const MARKER: &str = ".minicode-deps";
+/// The dependency sections of package.json that decide what is installed.
+const SECTIONS: [&str; 4] = [
+    "dependencies",
+    "devDependencies",
+    "optionalDependencies",
+    "peerDependencies",
+];
+/// Written into a store entry once it is complete.
+const COMPLETE: &str = "complete";
 
-/// A hash of what `npm install` depends on: the dependency sections of
-/// package.json (not scripts, names or versions of the app itself).
-pub fn deps_hash(package_json: &[u8], flavour: &str) -> Result<String, String> {
-    let value: serde_json::Value = serde_json::from_slice(package_json)
+/// What a package.json asks to install.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Dependencies {
+    /// Identifies the store entry (the backend's flavour is part of it).
+    pub hash: String,
+    /// The package.json the store entry is installed from.
+    pub manifest: Vec<u8>,
+}
+
+/// Reads and checks the dependency sections of a project's package.json.
+pub fn read(package_json: &[u8], flavour: &str) -> Result<Dependencies, String> {
+    let value: Value = serde_json::from_slice(package_json)
         .map_err(|e| format!("package.json is not valid JSON: {e}"))?;
+    let Value::Object(root) = value else {
+        return Err("package.json must be a JSON object".into());
+    };
+    let mut manifest = Map::new();
+    manifest.insert("name".into(), Value::String("minicode-modules".into()));
+    manifest.insert("private".into(), Value::Bool(true));
     let mut hasher = Sha256::new();
     hasher.update(flavour.as_bytes());
-    for section in [
-        "dependencies",
-        "devDependencies",
-        "optionalDependencies",
-        "peerDependencies",
-    ] {
+    for section in SECTIONS {
         hasher.update(section.as_bytes());
+        let Some(deps) = root.get(section) else {
+            continue;
+        };
+        let Value::Object(deps) = deps else {
+            return Err(format!("package.json: `{section}` must be an object"));
+        };
+        for (name, spec) in deps {
+            let Value::String(spec) = spec else {
+                return Err(format!(
+                    "package.json: the version of `{name}` must be a string"
+                ));
+            };
+            check_name(name).map_err(|why| format!("package.json: `{name}` {why}"))?;
+            check_spec(spec).map_err(|why| {
+                format!("package.json: `{name}`: `{spec}` {why}; only npm registry packages can be installed")
+            })?;
+        }
         // serde_json's Map keeps keys sorted, so equal sections hash equally.
-        hasher.update(
-            value
-                .get(section)
-                .map(|v| v.to_string())
-                .unwrap_or_default()
-                .as_bytes(),
-        );
+        let text = Value::Object(deps.clone()).to_string();
+        hasher.update(text.as_bytes());
+        manifest.insert(section.into(), Value::Object(deps.clone()));
     }
-    Ok(hex::encode(hasher.finalize()))
+    Ok(Dependencies {
+        hash: hex::encode(hasher.finalize()),
+        manifest: serde_json::to_vec_pretty(&Value::Object(manifest)).unwrap_or_default(),
+    })
 }
 
-/// True when the workspace's installed modules match `hash`.
-pub fn is_current(workspace: &Path, hash: &str) -> bool {
-    std::fs::read_to_string(workspace.join("node_modules").join(MARKER))
-        .is_ok_and(|m| m.trim() == hash)
-}
-
-/// Records that the workspace's modules match `hash`. A package.json with no
-/// dependencies leaves no `node_modules` behind, so the folder is created.
-pub fn mark_current(workspace: &Path, hash: &str) -> io::Result<()> {
-    let modules = workspace.join("node_modules");
-    std::fs::create_dir_all(&modules)?;
-    std::fs::write(modules.join(MARKER), hash)
-}
-
-/// Where the module snapshot for `hash` lives.
-pub fn snapshot_dir(cache: &Path, hash: &str) -> PathBuf {
-    cache.join("modules").join(hash)
-}
-
-/// Links a snapshot's `node_modules` into the workspace, replacing what is
-/// there. Returns false when there is no snapshot for this hash.
-pub fn link_snapshot(cache: &Path, hash: &str, workspace: &Path) -> io::Result<bool> {
-    let source = snapshot_dir(cache, hash).join("node_modules");
-    if !source.join(MARKER).is_file() {
-        return Ok(false);
+/// npm's rules for a package name, as far as they matter for safety: lower
+/// case, URL-safe, optionally `@scope/name`.
+fn check_name(name: &str) -> Result<(), &'static str> {
+    let ok_part = |p: &str| {
+        !p.is_empty()
+            && !p.starts_with('.')
+            && p.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-._~".contains(&b))
+    };
+    let valid = match name.strip_prefix('@') {
+        Some(scoped) => scoped
+            .split_once('/')
+            .is_some_and(|(scope, pkg)| ok_part(scope) && ok_part(pkg)),
+        None => ok_part(name),
+    };
+    if valid && name.len() <= 214 {
+        Ok(())
+    } else {
+        Err("is not a valid npm package name")
     }
+}
+
+/// A registry version spec: a version, a range, a dist-tag, or an `npm:`
+/// alias of one. Everything that names a place (a path, a URL, a git
+/// repository) is refused.
+fn check_spec(spec: &str) -> Result<(), &'static str> {
+    let spec = spec.trim();
+    if let Some(alias) = spec.strip_prefix("npm:") {
+        let (name, range) = match alias.strip_prefix('@') {
+            Some(rest) => match rest.split_once('@') {
+                Some((n, r)) => (format!("@{n}"), r),
+                None => (alias.to_string(), ""),
+            },
+            None => match alias.split_once('@') {
+                Some((n, r)) => (n.to_string(), r),
+                None => (alias.to_string(), ""),
+            },
+        };
+        check_name(&name).map_err(|_| "is not a registry package")?;
+        return if range.is_empty() {
+            Ok(())
+        } else {
+            check_spec(range)
+        };
+    }
+    if spec.len() > 256 {
+        return Err("is too long");
+    }
+    let allowed = |c: char| c.is_ascii_alphanumeric() || " .-+^~<>=|*xX".contains(c);
+    if spec.chars().all(allowed) && !spec.contains(':') {
+        Ok(())
+    } else {
+        Err("is not a registry version")
+    }
+}
+
+/// The store of installed modules.
+#[derive(Clone, Debug)]
+pub struct Store {
+    root: PathBuf,
+}
+
+impl Store {
+    /// `cache/modules` holds the entries.
+    pub fn new(cache: &Path) -> Self {
+        Self {
+            root: cache.join("modules"),
+        }
+    }
+
+    /// The complete entry's `node_modules` for `hash`, if there is one.
+    pub fn modules(&self, hash: &str) -> Option<PathBuf> {
+        let dir = self.root.join(hash);
+        dir.join(COMPLETE)
+            .is_file()
+            .then(|| dir.join("node_modules"))
+    }
+
+    /// A new, empty staging folder holding only `manifest` as package.json.
+    pub fn stage(&self, deps: &Dependencies) -> io::Result<PathBuf> {
+        let dir = self.root.join(format!(
+            ".staging-{}-{}",
+            deps.hash,
+            uuid::Uuid::new_v4().simple()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(dir.join("package.json"), &deps.manifest)?;
+        Ok(dir)
+    }
+
+    /// Turns an installed staging folder into the entry for `hash` and returns
+    /// its `node_modules`. If another install finished first, theirs is kept.
+    pub fn commit(&self, staging: &Path, hash: &str) -> io::Result<PathBuf> {
+        let modules = staging.join("node_modules");
+        std::fs::create_dir_all(&modules)?;
+        // The mount point of each project's own Vite cache.
+        std::fs::create_dir_all(modules.join(".vite"))?;
+        std::fs::write(staging.join(COMPLETE), hash)?;
+        let dir = self.root.join(hash);
+        if let Err(e) = std::fs::rename(staging, &dir) {
+            let _ = std::fs::remove_dir_all(staging);
+            if self.modules(hash).is_none() {
+                return Err(e);
+            }
+        }
+        Ok(dir.join("node_modules"))
+    }
+
+    /// Removes a staging folder after a failed install.
+    pub fn discard(&self, staging: &Path) {
+        let _ = std::fs::remove_dir_all(staging);
+    }
+}
+
+/// Which store entry each project uses, kept outside the workspaces.
+#[derive(Clone, Debug)]
+pub struct Attached {
+    dir: PathBuf,
+}
+
+impl Attached {
+    pub fn new(state_dir: &Path) -> io::Result<Self> {
+        let dir = state_dir.join("deps");
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self { dir })
+    }
+
+    pub fn get(&self, project: uuid::Uuid) -> Option<String> {
+        std::fs::read_to_string(self.dir.join(project.to_string()))
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    pub fn set(&self, project: uuid::Uuid, hash: &str) -> io::Result<()> {
+        std::fs::write(self.dir.join(project.to_string()), hash)
+    }
+
+    pub fn clear(&self, project: uuid::Uuid) {
+        let _ = std::fs::remove_file(self.dir.join(project.to_string()));
+    }
+}
+
+/// Copies a store entry into a workspace as its own `node_modules` (the
+/// process-unsafe backend, which cannot mount): files are copied (`std::fs::
+/// copy` clones extents where the file system can), never hard-linked, so
+/// no inode is shared. Vite's cache folder is left out.
+pub fn copy_into(modules: &Path, workspace: &Path) -> io::Result<()> {
     let target = workspace.join("node_modules");
-    if target.exists() {
-        std::fs::remove_dir_all(&target)?;
-    }
     let staging = workspace.join(".node_modules.minicode-tmp");
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging)?;
+    for old in [&staging, &target] {
+        match std::fs::symlink_metadata(old) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir_all(old)?,
+            Ok(_) => std::fs::remove_file(old)?,
+            Err(_) => {}
+        }
     }
-    link_tree(&source, &staging)?;
-    std::fs::rename(&staging, &target)?;
-    mark_current(workspace, hash)?;
-    Ok(true)
+    copy_tree(modules, &staging)?;
+    std::fs::rename(&staging, &target)
 }
 
-/// Keeps the workspace's freshly installed `node_modules` as the snapshot for
-/// `hash` (if there is none yet). Written to a temporary folder and renamed,
-/// so a half-made snapshot is never used.
-pub fn save_snapshot(cache: &Path, hash: &str, workspace: &Path) -> io::Result<()> {
-    let dir = snapshot_dir(cache, hash);
-    if dir.join("node_modules").join(MARKER).is_file() {
-        return Ok(());
-    }
-    let staging = cache
-        .join("modules")
-        .join(format!(".{hash}.{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&staging)?;
-    let result = link_tree(
-        &workspace.join("node_modules"),
-        &staging.join("node_modules"),
-    )
-    .and_then(|()| std::fs::write(staging.join("node_modules").join(MARKER), hash))
-    .and_then(|()| match std::fs::rename(&staging, &dir) {
-        // Another project saved the same snapshot meanwhile: keep theirs.
-        Err(_) if dir.exists() => std::fs::remove_dir_all(&staging),
-        other => other,
-    });
-    if result.is_err() {
-        let _ = std::fs::remove_dir_all(&staging);
-    }
-    result
-}
-
-/// Recreates `from` at `to` with hard links for files, new folders, and
-/// copied symlinks. Vite's per-project cache (`.vite`) is left out.
-fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
+fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let name = entry.file_name();
-        if name == ".vite" || name == MARKER {
+        if name == ".vite" {
             continue;
         }
         let source = entry.path();
         let target = to.join(&name);
         let kind = entry.file_type()?;
         if kind.is_symlink() {
-            let link = std::fs::read_link(&source)?;
-            #[cfg(unix)]
-            std::os::unix::fs::symlink(link, &target)?;
-            #[cfg(not(unix))]
-            std::fs::copy(source.join(link), &target).map(|_| ())?;
+            std::os::unix::fs::symlink(std::fs::read_link(&source)?, &target)?;
         } else if kind.is_dir() {
-            link_tree(&source, &target)?;
-        } else if std::fs::hard_link(&source, &target).is_err() {
-            // Different file systems: fall back to copying.
+            copy_tree(&source, &target)?;
+        } else if kind.is_file() {
             std::fs::copy(&source, &target)?;
         }
     }
@@ -145,74 +269,142 @@ fn link_tree(from: &Path, to: &Path) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::MetadataExt;
 
     #[test]
-    fn hash_follows_dependencies_only() {
+    fn the_hash_follows_dependencies_only() {
         let a =
             br#"{"name":"a","scripts":{"dev":"vite"},"dependencies":{"react":"^19","vite":"^7"}}"#;
         let b = br#"{"name":"b","dependencies":{"vite":"^7","react":"^19"}}"#;
         let c = br#"{"name":"a","dependencies":{"react":"^18"}}"#;
-        assert_eq!(
-            deps_hash(a, "process").unwrap(),
-            deps_hash(b, "process").unwrap()
-        );
-        assert_ne!(
-            deps_hash(a, "process").unwrap(),
-            deps_hash(c, "process").unwrap()
-        );
-        assert_ne!(
-            deps_hash(a, "process").unwrap(),
-            deps_hash(a, "docker").unwrap()
-        );
+        let hash = |j: &[u8], f| read(j, f).unwrap().hash;
+        assert_eq!(hash(a, "process"), hash(b, "process"));
+        assert_ne!(hash(a, "process"), hash(c, "process"));
+        assert_ne!(hash(a, "process"), hash(a, "docker"));
         assert!(
-            deps_hash(b"{nope", "process")
+            read(b"{nope", "process")
                 .unwrap_err()
                 .contains("not valid JSON")
         );
     }
 
     #[test]
-    fn a_workspace_without_node_modules_can_be_marked() {
-        let ws = tempfile::tempdir().unwrap();
-        assert!(!is_current(ws.path(), "h0"));
-        mark_current(ws.path(), "h0").unwrap();
-        assert!(is_current(ws.path(), "h0"));
-        assert!(!is_current(ws.path(), "h1"));
+    fn the_store_manifest_has_no_scripts_and_no_name_of_the_app() {
+        let deps = read(
+            br#"{"name":"evil","scripts":{"postinstall":"curl x"},"dependencies":{"react":"^19"},"devDependencies":{"vite":"7.1.0"}}"#,
+            "process",
+        )
+        .unwrap();
+        let manifest: Value = serde_json::from_slice(&deps.manifest).unwrap();
+        assert!(manifest.get("scripts").is_none());
+        assert_eq!(manifest["name"], "minicode-modules");
+        assert_eq!(manifest["dependencies"]["react"], "^19");
+        assert_eq!(manifest["devDependencies"]["vite"], "7.1.0");
     }
 
     #[test]
-    fn snapshots_roundtrip_with_links() {
+    fn only_registry_packages_are_accepted() {
+        for spec in [
+            "^19.0.0",
+            "~1.2.3",
+            ">=1 <2",
+            "1.x || 2.x",
+            "latest",
+            "next",
+            "*",
+            "",
+            "7.0.0-beta.1",
+            "npm:react@^19",
+            "npm:@scope/pkg@1.0.0",
+        ] {
+            let json = serde_json::json!({"dependencies": {"a": spec}}).to_string();
+            assert!(read(json.as_bytes(), "p").is_ok(), "{spec} refused");
+        }
+        for spec in [
+            "file:../../minicode.db",
+            "link:/etc",
+            "git+https://example.com/x.git",
+            "git://example.com/x",
+            "http://127.0.0.1:3000/evil.tgz",
+            "https://example.com/x.tgz",
+            "user/repo",
+            "github:user/repo",
+            "workspace:*",
+            "../sibling",
+            "/abs/path",
+            "npm:evil@file:../x",
+        ] {
+            let json = serde_json::json!({"dependencies": {"a": spec}}).to_string();
+            let err = read(json.as_bytes(), "p").unwrap_err();
+            assert!(err.contains("only npm registry packages"), "{spec}: {err}");
+        }
+        for name in ["../x", "UPPER", "a b", "@scope", ".hidden", "@/x"] {
+            let json = serde_json::json!({"dependencies": {name: "1.0.0"}}).to_string();
+            assert!(read(json.as_bytes(), "p").is_err(), "{name} accepted");
+        }
+        let json = serde_json::json!({"dependencies": {"a": 1}}).to_string();
+        assert!(
+            read(json.as_bytes(), "p")
+                .unwrap_err()
+                .contains("must be a string")
+        );
+    }
+
+    #[test]
+    fn entries_are_complete_or_absent_and_copies_share_no_inode() {
         let cache = tempfile::tempdir().unwrap();
-        let first = tempfile::tempdir().unwrap();
-        let nm = first.path().join("node_modules");
+        let store = Store::new(cache.path());
+        let deps = read(br#"{"dependencies":{"react":"^19"}}"#, "p").unwrap();
+        assert!(store.modules(&deps.hash).is_none());
+        let staging = store.stage(&deps).unwrap();
+        let nm = staging.join("node_modules");
         std::fs::create_dir_all(nm.join("react/cjs")).unwrap();
         std::fs::write(nm.join("react/index.js"), "module.exports = 1").unwrap();
         std::fs::create_dir_all(nm.join(".bin")).unwrap();
-        #[cfg(unix)]
         std::os::unix::fs::symlink("../react/index.js", nm.join(".bin/react")).unwrap();
-        std::fs::create_dir_all(nm.join(".vite/deps")).unwrap();
-        mark_current(first.path(), "h1").unwrap();
+        assert!(store.modules(&deps.hash).is_none(), "not before commit");
+        let modules = store.commit(&staging, &deps.hash).unwrap();
+        assert_eq!(store.modules(&deps.hash), Some(modules.clone()));
+        assert!(
+            modules.join(".vite").is_dir(),
+            "mount point for Vite's cache"
+        );
 
-        save_snapshot(cache.path(), "h1", first.path()).unwrap();
-        let second = tempfile::tempdir().unwrap();
-        assert!(!link_snapshot(cache.path(), "other", second.path()).unwrap());
-        assert!(link_snapshot(cache.path(), "h1", second.path()).unwrap());
-        let copied = second.path().join("node_modules");
+        let ws = tempfile::tempdir().unwrap();
+        copy_into(&modules, ws.path()).unwrap();
+        let copied = ws.path().join("node_modules/react/index.js");
         assert_eq!(
-            std::fs::read_to_string(copied.join("react/index.js")).unwrap(),
+            std::fs::read_to_string(&copied).unwrap(),
             "module.exports = 1"
         );
-        assert!(
-            !copied.join(".vite").exists(),
-            "Vite's cache is per project"
+        assert_ne!(
+            std::fs::metadata(&copied).unwrap().ino(),
+            std::fs::metadata(modules.join("react/index.js"))
+                .unwrap()
+                .ino(),
+            "a copy, not a hard link"
         );
-        #[cfg(unix)]
         assert_eq!(
-            std::fs::read_link(copied.join(".bin/react")).unwrap(),
+            std::fs::read_link(ws.path().join("node_modules/.bin/react")).unwrap(),
             Path::new("../react/index.js")
         );
-        assert!(copied.join(MARKER).is_file());
-        assert!(is_current(second.path(), "h1"));
-        assert!(!is_current(second.path(), "h2"));
+        // Writing through the copy leaves the store alone.
+        std::fs::write(&copied, "tampered").unwrap();
+        assert_eq!(
+            std::fs::read_to_string(modules.join("react/index.js")).unwrap(),
+            "module.exports = 1"
+        );
+    }
+
+    #[test]
+    fn the_attached_entry_is_recorded_outside_the_workspace() {
+        let state = tempfile::tempdir().unwrap();
+        let attached = Attached::new(state.path()).unwrap();
+        let project = uuid::Uuid::new_v4();
+        assert_eq!(attached.get(project), None);
+        attached.set(project, "h1").unwrap();
+        assert_eq!(attached.get(project).as_deref(), Some("h1"));
+        attached.clear(project);
+        assert_eq!(attached.get(project), None);
     }
 }

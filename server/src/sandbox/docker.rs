@@ -4,8 +4,15 @@
 //!
 //! The container is created from the configured image
 //! (`MINICODE_DOCKER_IMAGE`, see `sandbox/build-image.sh`) with:
-//! - the project's workspace bind-mounted at `/workspace` and the shared npm
-//!   cache at `/npm-cache` (nothing else of the host is visible);
+//! - the project's workspace bind-mounted at `/workspace`, its installed
+//!   modules (a store entry, see `deps.rs`) read-only at
+//!   `/workspace/node_modules` with a per-project Vite cache over
+//!   `node_modules/.vite`, the bridge's socket folder at `/run/minicode` and
+//!   minicode's tools read-only at `/opt/minicode` (nothing else of the host
+//!   is visible, not the npm cache);
+//! - no network at all (`network_mode: none`): the dev server is reached
+//!   through the bridge's Unix socket (see `bridge.rs`), so no project can
+//!   reach another's container, minicode's port or anything else;
 //! - memory (no swap on top), CPU and pids limits; not privileged, every
 //!   capability dropped, `no-new-privileges`, a read-only root file system
 //!   with a tmpfs on `/tmp`, and `docker-init` as pid 1 to reap zombies;
@@ -13,7 +20,6 @@
 //!   in the workspace stay the server's; when the server runs as root, uid
 //!   and gid [`SANDBOX_UID`] instead, and the workspace is handed over to
 //!   that user before each command (root can still write everything);
-//! - the project's port published on 127.0.0.1 of the engine's host only;
 //! - a clean environment: only what minicode sets (no server secret).
 //!
 //! The container's main process only sleeps; `npm install` and the dev server
@@ -26,6 +32,12 @@
 //! the command's whole tree from inside the container, which also works
 //! against a remote engine.
 //!
+//! Store entries are built in a container of their own
+//! (`minicode-<instance>-store-<project>`) that sees only the staging folder
+//! and the npm cache: the download runs with the network on and scripts off,
+//! then the container is disconnected from every network and the packages'
+//! install scripts run.
+//!
 //! `stop` removes the container: it holds no state (everything lives in the
 //! bind mounts), a stopped project costs nothing, and the next step creates
 //! a fresh one. Containers carry the labels `minicode.project=<uuid>` and
@@ -33,13 +45,11 @@
 //! ones of this instance a crash left behind are removed, without touching
 //! the containers of another minicode on the same engine.
 //!
-//! With a remote engine, bind mounts and the published port refer to the
-//! engine's host: the data folder must exist there at the same path and its
-//! 127.0.0.1 must be minicode's (a socket forwarded over SSH, or a TCP engine
-//! on the same machine).
+//! With a remote engine, bind mounts refer to the engine's host: the data
+//! folder must exist there at the same path (a shared file system) so the
+//! bridge's socket is reachable by minicode.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +58,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig, PortBinding};
+use bollard::models::{ContainerCreateBody, HostConfig, NetworkDisconnectRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -61,7 +71,8 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::SandboxError;
-use super::backend::{Backend, BoxFuture, CommandSpec, ProjectEnv, Running};
+use super::backend::{Backend, BoxFuture, CommandSpec, ProjectEnv, Running, npm_command};
+use super::bridge;
 use super::logs::LogSink;
 use crate::config::SandboxKind;
 
@@ -92,7 +103,7 @@ pub struct DockerLimits {
 #[derive(Clone, Debug)]
 struct ContainerInfo {
     name: String,
-    port: u16,
+    modules: Option<PathBuf>,
 }
 
 pub struct DockerBackend {
@@ -105,6 +116,11 @@ pub struct DockerBackend {
     gid: u32,
     /// True when the server is root and hands the workspace over to [`SANDBOX_UID`].
     hand_over: bool,
+    /// Per-project folders (`vite/<id>`, `sock/<id>`) and `tools/`, shared
+    /// with the process backend's layout.
+    state_dir: PathBuf,
+    /// The host side of each running dev server's bridge.
+    forwarders: std::sync::Arc<std::sync::Mutex<HashMap<Uuid, bridge::Forwarder>>>,
     pass_env: Vec<(String, String)>,
     limits: DockerLimits,
     /// Containers this minicode created, by project. Creation is serialized.
@@ -139,6 +155,7 @@ impl DockerBackend {
     pub async fn connect(
         image: &str,
         instance: String,
+        state_dir: &Path,
         npm_cache: &Path,
         limits: DockerLimits,
         pass_env: Vec<(String, String)>,
@@ -153,7 +170,11 @@ impl DockerBackend {
                 "image `{image}` is not available ({e}): build it with sandbox/build-image.sh"
             ))
         })?;
-        std::fs::create_dir_all(npm_cache).map_err(|e| SandboxError::Io(e.to_string()))?;
+        let io = |e: std::io::Error| SandboxError::Io(e.to_string());
+        std::fs::create_dir_all(npm_cache).map_err(io)?;
+        let tools = state_dir.join("tools");
+        std::fs::create_dir_all(&tools).map_err(io)?;
+        std::fs::write(tools.join(bridge::SCRIPT_NAME), bridge::SCRIPT).map_err(io)?;
         let (uid, gid) = (
             nix::unistd::getuid().as_raw(),
             nix::unistd::getgid().as_raw(),
@@ -180,6 +201,8 @@ impl DockerBackend {
             uid,
             gid,
             hand_over,
+            state_dir: state_dir.to_path_buf(),
+            forwarders: std::sync::Arc::default(),
             pass_env,
             limits,
             containers: tokio::sync::Mutex::default(),
@@ -224,10 +247,10 @@ impl DockerBackend {
     async fn ensure_container(&self, project: &ProjectEnv) -> Result<String, SandboxError> {
         let mut containers = self.containers.lock().await;
         if let Some(info) = containers.get(&project.id) {
-            if info.port == project.port {
+            if info.modules == project.modules {
                 return Ok(info.name.clone());
             }
-            // The port changed (a conflict): the container must publish the new one.
+            // Other modules: the mounts are fixed at creation.
             self.remove(&info.name).await;
             containers.remove(&project.id);
         }
@@ -250,39 +273,55 @@ impl DockerBackend {
         created.map_err(docker_error)?;
         if let Err(e) = self.docker.start_container(&name, None).await {
             self.remove(&name).await;
-            let message = e.to_string();
-            if message.contains("already allocated") || message.contains("address already in use") {
-                return Err(SandboxError::PortConflict {
-                    port: project.port,
-                    log_tail: vec![message],
-                });
-            }
-            return Err(SandboxError::Docker(message));
+            return Err(SandboxError::Docker(e.to_string()));
         }
-        tracing::info!(container = %name, port = project.port, "container started");
+        tracing::info!(container = %name, "container started");
         containers.insert(
             project.id,
             ContainerInfo {
                 name: name.clone(),
-                port: project.port,
+                modules: project.modules.clone(),
             },
         );
         Ok(name)
     }
 
+    fn project_dir(&self, what: &str, project: Uuid) -> PathBuf {
+        self.state_dir.join(what).join(project.to_string())
+    }
+
+    /// The project's own container: no network, its workspace, its modules
+    /// read-only.
     fn container_body(&self, project: &ProjectEnv) -> ContainerCreateBody {
-        let port_key = format!("{}/tcp", project.port);
+        let mut binds = vec![
+            format!("{}:{WORKSPACE}", project.workspace.display()),
+            format!(
+                "{}:{}",
+                self.project_dir("sock", project.id).display(),
+                super::bwrap::RUN_DIR
+            ),
+            format!(
+                "{}:{}:ro",
+                self.state_dir.join("tools").display(),
+                super::bwrap::TOOLS_DIR
+            ),
+        ];
+        if let Some(modules) = &project.modules {
+            binds.push(format!("{}:{WORKSPACE}/node_modules:ro", modules.display()));
+            binds.push(format!(
+                "{}:{WORKSPACE}/node_modules/.vite",
+                self.project_dir("vite", project.id).display()
+            ));
+        }
+        self.body(project.id, binds, false)
+    }
+
+    /// A container with `binds`, the limits and the hardening; on the
+    /// default network only when `network` (the store's download step).
+    fn body(&self, project: Uuid, binds: Vec<String>, network: bool) -> ContainerCreateBody {
         let mut labels = HashMap::new();
-        labels.insert(LABEL_PROJECT.to_string(), project.id.to_string());
+        labels.insert(LABEL_PROJECT.to_string(), project.to_string());
         labels.insert(LABEL_INSTANCE.to_string(), self.instance.clone());
-        let mut port_bindings = HashMap::new();
-        port_bindings.insert(
-            port_key.clone(),
-            Some(vec![PortBinding {
-                host_ip: Some("127.0.0.1".into()),
-                host_port: Some(project.port.to_string()),
-            }]),
-        );
         let mut tmpfs = HashMap::new();
         tmpfs.insert(
             "/tmp".to_string(),
@@ -292,19 +331,15 @@ impl DockerBackend {
         ContainerCreateBody {
             image: Some(self.image.clone()),
             user: Some(self.user()),
-            env: Some(self.base_env(project.id)),
+            env: Some(self.base_env(project)),
             // Only keeps the container alive; commands are exec'd.
             entrypoint: Some(vec!["sleep".into()]),
             cmd: Some(vec!["infinity".into()]),
             working_dir: Some(WORKSPACE.into()),
             labels: Some(labels),
-            exposed_ports: Some(vec![port_key]),
-            network_disabled: Some(false),
             host_config: Some(HostConfig {
-                binds: Some(vec![
-                    format!("{}:{WORKSPACE}", project.workspace.display()),
-                    format!("{}:{NPM_CACHE}", self.npm_cache.display()),
-                ]),
+                binds: Some(binds),
+                network_mode: Some(if network { "bridge" } else { "none" }.into()),
                 memory: Some(memory),
                 memory_swap: Some(memory),
                 nano_cpus: Some((self.limits.cpus * 1e9) as i64),
@@ -315,7 +350,6 @@ impl DockerBackend {
                 readonly_rootfs: Some(true),
                 tmpfs: Some(tmpfs),
                 init: Some(true),
-                port_bindings: Some(port_bindings),
                 ..Default::default()
             }),
             ..Default::default()
@@ -338,15 +372,24 @@ impl DockerBackend {
     /// Gives the workspace to the sandbox user when the server runs as root.
     async fn prepare_workspace(&self, project: &ProjectEnv) -> Result<(), SandboxError> {
         // The engine would create a missing bind-mount source as root.
-        std::fs::create_dir_all(&project.workspace).map_err(|e| SandboxError::Io(e.to_string()))?;
+        let dirs = [
+            project.workspace.clone(),
+            self.project_dir("vite", project.id),
+            self.project_dir("sock", project.id),
+        ];
+        for dir in &dirs {
+            std::fs::create_dir_all(dir).map_err(|e| SandboxError::Io(e.to_string()))?;
+        }
         if !self.hand_over {
             return Ok(());
         }
-        let (dir, uid, gid) = (project.workspace.clone(), self.uid, self.gid);
-        tokio::task::spawn_blocking(move || hand_over_tree(&dir, uid, gid))
-            .await
-            .map_err(|e| SandboxError::Io(e.to_string()))?
-            .map_err(|e| SandboxError::Io(format!("could not hand the workspace over: {e}")))
+        let (uid, gid) = (self.uid, self.gid);
+        tokio::task::spawn_blocking(move || {
+            dirs.iter().try_for_each(|d| hand_over_tree(d, uid, gid))
+        })
+        .await
+        .map_err(|e| SandboxError::Io(e.to_string()))?
+        .map_err(|e| SandboxError::Io(format!("could not hand the workspace over: {e}")))
     }
 
     /// Starts `command` in the container; returns the exec id, its pid file
@@ -447,6 +490,49 @@ impl DockerBackend {
         }
     }
 
+    /// Starts `command` in a container minicode made for a one-off job.
+    async fn exec_in(
+        &self,
+        container: &str,
+        command: &CommandSpec,
+        logs: &LogSink,
+    ) -> Result<Exec, SandboxError> {
+        self.start_exec(container, command, logs)
+            .await
+            .map_err(|e| SandboxError::Spawn {
+                program: command.program.clone(),
+                message: e.to_string(),
+            })
+    }
+
+    /// Waits for an exec to end, within `timeout` and unless cancelled; a
+    /// command that runs over is killed with its whole tree.
+    async fn finish(
+        &self,
+        project: Uuid,
+        container: &str,
+        mut exec: Exec,
+        command: &CommandSpec,
+        timeout: Duration,
+        cancel: CancellationToken,
+    ) -> Result<(), SandboxError> {
+        let outcome = tokio::select! {
+            _ = &mut exec.pump => match self.exit_code(&exec.id).await {
+                0 => Ok(()),
+                code => Err(SandboxError::CommandFailed { label: command.label.clone(), code, log_tail: Vec::new() }),
+            },
+            () = tokio::time::sleep(timeout) => Err(SandboxError::Timeout { label: command.label.clone(), secs: timeout.as_secs(), log_tail: Vec::new() }),
+            () = cancel.cancelled() => Err(SandboxError::Cancelled),
+        };
+        if outcome.is_err() && !exec.pump.is_finished() {
+            self.kill(project, container, &exec).await;
+            // Let the last lines reach the log before anyone quotes it.
+            let _ = tokio::time::timeout(TERM_GRACE, &mut exec.pump).await;
+            exec.pump.abort();
+        }
+        outcome
+    }
+
     /// The exit code of a finished exec (`-1` if it cannot be known).
     async fn exit_code(&self, exec_id: &str) -> i32 {
         // The output may close a moment before the engine records the exit.
@@ -530,6 +616,10 @@ impl DockerBackend {
     }
 
     async fn stop_project(&self, project: Uuid) {
+        self.forwarders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&project);
         let known = self.containers.lock().await.remove(&project);
         // Remove by name even if unknown: a step may have been cut short mid-creation.
         let name = known.map_or_else(|| self.container_name(project), |c| c.name);
@@ -651,25 +741,94 @@ impl Backend for DockerBackend {
             tracing::info_span!("docker.run", project_id = %project.id, command = %command.label);
         Box::pin(
             async move {
-                let (container, mut exec) = self.launch(project, &command, &logs).await?;
-                let outcome = tokio::select! {
-                    _ = &mut exec.pump => match self.exit_code(&exec.id).await {
-                        0 => Ok(()),
-                        code => Err(SandboxError::CommandFailed { label: command.label.clone(), code, log_tail: Vec::new() }),
-                    },
-                    () = tokio::time::sleep(timeout) => Err(SandboxError::Timeout { label: command.label.clone(), secs: timeout.as_secs(), log_tail: Vec::new() }),
-                    () = cancel.cancelled() => Err(SandboxError::Cancelled),
-                };
-                if outcome.is_err() && !exec.pump.is_finished() {
-                    self.kill(project.id, &container, &exec).await;
-                    // Let the last lines reach the log before anyone quotes it.
-                    let _ = tokio::time::timeout(TERM_GRACE, &mut exec.pump).await;
-                    exec.pump.abort();
-                }
-                outcome
+                let (container, exec) = self.launch(project, &command, &logs).await?;
+                self.finish(project.id, &container, exec, &command, timeout, cancel)
+                    .await
             }
             .instrument(span),
         )
+    }
+
+    fn install_modules<'a>(
+        &'a self,
+        project: &'a ProjectEnv,
+        staging: &'a Path,
+        logs: LogSink,
+        timeout: Duration,
+        cancel: CancellationToken,
+    ) -> BoxFuture<'a, Result<(), SandboxError>> {
+        let span = tracing::info_span!("docker.install_modules", project_id = %project.id);
+        Box::pin(
+            async move {
+                let name = format!("minicode-{}-store-{}", self.instance, project.id);
+                self.remove(&name).await;
+                if self.hand_over {
+                    let (dir, uid, gid) = (staging.to_path_buf(), self.uid, self.gid);
+                    tokio::task::spawn_blocking(move || hand_over_tree(&dir, uid, gid))
+                        .await
+                        .map_err(|e| SandboxError::Io(e.to_string()))?
+                        .map_err(|e| SandboxError::Io(e.to_string()))?;
+                }
+                let binds = vec![
+                    format!("{}:{WORKSPACE}", staging.display()),
+                    format!("{}:{NPM_CACHE}", self.npm_cache.display()),
+                ];
+                let options = CreateContainerOptionsBuilder::new().name(&name).build();
+                self.docker
+                    .create_container(Some(options), self.body(project.id, binds, true))
+                    .await
+                    .map_err(docker_error)?;
+                let result = async {
+                    self.docker
+                        .start_container(&name, None)
+                        .await
+                        .map_err(docker_error)?;
+                    let started = tokio::time::Instant::now();
+                    let fetch = npm_command(
+                        "npm install",
+                        &["install", "--ignore-scripts", "--prefer-offline"],
+                    );
+                    let exec = self.exec_in(&name, &fetch, &logs).await?;
+                    self.finish(project.id, &name, exec, &fetch, timeout, cancel.clone())
+                        .await?;
+                    // The packages' own scripts run with no network at all.
+                    self.docker
+                        .disconnect_network(
+                            "bridge",
+                            NetworkDisconnectRequest {
+                                container: name.clone(),
+                                force: Some(true),
+                            },
+                        )
+                        .await
+                        .map_err(docker_error)?;
+                    let rebuild = npm_command("npm rebuild", &["rebuild"]);
+                    let exec = self.exec_in(&name, &rebuild, &logs).await?;
+                    let left = timeout.saturating_sub(started.elapsed());
+                    self.finish(
+                        project.id,
+                        &name,
+                        exec,
+                        &rebuild,
+                        left.max(Duration::from_secs(1)),
+                        cancel,
+                    )
+                    .await
+                }
+                .await;
+                self.remove(&name).await;
+                result
+            }
+            .instrument(span),
+        )
+    }
+
+    fn attach_modules<'a>(
+        &'a self,
+        _project: &'a ProjectEnv,
+    ) -> BoxFuture<'a, Result<(), SandboxError>> {
+        // Mounted when the container is (re)created with the new entry.
+        Box::pin(async { Ok(()) })
     }
 
     fn spawn_server<'a>(
@@ -681,12 +840,37 @@ impl Backend for DockerBackend {
         let span = tracing::info_span!("docker.spawn_server", project_id = %project.id, port = project.port);
         Box::pin(
             async move {
+                // The container has no network: minicode reaches the dev
+                // server through the bridge's socket.
+                self.prepare_workspace(project).await?;
+                let socket = self
+                    .project_dir("sock", project.id)
+                    .join(bridge::SOCKET_NAME);
+                let _ = std::fs::remove_file(&socket);
+                let forwarder = bridge::Forwarder::start(project.port, socket)
+                    .await
+                    .map_err(|e| SandboxError::PortConflict {
+                        port: project.port,
+                        log_tail: vec![e.to_string()],
+                    })?;
+                let address = forwarder.address;
+                let command = bridge::wrap(command, project.port);
                 let (_, exec) = self.launch(project, &command, &logs).await?;
+                self.forwarders
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(project.id, forwarder);
+                let forwarders = self.forwarders.clone();
+                let project_id = project.id;
                 let (tx, rx) = watch::channel(None);
                 let docker = self.docker.clone();
                 tokio::spawn(
                     async move {
                         let _ = exec.pump.await;
+                        forwarders
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .remove(&project_id);
                         // Same wait as `exit_code`, without borrowing the backend.
                         let mut code = -1;
                         for _ in 0..40 {
@@ -706,7 +890,7 @@ impl Backend for DockerBackend {
                 );
                 Ok(Running {
                     exited: rx,
-                    address: SocketAddr::from(([127, 0, 0, 1], project.port)),
+                    address,
                 })
             }
             .instrument(span),
@@ -744,11 +928,7 @@ impl Backend for DockerBackend {
         )
     }
 
-    fn npm_cache(&self) -> String {
-        NPM_CACHE.to_string()
-    }
-
     fn listen_host(&self) -> &'static str {
-        "0.0.0.0"
+        "127.0.0.1"
     }
 }

@@ -9,6 +9,9 @@
 //! last lines of the log when something fails.
 
 pub mod backend;
+pub mod bridge;
+pub mod bwrap;
+pub mod cgroup;
 pub mod deps;
 pub mod docker;
 pub mod logs;
@@ -115,8 +118,10 @@ impl SandboxError {
 pub struct SandboxConfig {
     pub install_timeout: Duration,
     pub start_timeout: Duration,
-    /// Module snapshots live here (see `deps.rs`).
+    /// The store of installed modules lives here (see `deps.rs`).
     pub cache_dir: PathBuf,
+    /// minicode's own records (which store entry each project uses).
+    pub state_dir: PathBuf,
 }
 
 /// Where a project's sandbox is.
@@ -188,6 +193,11 @@ struct Inner {
     ports: Ports,
     http: reqwest::Client,
     slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
+    store: deps::Store,
+    attached: deps::Attached,
+    /// One build per store entry at a time: projects with the same
+    /// dependencies wait for the first one instead of installing twice.
+    building: tokio::sync::Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 /// The preview URL of a project, relative to minicode's origin.
@@ -201,13 +211,15 @@ impl Sandboxes {
         events: EventBus,
         workspaces: Workspaces,
         config: SandboxConfig,
-    ) -> Self {
+    ) -> std::io::Result<Self> {
+        let store = deps::Store::new(&config.cache_dir);
+        let attached = deps::Attached::new(&config.state_dir)?;
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(Duration::from_secs(5))
             .build()
             .unwrap_or_default();
-        Self {
+        Ok(Self {
             inner: Arc::new(Inner {
                 backend,
                 events,
@@ -216,8 +228,11 @@ impl Sandboxes {
                 ports: Ports::default(),
                 http,
                 slots: Mutex::default(),
+                store,
+                attached,
+                building: tokio::sync::Mutex::default(),
             }),
-        }
+        })
     }
 
     pub fn kind(&self) -> crate::config::SandboxKind {
@@ -253,6 +268,11 @@ impl Sandboxes {
             id: project,
             workspace: self.inner.workspaces.dir(project),
             port: self.port_for(slot)?,
+            modules: self
+                .inner
+                .attached
+                .get(project)
+                .and_then(|hash| self.inner.store.modules(&hash)),
         })
     }
 
@@ -356,67 +376,88 @@ impl Sandboxes {
         slot: &Slot,
         cancel: &CancellationToken,
     ) -> Result<&'static str, SandboxError> {
-        let env = self.env(project, slot)?;
-        let package_json = match tokio::fs::read(env.workspace.join("package.json")).await {
-            Ok(bytes) => bytes,
-            Err(_) => return Err(SandboxError::NoPackageJson),
-        };
+        let mut env = self.env(project, slot)?;
+        let package_json = self
+            .inner
+            .workspaces
+            .read(
+                project,
+                &crate::workspace::RelPath::parse("package.json")
+                    .map_err(|_| SandboxError::NoPackageJson)?,
+            )
+            .await
+            .map_err(|_| SandboxError::NoPackageJson)?;
         let flavour = self.inner.backend.kind().as_str();
-        let hash =
-            deps::deps_hash(&package_json, flavour).map_err(SandboxError::InvalidPackageJson)?;
-        if deps::is_current(&env.workspace, &hash) {
+        let wanted =
+            deps::read(&package_json, flavour).map_err(SandboxError::InvalidPackageJson)?;
+        let current = self.inner.attached.get(project);
+        // The unsafe backend copies the modules into the workspace, which
+        // the idle clean-up may have removed since.
+        let copy_gone = self.kind() == crate::config::SandboxKind::ProcessUnsafe
+            && !env.workspace.join("node_modules").is_dir();
+        if current.as_deref() == Some(wanted.hash.as_str())
+            && self.inner.store.modules(&wanted.hash).is_some()
+            && !copy_gone
+        {
             return Ok("dependencies are up to date");
         }
         // node_modules is about to change under it.
         self.stop_dev_server(project, slot, "the dependencies changed")
             .await;
-        let cache = self.inner.config.cache_dir.clone();
-        let (cache2, hash2, workspace) = (cache.clone(), hash.clone(), env.workspace.clone());
-        let linked =
-            tokio::task::spawn_blocking(move || deps::link_snapshot(&cache2, &hash2, &workspace))
-                .await
-                .map_err(|e| SandboxError::Io(e.to_string()))?
-                .map_err(|e| SandboxError::Io(format!("could not reuse installed modules: {e}")))?;
-        if linked {
-            return Ok("dependencies linked from the shared module cache");
-        }
-        let command = CommandSpec {
-            label: "npm install".into(),
-            program: "npm".into(),
-            args: [
-                "install",
-                "--prefer-offline",
-                "--no-audit",
-                "--no-fund",
-                "--no-progress",
-                "--loglevel=warn",
-                "--cache",
-            ]
-            .into_iter()
-            .map(String::from)
-            .chain([self.inner.backend.npm_cache()])
-            .collect(),
-            env: Vec::new(),
-        };
+        let (modules, how) = self.store_entry(&env, &wanted, slot, cancel).await?;
+        env.modules = Some(modules);
+        self.inner.backend.attach_modules(&env).await?;
         self.inner
+            .attached
+            .set(project, &wanted.hash)
+            .map_err(|e| SandboxError::Io(e.to_string()))?;
+        Ok(how)
+    }
+
+    /// The store entry for `wanted`, installed first if there is none.
+    async fn store_entry(
+        &self,
+        env: &ProjectEnv,
+        wanted: &deps::Dependencies,
+        slot: &Slot,
+        cancel: &CancellationToken,
+    ) -> Result<(PathBuf, &'static str), SandboxError> {
+        let io = |e: std::io::Error| SandboxError::Io(e.to_string());
+        let lock = self
+            .inner
+            .building
+            .lock()
+            .await
+            .entry(wanted.hash.clone())
+            .or_default()
+            .clone();
+        let _building = lock.lock().await;
+        if let Some(modules) = self.inner.store.modules(&wanted.hash) {
+            return Ok((modules, "dependencies taken from the module store"));
+        }
+        let staging = self.inner.store.stage(wanted).map_err(io)?;
+        let installed = self
+            .inner
             .backend
-            .run(
-                &env,
-                command,
+            .install_modules(
+                env,
+                &staging,
                 slot.sink.clone(),
                 self.inner.config.install_timeout,
                 cancel.clone(),
             )
-            .await?;
-        deps::mark_current(&env.workspace, &hash).map_err(|e| SandboxError::Io(e.to_string()))?;
-        // Keep the result for the next project with the same dependencies.
-        let workspace = env.workspace.clone();
-        tokio::task::spawn_blocking(move || {
-            if let Err(e) = deps::save_snapshot(&cache, &hash, &workspace) {
-                tracing::warn!(error = %e, "could not keep a module snapshot");
-            }
-        });
-        Ok("dependencies installed")
+            .await;
+        if let Err(e) = installed {
+            self.inner.store.discard(&staging);
+            return Err(e);
+        }
+        let store = self.inner.store.clone();
+        let hash = wanted.hash.clone();
+        let modules = tokio::task::spawn_blocking(move || store.commit(&staging, &hash))
+            .await
+            .map_err(|e| SandboxError::Io(e.to_string()))?
+            .map_err(io)?;
+        Ok((modules, "dependencies installed"))
     }
 
     /// Starts the dev server (if it is not running) and waits until it answers.
@@ -463,13 +504,8 @@ impl Sandboxes {
         slot: &Arc<Slot>,
         cancel: &CancellationToken,
     ) -> Result<(), SandboxError> {
-        if !self
-            .inner
-            .workspaces
-            .dir(project)
-            .join("node_modules/vite/bin/vite.js")
-            .is_file()
-        {
+        let modules = self.env(project, slot)?.modules;
+        if !modules.is_some_and(|m| m.join("vite/bin/vite.js").is_file()) {
             return Err(SandboxError::NoVite);
         }
         let mut last_error = None;
@@ -687,6 +723,7 @@ impl Sandboxes {
     pub async fn destroy(&self, project: Uuid) {
         self.stop(project).await;
         self.inner.backend.destroy(project).await;
+        self.inner.attached.clear(project);
         let slot = self
             .inner
             .slots
