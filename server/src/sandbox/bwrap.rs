@@ -45,7 +45,8 @@ pub struct View {
     pub app: PathBuf,
     /// Installed modules, mounted read-only at `/app/node_modules`.
     pub modules: Option<PathBuf>,
-    /// Mounted read-write over `/app/node_modules/.vite`.
+    /// Holds the per-project folders mounted read-write over Vite's folders
+    /// in `/app/node_modules` (`.vite`, `.vite-temp`).
     pub vite_cache: Option<PathBuf>,
     /// The npm cache, read-write at [`NPM_CACHE`] (the download step only).
     pub npm_cache: Option<PathBuf>,
@@ -162,8 +163,10 @@ impl Bubblewrap {
             let m = modules.display().to_string();
             push(&["--ro-bind", &m, &format!("{APP}/node_modules")]);
             if let Some(cache) = &view.vite_cache {
-                let c = cache.display().to_string();
-                push(&["--bind", &c, &format!("{APP}/node_modules/.vite")]);
+                for dir in super::deps::WRITABLE_IN_MODULES {
+                    let c = cache.join(dir).display().to_string();
+                    push(&["--bind", &c, &format!("{APP}/node_modules/{dir}")]);
+                }
             }
         }
         if let Some(cache) = &view.npm_cache {
@@ -225,7 +228,7 @@ mod tests {
             .find("--ro-bind /cache/modules/h/node_modules /app/node_modules")
             .expect("modules read-only");
         let vite = args
-            .find("--bind /state/vite/p /app/node_modules/.vite")
+            .find("--bind /state/vite/p/.vite /app/node_modules/.vite")
             .expect("vite cache");
         assert!(modules < vite, "later mounts go on top: {args}");
         assert!(args.contains("--bind /data/ws/p /app"));

@@ -32,6 +32,12 @@ const SECTIONS: [&str; 4] = [
 ];
 /// Written into a store entry once it is complete.
 const COMPLETE: &str = "complete";
+/// The store's layout; a new one starts a new folder rather than trusting
+/// entries made for the old one.
+const LAYOUT: &str = "v2";
+/// Folders Vite writes inside `node_modules`: each is a mount point for a
+/// per-project writable folder over the read-only entry.
+pub const WRITABLE_IN_MODULES: [&str; 2] = [".vite", ".vite-temp"];
 
 /// What a package.json asks to install.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -147,10 +153,10 @@ pub struct Store {
 }
 
 impl Store {
-    /// `cache/modules` holds the entries.
+    /// `cache/modules/<layout>` holds the entries.
     pub fn new(cache: &Path) -> Self {
         Self {
-            root: cache.join("modules"),
+            root: cache.join("modules").join(LAYOUT),
         }
     }
 
@@ -179,8 +185,10 @@ impl Store {
     pub fn commit(&self, staging: &Path, hash: &str) -> io::Result<PathBuf> {
         let modules = staging.join("node_modules");
         std::fs::create_dir_all(&modules)?;
-        // The mount point of each project's own Vite cache.
-        std::fs::create_dir_all(modules.join(".vite"))?;
+        // Mount points of each project's own Vite folders.
+        for dir in WRITABLE_IN_MODULES {
+            std::fs::create_dir_all(modules.join(dir))?;
+        }
         std::fs::write(staging.join(COMPLETE), hash)?;
         let dir = self.root.join(hash);
         if let Err(e) = std::fs::rename(staging, &dir) {
@@ -249,7 +257,7 @@ fn copy_tree(from: &Path, to: &Path) -> io::Result<()> {
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let name = entry.file_name();
-        if name == ".vite" {
+        if WRITABLE_IN_MODULES.iter().any(|w| name == *w) {
             continue;
         }
         let source = entry.path();

@@ -308,10 +308,12 @@ impl DockerBackend {
         ];
         if let Some(modules) = &project.modules {
             binds.push(format!("{}:{WORKSPACE}/node_modules:ro", modules.display()));
-            binds.push(format!(
-                "{}:{WORKSPACE}/node_modules/.vite",
-                self.project_dir("vite", project.id).display()
-            ));
+            for dir in super::deps::WRITABLE_IN_MODULES {
+                binds.push(format!(
+                    "{}:{WORKSPACE}/node_modules/{dir}",
+                    self.project_dir("vite", project.id).join(dir).display()
+                ));
+            }
         }
         self.body(project.id, binds, false)
     }
@@ -372,9 +374,12 @@ impl DockerBackend {
     /// Gives the workspace to the sandbox user when the server runs as root.
     async fn prepare_workspace(&self, project: &ProjectEnv) -> Result<(), SandboxError> {
         // The engine would create a missing bind-mount source as root.
+        let vite = self.project_dir("vite", project.id);
         let dirs = [
             project.workspace.clone(),
-            self.project_dir("vite", project.id),
+            vite.join(".vite"),
+            vite.join(".vite-temp"),
+            vite,
             self.project_dir("sock", project.id),
         ];
         for dir in &dirs {

@@ -241,12 +241,17 @@ impl ProcessBackend {
     /// them (not their contents) to the sandbox user.
     fn prepare(&self, view: &View) -> Result<(), SandboxError> {
         let io = |e: std::io::Error| SandboxError::Io(e.to_string());
-        let writable = [
-            Some(&view.app),
-            view.vite_cache.as_ref(),
-            view.run_dir.as_ref(),
-        ];
-        for dir in writable.into_iter().flatten() {
+        let mut writable = vec![view.app.clone()];
+        writable.extend(view.run_dir.clone());
+        if let Some(cache) = &view.vite_cache {
+            writable.push(cache.clone());
+            writable.extend(
+                super::deps::WRITABLE_IN_MODULES
+                    .iter()
+                    .map(|d| cache.join(d)),
+            );
+        }
+        for dir in &writable {
             std::fs::create_dir_all(dir).map_err(io)?;
             if let Some((uid, gid)) = self.isolation.as_ref().and_then(|i| i.run_as) {
                 nix::unistd::chown(dir, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
