@@ -125,29 +125,6 @@ fn has_drive_prefix(raw: &str) -> bool {
     bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':'
 }
 
-/// Joins `path` to `root` and proves the result stays inside `root` on disk.
-/// Only the chat agent's tools still use it; they move to `WorkspaceDir` next.
-pub fn resolve(root: &Path, path: &RelPath) -> Result<std::path::PathBuf, PathError> {
-    let joined = root.join(path.as_str());
-    let canonical_root = root.canonicalize().map_err(|_| PathError::SymbolicLink)?;
-    let mut probe = joined.as_path();
-    loop {
-        match probe.symlink_metadata() {
-            Ok(_) => {
-                let real = probe.canonicalize().map_err(|_| PathError::SymbolicLink)?;
-                if !real.starts_with(&canonical_root) {
-                    return Err(PathError::SymbolicLink);
-                }
-                return Ok(joined);
-            }
-            Err(_) => match probe.parent() {
-                Some(parent) if parent.starts_with(root) => probe = parent,
-                _ => return Err(PathError::SymbolicLink),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
