@@ -102,6 +102,12 @@ impl Workspaces {
             .is_ok_and(|m| m.is_dir())
     }
 
+    /// Whether the project's folder has an entry `name` (not followed if it
+    /// is a link): used to tell whether a workspace needs restoring.
+    pub fn has_entry(&self, project: Uuid, name: &str) -> bool {
+        self.dir(project).join(name).symlink_metadata().is_ok()
+    }
+
     /// Checks sizes and writes every file: all contents go to temporary files
     /// first, and only when all are written are they renamed into place, so
     /// a failure leaves the workspace as it was and readers never see a
