@@ -480,3 +480,191 @@ async fn an_editor_save_may_exceed_the_json_body_limit_up_to_the_file_limit() {
     assert!(stored().await == content, "the old content is kept");
     app.stop().await;
 }
+
+/// What the project's own code (a postinstall script) can plant in its
+/// workspace: links to the server's files or to a device, a FIFO, a file
+/// larger than the limit. The server refuses to go through a link or read
+/// more than the limit, for the API and the chat agent's tools alike.
+#[tokio::test]
+async fn links_planted_in_the_workspace_are_never_followed() {
+    use minicode_server::chat::tools;
+
+    let app = spawn().await;
+    let client = app.user("planted").await;
+    let pid = client.project("planted").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    let put = |path: &str| {
+        let url = format!("/api/projects/{pid}/files/{path}");
+        let client = &client;
+        async move { client.put(&url, &json!({"content": "pwned"})).await }
+    };
+    assert_eq!(put("src/App.tsx").await.status(), 200);
+    let victim = app.dir.path().join("victim.txt");
+    std::fs::write(&victim, "the server's own file").unwrap();
+    let workspace = app.server.state.workspaces.dir(id);
+    std::fs::remove_file(workspace.join("src/App.tsx")).unwrap();
+    std::os::unix::fs::symlink(&victim, workspace.join("src/App.tsx")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", workspace.join("zero.txt")).unwrap();
+    std::os::unix::fs::symlink(app.dir.path(), workspace.join("up")).unwrap();
+    let fifo = workspace.join("src/pipe.txt");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        &fifo,
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o644),
+        0,
+    )
+    .unwrap();
+    let limit = app.server.state.workspaces.limits.max_file_bytes;
+    std::fs::File::create(workspace.join("huge.txt"))
+        .unwrap()
+        .set_len(limit as u64 + 1)
+        .unwrap();
+
+    for path in ["src/App.tsx", "zero.txt", "up/victim.txt"] {
+        let res = put(path).await;
+        let status = res.status().as_u16();
+        let body = res.text().await.unwrap();
+        assert_eq!(status, 422, "{path}: {body}");
+        assert!(body.contains("symbolic link"), "{path}: {body}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the server's own file"
+    );
+
+    let state = &app.server.state;
+    for path in ["src/App.tsx", "zero.txt", "up/victim.txt"] {
+        let read = tokio::time::timeout(
+            Duration::from_secs(5),
+            tools::run(state, id, "Read", &json!({"path": path})),
+        )
+        .await
+        .expect("Read does not hang on /dev/zero");
+        assert!(!read.ok, "{path}: {read:?}");
+        assert!(read.content.contains("symbolic link"), "{read:?}");
+        let write = tools::run(state, id, "Write", &json!({"path": path, "content": "x"})).await;
+        assert!(!write.ok, "{path}: {write:?}");
+    }
+    let read = tokio::time::timeout(
+        Duration::from_secs(5),
+        tools::run(state, id, "Read", &json!({"path": "src/pipe.txt"})),
+    )
+    .await;
+    if read.is_err() {
+        // Let the stuck reader see the end of the pipe, so the test can end.
+        let _ = rustix::fs::open(
+            &fifo,
+            rustix::fs::OFlags::WRONLY | rustix::fs::OFlags::NONBLOCK,
+            rustix::fs::Mode::empty(),
+        );
+    }
+    let read = read.expect("Read does not hang on a FIFO");
+    assert!(
+        !read.ok && read.content.contains("not a regular file"),
+        "{read:?}"
+    );
+    let read = tools::run(state, id, "Read", &json!({"path": "huge.txt"})).await;
+    assert!(
+        !read.ok && read.content.contains("largest file"),
+        "{read:?}"
+    );
+
+    let grep = tools::run(state, id, "Grep", &json!({"pattern": "own file"})).await;
+    assert_eq!(grep.content, "No matches.", "{grep:?}");
+    let grep = tools::run(state, id, "Grep", &json!({"pattern": "own", "path": "up"})).await;
+    assert!(!grep.ok && grep.content.contains("not allowed"), "{grep:?}");
+    let glob = tools::run(state, id, "Glob", &json!({"pattern": "**/*"})).await;
+    assert_eq!(glob.content, "huge.txt", "only regular files: {glob:?}");
+    assert_eq!(
+        std::fs::read_to_string(&victim).unwrap(),
+        "the server's own file"
+    );
+    app.stop().await;
+}
+
+/// A thread swaps the workspace's `src` between a real folder and a link to
+/// a folder outside, as fast as it can, while the editor's save route and
+/// the chat agent's Write, Read and Grep run: nothing lands outside and
+/// nothing is read from there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_folder_swapped_for_a_link_never_redirects_a_save_or_a_read() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    use minicode_server::chat::tools;
+    use rustix::fs::{RenameFlags, renameat_with};
+
+    let app = spawn().await;
+    let client = app.user("swapper").await;
+    let pid = client.project("swapped").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    let url = format!("/api/projects/{pid}/files/src/x.txt");
+    assert_eq!(
+        client
+            .put(&url, &json!({"content": "inside"}))
+            .await
+            .status(),
+        200
+    );
+    let outside = app.dir.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    std::fs::write(outside.join("x.txt"), "secret").unwrap();
+    let workspace = app.server.state.workspaces.dir(id);
+    std::os::unix::fs::symlink(&outside, workspace.join("src_alt")).unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let swapper = std::thread::spawn({
+        let (stop, swaps) = (stop.clone(), swaps.clone());
+        let root = std::fs::File::open(&workspace).unwrap();
+        move || {
+            // RENAME_EXCHANGE: `src` is always there, a folder or a link.
+            while !stop.load(Ordering::Relaxed) && swaps.load(Ordering::Relaxed) < 5_000_000 {
+                if renameat_with(&root, "src", &root, "src_alt", RenameFlags::EXCHANGE).is_err() {
+                    break;
+                }
+                swaps.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    });
+
+    let state = &app.server.state;
+    let deadline = std::time::Instant::now() + Duration::from_millis(2000);
+    let mut rounds = 0;
+    while std::time::Instant::now() < deadline && rounds < 10_000 {
+        rounds += 1;
+        let _ = client.put(&url, &json!({"content": "saved"})).await;
+        let _ = tools::run(
+            state,
+            id,
+            "Write",
+            &json!({"path": "src/y.txt", "content": "written"}),
+        )
+        .await;
+        let read = tools::run(state, id, "Read", &json!({"path": "src/x.txt"})).await;
+        assert!(!read.content.contains("secret"), "{read:?}");
+        let grep = tools::run(state, id, "Grep", &json!({"pattern": "secret"})).await;
+        assert!(!grep.content.contains("secret"), "{grep:?}");
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+
+    let names: Vec<String> = std::fs::read_dir(&outside)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(names, ["x.txt"], "after {rounds} rounds");
+    assert_eq!(
+        std::fs::read_to_string(outside.join("x.txt")).unwrap(),
+        "secret"
+    );
+    assert!(swaps.load(Ordering::Relaxed) > 100, "the swap ran");
+    app.stop().await;
+}

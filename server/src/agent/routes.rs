@@ -127,12 +127,7 @@ async fn restart(
     let sandboxes = state.sandboxes.clone();
     let state2 = state.clone();
     tokio::spawn(async move {
-        if !state2
-            .workspaces
-            .dir(project.id)
-            .join("package.json")
-            .exists()
-        {
+        if !state2.workspaces.has_entry(project.id, "package.json") {
             let _ = crate::files::restore_workspace(&state2, project.id).await;
         }
         if let Err(e) = sandboxes

@@ -286,13 +286,7 @@ async fn enter(ctx: &RunContext, state: AgentState, phase: u32) -> Result<(), Ru
 
 /// A workspace removed while the server was down comes back from the database.
 async fn ensure_workspace(ctx: &RunContext) -> Result<(), RunError> {
-    if !ctx
-        .state
-        .workspaces
-        .dir(ctx.project)
-        .join("package.json")
-        .exists()
-    {
+    if !ctx.state.workspaces.has_entry(ctx.project, "package.json") {
         files::restore_workspace(&ctx.state, ctx.project).await?;
     }
     Ok(())

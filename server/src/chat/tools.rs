@@ -1,10 +1,14 @@
 //! The chat agent's five tools. They are confined to the project's
-//! workspace (every path goes through `RelPath` and `resolve`), there is no
-//! shell, and every change goes through the files service, so it is stored
-//! as a new version, announced to open editors, and seen by the dev server.
+//! workspace: every path is a `RelPath`, and every file is reached through
+//! the workspace's `WorkspaceDir`, which never follows a symbolic link and
+//! reads at most the file size limit (the project's own code can change the
+//! folder at any time). There is no shell, and every change goes through the
+//! files service, so it is stored as a new version, announced to open
+//! editors, and seen by the dev server.
 
-use std::path::Path;
-
+use ignore::Match;
+use ignore::gitignore::{Gitignore, GitignoreBuilder};
+use ignore::overrides::{Override, OverrideBuilder};
 use minicode::protocol::ServerEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -13,7 +17,7 @@ use uuid::Uuid;
 use crate::files::{self, Source};
 use crate::llm::ToolSpec;
 use crate::state::AppState;
-use crate::workspace::{RelPath, paths};
+use crate::workspace::{RelPath, WorkspaceDir, WorkspaceError};
 
 /// Lines `Read` returns when no limit is given.
 const DEFAULT_READ_LINES: usize = 2000;
@@ -210,9 +214,8 @@ fn path_of(raw: &str, writable: bool) -> Result<RelPath, ToolOutcome> {
 }
 
 /// The workspace folder, rebuilt from the database if it was cleaned up.
-async fn workspace(state: &AppState, project: Uuid) -> Result<std::path::PathBuf, ToolOutcome> {
-    let dir = state.workspaces.dir(project);
-    if !dir.is_dir() {
+async fn workspace(state: &AppState, project: Uuid) -> Result<(), ToolOutcome> {
+    if !state.workspaces.exists(project) {
         files::restore_workspace(state, project)
             .await
             .map_err(|e| {
@@ -222,25 +225,45 @@ async fn workspace(state: &AppState, project: Uuid) -> Result<std::path::PathBuf
                 ))
             })?;
     }
-    Ok(dir)
+    Ok(())
+}
+
+/// Runs `work` on the opened workspace, off the async threads.
+async fn with_workspace<T: Send + 'static>(
+    state: &AppState,
+    project: Uuid,
+    work: impl FnOnce(WorkspaceDir) -> Result<T, String> + Send + 'static,
+) -> Result<T, ToolOutcome> {
+    workspace(state, project).await?;
+    let workspaces = state.workspaces.clone();
+    let result = tokio::task::spawn_blocking(move || {
+        let dir = workspaces
+            .open(project)
+            .map_err(|e| format!("the project's files are unavailable: {e}"))?;
+        work(dir)
+    })
+    .await;
+    match result {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(ToolOutcome::err(e)),
+        Err(e) => Err(ToolOutcome::err(e.to_string())),
+    }
 }
 
 async fn read_text(state: &AppState, project: Uuid, path: &RelPath) -> Result<String, ToolOutcome> {
-    let root = workspace(state, project).await?;
-    let full = paths::resolve(&root, path)
-        .map_err(|e| ToolOutcome::err(format!("`{path}` is not allowed: {e}")))?;
-    let bytes = match tokio::fs::read(&full).await {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Err(ToolOutcome::err(format!("`{path}` does not exist")));
-        }
-        Err(_) if full.is_dir() => {
-            return Err(ToolOutcome::err(format!(
-                "`{path}` is a folder; use Glob to list it"
-            )));
-        }
-        Err(e) => return Err(ToolOutcome::err(format!("could not read `{path}`: {e}"))),
-    };
+    workspace(state, project).await?;
+    let bytes = state
+        .workspaces
+        .read(project, path)
+        .await
+        .map_err(|e| match e {
+            WorkspaceError::NotFound(_) => ToolOutcome::err(format!("`{path}` does not exist")),
+            WorkspaceError::IsDirectory(_) => {
+                ToolOutcome::err(format!("`{path}` is a folder; use Glob to list it"))
+            }
+            WorkspaceError::Path(e) => ToolOutcome::err(format!("`{path}` is not allowed: {e}")),
+            e => ToolOutcome::err(format!("could not read `{path}`: {e}")),
+        })?;
     String::from_utf8(bytes).map_err(|_| ToolOutcome::err(format!("`{path}` is a binary file")))
 }
 
@@ -386,66 +409,103 @@ async fn edit(state: &AppState, project: Uuid, a: EditArgs) -> ToolOutcome {
     outcome
 }
 
-/// Every text file of the workspace an agent may look at: .gitignore'd
-/// files, installed packages and build output are left out.
-fn walk(
-    root: &Path,
-    under: &Path,
-    glob: Option<&str>,
-) -> Result<Vec<(String, std::path::PathBuf)>, String> {
-    let mut builder = ignore::WalkBuilder::new(under);
+/// Every file of the workspace an agent may look at: links are not
+/// followed, installed packages and build output are left out (by
+/// `WorkspaceDir::walk`), and so are .gitignore'd files.
+fn project_files(dir: &WorkspaceDir, max_bytes: usize) -> Result<Vec<RelPath>, String> {
+    let files: Vec<RelPath> = dir
+        .walk()
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|f| f.path)
+        .collect();
+    let ignores = Gitignores::read(dir, &files, max_bytes);
+    Ok(files.into_iter().filter(|p| !ignores.ignores(p)).collect())
+}
+
+/// The project's .gitignore files, each with the folder it applies to,
+/// deepest first: the nearest one decides, as in git.
+struct Gitignores(Vec<(String, Gitignore)>);
+
+impl Gitignores {
+    /// Reads every .gitignore among `files` (through the capability, bounded),
+    /// shallowest first so that one in an ignored folder is left out.
+    fn read(dir: &WorkspaceDir, files: &[RelPath], max_bytes: usize) -> Self {
+        let mut found: Vec<&RelPath> = files
+            .iter()
+            .filter(|p| p.file_name() == ".gitignore")
+            .collect();
+        found.sort_by_key(|p| p.as_str().matches('/').count());
+        let mut ignores = Gitignores(Vec::new());
+        for path in found {
+            if ignores.ignores(path) {
+                continue;
+            }
+            let Ok(bytes) = dir.read_bounded(path, max_bytes) else {
+                continue;
+            };
+            let folder = path
+                .as_str()
+                .rsplit_once('/')
+                .map_or("", |(folder, _)| folder);
+            // Matched against paths relative to `folder`: the root is only a label.
+            let mut builder = GitignoreBuilder::new(".");
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                let _ = builder.add_line(None, line);
+            }
+            if let Ok(gitignore) = builder.build() {
+                ignores.0.insert(0, (folder.to_string(), gitignore));
+            }
+        }
+        ignores
+    }
+
+    fn ignores(&self, path: &RelPath) -> bool {
+        for (folder, gitignore) in &self.0 {
+            let relative = if folder.is_empty() {
+                path.as_str()
+            } else {
+                match path
+                    .as_str()
+                    .strip_prefix(folder.as_str())
+                    .and_then(|rest| rest.strip_prefix('/'))
+                {
+                    Some(rest) => rest,
+                    None => continue,
+                }
+            };
+            match gitignore.matched_path_or_any_parents(relative, false) {
+                Match::Ignore(_) => return true,
+                Match::Whitelist(_) => return false,
+                Match::None => {}
+            }
+        }
+        false
+    }
+}
+
+/// Grep's `glob` argument, in gitignore syntax: a pattern without `/`
+/// matches a file name in any folder.
+fn file_filter(glob: &str) -> Result<Override, String> {
+    let mut builder = OverrideBuilder::new(".");
     builder
-        .hidden(false)
-        .git_ignore(true)
-        .git_exclude(false)
-        .git_global(false)
-        .require_git(false)
-        .parents(true);
-    if let Some(glob) = glob {
-        let mut overrides = ignore::overrides::OverrideBuilder::new(root);
-        overrides
-            .add(glob)
-            .map_err(|e| format!("invalid glob `{glob}`: {e}"))?;
-        builder.overrides(
-            overrides
-                .build()
-                .map_err(|e| format!("invalid glob `{glob}`: {e}"))?,
-        );
-    }
-    builder.filter_entry(|entry| {
-        let name = entry.file_name().to_string_lossy();
-        !(entry.file_type().is_some_and(|t| t.is_dir())
-            && matches!(
-                name.as_ref(),
-                "node_modules" | ".git" | "dist" | "build" | ".vite"
-            ))
-    });
-    let mut out = Vec::new();
-    for entry in builder.build().flatten() {
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue;
-        }
-        let name = entry.file_name().to_string_lossy();
-        if name.contains(".minicode-tmp-") {
-            continue;
-        }
-        let rel = entry
-            .path()
-            .strip_prefix(root)
-            .unwrap_or(entry.path())
-            .to_string_lossy()
-            .replace('\\', "/");
-        out.push((rel, entry.path().to_path_buf()));
-    }
-    out.sort();
-    Ok(out)
+        .add(glob)
+        .map_err(|e| format!("invalid glob `{glob}`: {e}"))?;
+    builder
+        .build()
+        .map_err(|e| format!("invalid glob `{glob}`: {e}"))
+}
+
+/// Whether `path` is `under` or inside it.
+fn is_under(path: &RelPath, under: Option<&RelPath>) -> bool {
+    under.is_none_or(|u| {
+        path.as_str()
+            .strip_prefix(u.as_str())
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+    })
 }
 
 async fn glob(state: &AppState, project: Uuid, a: GlobArgs) -> ToolOutcome {
-    let root = match workspace(state, project).await {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
     let pattern = a.pattern.trim_start_matches("./").to_string();
     if pattern.starts_with('/') || pattern.split('/').any(|p| p == "..") {
         return ToolOutcome::err(format!(
@@ -460,15 +520,15 @@ async fn glob(state: &AppState, project: Uuid, a: GlobArgs) -> ToolOutcome {
         Ok(g) => g.compile_matcher(),
         Err(e) => return ToolOutcome::err(format!("invalid glob `{}`: {e}", a.pattern)),
     };
-    let result = tokio::task::spawn_blocking(move || walk(&root, &root, None)).await;
-    let files = match result {
-        Ok(Ok(files)) => files,
-        Ok(Err(e)) => return ToolOutcome::err(e),
-        Err(e) => return ToolOutcome::err(e.to_string()),
-    };
+    let max_bytes = state.workspaces.limits.max_file_bytes;
+    let files =
+        match with_workspace(state, project, move |dir| project_files(&dir, max_bytes)).await {
+            Ok(files) => files,
+            Err(e) => return e,
+        };
     let matched: Vec<String> = files
         .into_iter()
-        .map(|(rel, _)| rel)
+        .map(|path| path.to_string())
         .filter(|rel| matcher.is_match(rel))
         .collect();
     if matched.is_empty() {
@@ -490,10 +550,6 @@ async fn glob(state: &AppState, project: Uuid, a: GlobArgs) -> ToolOutcome {
 }
 
 async fn grep(state: &AppState, project: Uuid, a: GrepArgs) -> ToolOutcome {
-    let root = match workspace(state, project).await {
-        Ok(r) => r,
-        Err(e) => return e,
-    };
     let regex = match regex::RegexBuilder::new(&a.pattern)
         .size_limit(1 << 20)
         .build()
@@ -502,33 +558,48 @@ async fn grep(state: &AppState, project: Uuid, a: GrepArgs) -> ToolOutcome {
         Err(e) => return ToolOutcome::err(format!("invalid regular expression: {e}")),
     };
     let under = match a.path.as_deref().filter(|p| !p.is_empty() && *p != ".") {
-        Some(raw) => {
-            let rel = match path_of(raw, false) {
-                Ok(p) => p,
-                Err(e) => return e,
-            };
-            match paths::resolve(&root, &rel) {
-                Ok(full) if full.exists() => full,
-                Ok(_) => return ToolOutcome::err(format!("`{raw}` does not exist")),
-                Err(e) => return ToolOutcome::err(format!("`{raw}` is not allowed: {e}")),
+        Some(raw) => match path_of(raw, false) {
+            Ok(p) => Some((raw.to_string(), p)),
+            Err(e) => return e,
+        },
+        None => None,
+    };
+    let filter = match a.glob.as_deref().map(file_filter).transpose() {
+        Ok(f) => f,
+        Err(e) => return ToolOutcome::err(e),
+    };
+    let max_bytes = state.workspaces.limits.max_file_bytes;
+    let result = with_workspace(state, project, move |dir| {
+        if let Some((raw, path)) = &under {
+            match dir.contains(path) {
+                Ok(true) => {}
+                Ok(false) => return Err(format!("`{raw}` does not exist")),
+                Err(e) => return Err(format!("`{raw}` is not allowed: {e}")),
             }
         }
-        None => root.clone(),
-    };
-    let glob = a.glob.clone();
-    let result = tokio::task::spawn_blocking(move || -> Result<(Vec<String>, usize), String> {
-        let files = walk(&root, &under, glob.as_deref())?;
+        let under = under.map(|(_, path)| path);
         let mut hits = Vec::new();
         let mut total = 0;
-        for (rel, full) in files {
-            let Ok(text) = std::fs::read_to_string(&full) else {
+        for path in project_files(&dir, max_bytes)? {
+            if !is_under(&path, under.as_ref())
+                || filter
+                    .as_ref()
+                    .is_some_and(|f| f.matched(path.as_str(), false).is_ignore())
+            {
+                continue;
+            }
+            // Bounded, and never through a link: a file swapped meanwhile is skipped.
+            let Ok(bytes) = dir.read_bounded(&path, max_bytes) else {
+                continue;
+            };
+            let Ok(text) = String::from_utf8(bytes) else {
                 continue;
             };
             for (i, line) in text.lines().enumerate() {
                 if regex.is_match(line) {
                     total += 1;
                     if hits.len() < MAX_RESULTS {
-                        hits.push(format!("{rel}:{}:{}", i + 1, clip(line)));
+                        hits.push(format!("{path}:{}:{}", i + 1, clip(line)));
                     }
                 }
             }
@@ -537,16 +608,15 @@ async fn grep(state: &AppState, project: Uuid, a: GrepArgs) -> ToolOutcome {
     })
     .await;
     match result {
-        Ok(Ok((_, 0))) => ToolOutcome::ok(format!("no match for /{}/", a.pattern), "No matches."),
-        Ok(Ok((hits, total))) => {
+        Ok((_, 0)) => ToolOutcome::ok(format!("no match for /{}/", a.pattern), "No matches."),
+        Ok((hits, total)) => {
             let mut content = hits.join("\n");
             if total > hits.len() {
                 content.push_str(&format!("\n… {} more matches", total - hits.len()));
             }
             ToolOutcome::ok(format!("{total} match(es) for /{}/", a.pattern), content)
         }
-        Ok(Err(e)) => ToolOutcome::err(e),
-        Err(e) => ToolOutcome::err(e.to_string()),
+        Err(e) => e,
     }
 }
 
@@ -577,6 +647,56 @@ mod tests {
         );
         assert!(apply_edit(text, "", "y", false).is_err());
         assert!(apply_edit(text, "b two", "b two", false).is_err());
+    }
+
+    /// Glob and Grep see what git would track: .gitignore files apply to
+    /// their folder, the nearest one decides, and links are not followed.
+    #[test]
+    fn project_files_leave_out_ignored_files_and_links() {
+        let root = tempfile::tempdir().unwrap();
+        let write = |path: &str, content: &str| {
+            let full = root.path().join(path);
+            std::fs::create_dir_all(full.parent().unwrap()).unwrap();
+            std::fs::write(full, content).unwrap();
+        };
+        write(".gitignore", "*.log\ncoverage/\n");
+        write("src/App.tsx", "app");
+        write("src/debug.log", "x");
+        write("coverage/index.html", "x");
+        write("coverage/.gitignore", "!*.log\n");
+        write("coverage/keep.log", "x");
+        write("logs/.gitignore", "!keep.log\n");
+        write("logs/keep.log", "x");
+        write("logs/drop.log", "x");
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.ts"), "s").unwrap();
+        std::os::unix::fs::symlink(outside.path(), root.path().join("linked")).unwrap();
+
+        let dir = WorkspaceDir::open(root.path()).unwrap();
+        let files: Vec<String> = project_files(&dir, 1024)
+            .unwrap()
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        assert_eq!(
+            files,
+            [
+                ".gitignore",
+                "logs/.gitignore",
+                "logs/keep.log",
+                "src/App.tsx"
+            ]
+        );
+        let filter = file_filter("*.tsx").unwrap();
+        assert!(!filter.matched("src/App.tsx", false).is_ignore());
+        assert!(filter.matched("src/debug.log", false).is_ignore());
+        let src = RelPath::parse("src").unwrap();
+        assert!(is_under(
+            &RelPath::parse("src/App.tsx").unwrap(),
+            Some(&src)
+        ));
+        assert!(!is_under(&RelPath::parse("srcx/a.ts").unwrap(), Some(&src)));
+        assert!(is_under(&src, Some(&src)));
     }
 
     #[test]

@@ -56,7 +56,9 @@ impl From<WorkspaceError> for AppError {
             }
             WorkspaceError::TooManyFiles { .. } => AppError::validation(e.to_string()),
             WorkspaceError::NotFound(_) => AppError::not_found("file"),
-            WorkspaceError::IsDirectory(_) => AppError::validation(e.to_string()),
+            WorkspaceError::IsDirectory(_) | WorkspaceError::NotARegularFile(_) => {
+                AppError::validation(e.to_string())
+            }
             WorkspaceError::Io { .. } => AppError::internal(e.to_string()),
         }
     }

@@ -108,9 +108,7 @@ fn is_websocket(headers: &HeaderMap) -> bool {
 /// The dev server is not running: say so, and start it for the next request.
 async fn not_running(state: &AppState, project: Uuid, headers: &HeaderMap) -> Response {
     let status = state.sandboxes.status(project);
-    let has_app = tokio::fs::metadata(state.workspaces.dir(project).join("package.json"))
-        .await
-        .is_ok()
+    let has_app = state.workspaces.has_entry(project, "package.json")
         || crate::files::list_latest(state, project)
             .await
             .is_ok_and(|files| files.iter().any(|f| f.path == "package.json"));
@@ -130,7 +128,7 @@ async fn not_running(state: &AppState, project: Uuid, headers: &HeaderMap) -> Re
         let state = state.clone();
         tokio::spawn(async move {
             // A workspace removed while idle comes back from the database first.
-            if !state.workspaces.dir(project).join("package.json").exists()
+            if !state.workspaces.has_entry(project, "package.json")
                 && let Err(e) = crate::files::restore_workspace(&state, project).await
             {
                 tracing::warn!(project_id = %project, error = %e, "could not restore the workspace");

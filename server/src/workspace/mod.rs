@@ -1,7 +1,13 @@
 //! Project workspaces: one folder per project under `<data dir>/workspaces/`,
 //! holding the newest version of each file (the database keeps every
 //! version). The sandbox runs the app from here, the agent's tools read it.
+//!
+//! The project's own code runs in that folder too, so the server treats its
+//! content as hostile: every read, write, listing and deletion goes through
+//! [`WorkspaceDir`], which opens files relative to the folder's descriptor,
+//! never follows a symbolic link and reads at most the file size limit.
 
+pub mod dir;
 pub mod paths;
 
 use std::io;
@@ -10,6 +16,7 @@ use std::path::{Path, PathBuf};
 use minicode::FileEntry;
 use uuid::Uuid;
 
+pub use dir::{FileInfo, WorkspaceDir};
 pub use paths::{PathError, RelPath};
 
 /// Folders never listed: installed packages, VCS data, build output, caches.
@@ -38,15 +45,10 @@ pub enum WorkspaceError {
     NotFound(String),
     #[error("{0} is a folder")]
     IsDirectory(String),
+    #[error("{0} is not a regular file (a device, a FIFO or a socket)")]
+    NotARegularFile(String),
     #[error("file system error on {path}: {source}")]
     Io { path: String, source: io::Error },
-}
-
-fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WorkspaceError + '_ {
-    move |source| WorkspaceError::Io {
-        path: path.display().to_string(),
-        source,
-    }
 }
 
 /// Size limits, from the configuration.
@@ -71,22 +73,39 @@ impl Workspaces {
         }
     }
 
-    /// The project's folder (it may not exist yet).
+    /// The project's folder (it may not exist yet). For the sandbox, which
+    /// runs the app there; the server's own file access goes through
+    /// [`open`](Self::open) or [`ensure`](Self::ensure).
     pub fn dir(&self, project: Uuid) -> PathBuf {
         self.root.join(project.to_string())
     }
 
-    /// Creates the project's folder if needed and returns it.
-    pub async fn ensure(&self, project: Uuid) -> Result<PathBuf, WorkspaceError> {
-        let dir = self.dir(project);
-        tokio::fs::create_dir_all(&dir)
-            .await
-            .map_err(io_err(&dir))?;
-        Ok(dir)
+    /// Opens the project's folder as a capability (blocking: one `open`).
+    pub fn open(&self, project: Uuid) -> Result<WorkspaceDir, WorkspaceError> {
+        WorkspaceDir::open(&self.dir(project))
     }
 
+    /// Creates the project's folder if needed and opens it.
+    pub fn ensure(&self, project: Uuid) -> Result<WorkspaceDir, WorkspaceError> {
+        let dir = self.dir(project);
+        std::fs::create_dir_all(&dir).map_err(|source| WorkspaceError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        WorkspaceDir::open(&dir)
+    }
+
+    /// Whether the project has a folder (a link there does not count).
     pub fn exists(&self, project: Uuid) -> bool {
-        self.dir(project).is_dir()
+        self.dir(project)
+            .symlink_metadata()
+            .is_ok_and(|m| m.is_dir())
+    }
+
+    /// Whether the project's folder has an entry `name` (not followed if it
+    /// is a link): used to tell whether a workspace needs restoring.
+    pub fn has_entry(&self, project: Uuid, name: &str) -> bool {
+        self.dir(project).join(name).symlink_metadata().is_ok()
     }
 
     /// Checks sizes and writes every file: all contents go to temporary files
@@ -107,78 +126,61 @@ impl Workspaces {
                 });
             }
         }
-        let root = self.ensure(project).await?;
-        tokio::task::spawn_blocking(move || write_many_blocking(&root, files))
-            .await
-            .map_err(|e| WorkspaceError::Io {
-                path: "workspace".into(),
-                source: io::Error::other(e),
-            })?
+        let this = self.clone();
+        blocking(move || write_many_blocking(&this.ensure(project)?, &files)).await
     }
 
+    /// One file's content, at most the file size limit.
     pub async fn read(&self, project: Uuid, path: &RelPath) -> Result<Vec<u8>, WorkspaceError> {
-        let root = self.ensure(project).await?;
-        let full = paths::resolve(&root, path)?;
-        match tokio::fs::read(&full).await {
-            Ok(bytes) => Ok(bytes),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                Err(WorkspaceError::NotFound(path.to_string()))
-            }
-            Err(e) if full.is_dir() => {
-                let _ = e;
-                Err(WorkspaceError::IsDirectory(path.to_string()))
-            }
-            Err(e) => Err(io_err(&full)(e)),
-        }
+        let this = self.clone();
+        let path = path.clone();
+        blocking(move || {
+            this.open_or_not_found(project, &path)?
+                .read_bounded(&path, this.limits.max_file_bytes)
+        })
+        .await
     }
 
     /// Deletes a file, and the folders it leaves empty.
     pub async fn delete(&self, project: Uuid, path: &RelPath) -> Result<(), WorkspaceError> {
-        let root = self.ensure(project).await?;
-        let full = paths::resolve(&root, path)?;
-        match tokio::fs::remove_file(&full).await {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(WorkspaceError::NotFound(path.to_string()));
-            }
-            Err(e) => return Err(io_err(&full)(e)),
-        }
-        let mut dir = full.parent();
-        while let Some(d) = dir {
-            if d == root || tokio::fs::remove_dir(d).await.is_err() {
-                break;
-            }
-            dir = d.parent();
-        }
-        Ok(())
+        let this = self.clone();
+        let path = path.clone();
+        blocking(move || this.open_or_not_found(project, &path)?.remove_file(&path)).await
     }
 
     /// Every file of the workspace (not installed packages or build output), sorted.
     pub async fn list(&self, project: Uuid) -> Result<Vec<FileEntry>, WorkspaceError> {
-        let root = self.dir(project);
-        if !root.is_dir() {
-            return Ok(Vec::new());
-        }
-        tokio::task::spawn_blocking(move || {
-            let mut out = Vec::new();
-            list_blocking(&root, &root, &mut out)?;
-            out.sort_by(|a, b| a.path.cmp(&b.path));
-            Ok(out)
+        let this = self.clone();
+        blocking(move || {
+            let dir = match this.open(project) {
+                Ok(dir) => dir,
+                Err(WorkspaceError::NotFound(_)) => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            Ok(dir
+                .walk()?
+                .into_iter()
+                .map(|f| FileEntry {
+                    path: f.path.to_string(),
+                    size: f.size,
+                })
+                .collect())
         })
         .await
-        .map_err(|e| WorkspaceError::Io {
-            path: "workspace".into(),
-            source: io::Error::other(e),
-        })?
     }
 
     /// Removes the whole workspace (its files stay in the database).
+    /// `remove_dir_all` works from directory descriptors and never follows
+    /// a link inside the folder (std's fix for CVE-2022-21658).
     pub async fn remove(&self, project: Uuid) -> Result<(), WorkspaceError> {
         let dir = self.dir(project);
         match tokio::fs::remove_dir_all(&dir).await {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(io_err(&dir)(e)),
+            Err(source) => Err(WorkspaceError::Io {
+                path: dir.display().to_string(),
+                source,
+            }),
         }
     }
 
@@ -198,63 +200,45 @@ impl Workspaces {
         }
         ids
     }
+
+    /// The project's folder; a missing one means `path` does not exist.
+    fn open_or_not_found(
+        &self,
+        project: Uuid,
+        path: &RelPath,
+    ) -> Result<WorkspaceDir, WorkspaceError> {
+        self.open(project).map_err(|e| match e {
+            WorkspaceError::NotFound(_) => WorkspaceError::NotFound(path.to_string()),
+            e => e,
+        })
+    }
 }
 
-fn write_many_blocking(root: &Path, files: Vec<(RelPath, Vec<u8>)>) -> Result<(), WorkspaceError> {
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
-    let result = (|| {
-        for (path, content) in &files {
-            let full = paths::resolve(root, path)?;
-            if full.is_dir() {
-                return Err(WorkspaceError::IsDirectory(path.to_string()));
-            }
-            let parent = full.parent().unwrap_or(root);
-            std::fs::create_dir_all(parent).map_err(io_err(parent))?;
-            // The folders just created must not have let the path escape either.
-            paths::resolve(root, path)?;
-            let temp = parent.join(format!(
-                ".{}.minicode-tmp-{}",
-                path.file_name(),
-                Uuid::new_v4().simple()
-            ));
-            std::fs::write(&temp, content).map_err(io_err(&temp))?;
-            staged.push((temp, full));
-        }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        for (temp, _) in &staged {
-            let _ = std::fs::remove_file(temp);
-        }
-        return Err(e);
-    }
-    for (temp, full) in &staged {
-        std::fs::rename(temp, full).map_err(io_err(full))?;
-    }
-    Ok(())
+/// Runs file system work off the async threads.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, WorkspaceError> + Send + 'static,
+) -> Result<T, WorkspaceError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| WorkspaceError::Io {
+            path: "workspace".into(),
+            source: io::Error::other(e),
+        })?
 }
 
-fn list_blocking(root: &Path, dir: &Path, out: &mut Vec<FileEntry>) -> Result<(), WorkspaceError> {
-    let entries = std::fs::read_dir(dir).map_err(io_err(dir))?;
-    for entry in entries {
-        let entry = entry.map_err(io_err(dir))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        let file_type = entry.file_type().map_err(io_err(&entry.path()))?;
-        if file_type.is_dir() {
-            if !SKIPPED_DIRS.contains(&name) {
-                list_blocking(root, &entry.path(), out)?;
-            }
-        } else if file_type.is_file() && !name.contains(".minicode-tmp-") {
-            let path = entry.path();
-            let rel = path
-                .strip_prefix(root)
-                .unwrap_or(&path)
-                .to_string_lossy()
-                .replace('\\', "/");
-            let size = entry.metadata().map(|m| m.len()).unwrap_or(0);
-            out.push(FileEntry { path: rel, size });
-        }
+/// All or nothing: every file is staged (written under a temporary name in
+/// its folder) before any is renamed into place; a failure drops the staged
+/// files, which removes them.
+fn write_many_blocking(
+    dir: &WorkspaceDir,
+    files: &[(RelPath, Vec<u8>)],
+) -> Result<(), WorkspaceError> {
+    let staged = files
+        .iter()
+        .map(|(path, content)| dir.stage(path, content))
+        .collect::<Result<Vec<_>, _>>()?;
+    for file in staged {
+        file.commit()?;
     }
     Ok(())
 }

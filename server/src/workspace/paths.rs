@@ -1,13 +1,15 @@
 //! Confining client- and model-supplied paths to a project's workspace.
 //!
 //! Every path that arrives from a browser, an API client or a model is a
-//! *relative* path inside one project. [`RelPath::parse`] checks the text and
-//! [`resolve`] checks the file system (symlinks), so nothing can name a file
-//! outside the workspace: `..`, absolute paths, NUL bytes, backslashes,
-//! Windows drive prefixes and symlinks that lead out are all refused.
+//! *relative* path inside one project. [`RelPath::parse`] checks the text:
+//! `..`, absolute paths, NUL bytes, backslashes and Windows drive prefixes
+//! are refused, so a `RelPath` is a list of plain names. The file system side
+//! (symbolic links, files swapped while in use) is not checked here but made
+//! impossible by [`WorkspaceDir`](super::dir::WorkspaceDir), which opens
+//! those names one at a time and never follows a link.
 
 use std::fmt;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Component, Path};
 
 /// Longest accepted path, in bytes.
 pub const MAX_PATH_BYTES: usize = 512;
@@ -36,8 +38,8 @@ pub enum PathError {
     ParentDir,
     #[error("`{0}` is managed by the sandbox and cannot be changed")]
     Reserved(String),
-    #[error("the path leads outside the project through a symbolic link")]
-    EscapesWorkspace,
+    #[error("the path goes through a symbolic link, which the server never follows")]
+    SymbolicLink,
 }
 
 /// A checked, normalised relative path (`src/App.tsx`): no `.`/`..` parts, no
@@ -123,34 +125,6 @@ fn has_drive_prefix(raw: &str) -> bool {
     bytes.len() >= 2 && bytes[0].is_ascii_alphabetic() && bytes[1] == b':'
 }
 
-/// Joins `path` to `root` and proves the result stays inside `root` on disk:
-/// the deepest part of the path that exists is canonicalised (following any
-/// symlinks) and must still lie under the canonical root.
-pub fn resolve(root: &Path, path: &RelPath) -> Result<PathBuf, PathError> {
-    let joined = root.join(path.as_str());
-    let canonical_root = root
-        .canonicalize()
-        .map_err(|_| PathError::EscapesWorkspace)?;
-    let mut probe = joined.as_path();
-    loop {
-        match probe.symlink_metadata() {
-            Ok(_) => {
-                let real = probe
-                    .canonicalize()
-                    .map_err(|_| PathError::EscapesWorkspace)?;
-                if !real.starts_with(&canonical_root) {
-                    return Err(PathError::EscapesWorkspace);
-                }
-                return Ok(joined);
-            }
-            Err(_) => match probe.parent() {
-                Some(parent) if parent.starts_with(root) => probe = parent,
-                _ => return Err(PathError::EscapesWorkspace),
-            },
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -219,9 +193,14 @@ mod tests {
         assert!(RelPath::parse_writable("src/node_modules.ts").is_ok());
     }
 
-    #[cfg(unix)]
+    /// Symbolic links are refused wherever they are, even ones that stay
+    /// inside: the server opens files through `WorkspaceDir`, never by a
+    /// joined path.
     #[test]
-    fn symlinks_out_of_the_workspace_are_refused() {
+    fn symlinks_are_refused_through_the_workspace_capability() {
+        use super::super::WorkspaceError;
+        use super::super::dir::WorkspaceDir;
+
         let outside = tempfile::tempdir().unwrap();
         std::fs::write(outside.path().join("secret"), "s").unwrap();
         let root = tempfile::tempdir().unwrap();
@@ -230,22 +209,37 @@ mod tests {
             .unwrap();
         std::fs::create_dir(root.path().join("src")).unwrap();
         std::os::unix::fs::symlink(root.path().join("src"), root.path().join("inside")).unwrap();
+        let dir = WorkspaceDir::open(root.path()).unwrap();
 
-        for raw in ["link/secret", "link/new-file", "link", "file"] {
+        for raw in [
+            "link/secret",
+            "link/new-file",
+            "link",
+            "file",
+            "inside/x.ts",
+        ] {
             let p = RelPath::parse(raw).unwrap();
-            assert_eq!(
-                resolve(root.path(), &p),
-                Err(PathError::EscapesWorkspace),
-                "{raw}"
-            );
+            for result in [
+                dir.read_bounded(&p, 1024).map(drop),
+                dir.write_atomic(&p, b"pwned"),
+            ] {
+                assert!(
+                    matches!(result, Err(WorkspaceError::Path(PathError::SymbolicLink))),
+                    "{raw}: {result:?}"
+                );
+            }
         }
-        // Links that stay inside are fine, and so are paths that do not exist yet.
-        for raw in ["inside/x.ts", "src/new/deep/file.ts", "brand-new.txt"] {
+        assert_eq!(std::fs::read(outside.path().join("secret")).unwrap(), b"s");
+        assert_eq!(std::fs::read_dir(outside.path()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::read_dir(root.path().join("src")).unwrap().count(),
+            0
+        );
+        // Paths that do not exist yet are fine, however deep.
+        for raw in ["src/new/deep/file.ts", "brand-new.txt"] {
             let p = RelPath::parse(raw).unwrap();
-            assert!(
-                resolve(root.path(), &p).unwrap().starts_with(root.path()),
-                "{raw}"
-            );
+            dir.write_atomic(&p, b"ok").unwrap();
+            assert_eq!(dir.read_bounded(&p, 1024).unwrap(), b"ok", "{raw}");
         }
     }
 }
