@@ -85,11 +85,11 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
         return;
     }
     let app = docker_app(&[
-        "--docker-memory-mb",
+        "--sandbox-memory-mb",
         "1536",
-        "--docker-pids",
+        "--sandbox-pids",
         "300",
-        "--docker-cpus",
+        "--sandbox-cpus",
         "1.5",
         "--openai-api-key",
         SECRET,
@@ -164,17 +164,13 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
             .any(|o| o == "no-new-privileges"),
         "{host}"
     );
-    let bindings = host["PortBindings"].as_object().unwrap();
-    assert_eq!(bindings.len(), 1, "one port published: {bindings:?}");
-    for binding in bindings.values().flat_map(|b| b.as_array().unwrap()) {
-        assert_eq!(binding["HostIp"], "127.0.0.1", "{bindings:?}");
-    }
-    let published = docker(&["port", &ids[0]]);
+    // No network at all: nothing published, the bridge's socket is the only way in.
+    assert_eq!(host["NetworkMode"], "none", "{host}");
     assert!(
-        published
-            .lines()
-            .all(|l| l.contains("127.0.0.1:") && !l.contains("0.0.0.0")),
-        "{published}"
+        host["PortBindings"]
+            .as_object()
+            .is_none_or(|b| b.is_empty()),
+        "{host}"
     );
     assert_eq!(
         c["Config"]["Labels"][LABEL_INSTANCE]
@@ -184,7 +180,9 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
         12
     );
 
-    // Not root inside, and only the workspace and the npm cache are mounted.
+    // Not root inside, and only the workspace, its modules (read-only) with
+    // Vite's folders, the bridge's socket folder and minicode's tools
+    // (read-only) are mounted: not the npm cache.
     let uid = docker(&["exec", &ids[0], "id", "-u"]);
     assert_ne!(uid.trim(), "0", "the sandbox runs as root");
     let mounts: Vec<&str> = c["Mounts"]
@@ -193,8 +191,25 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
         .iter()
         .map(|m| m["Destination"].as_str().unwrap())
         .collect();
-    assert_eq!(mounts.len(), 2, "{mounts:?}");
-    assert!(mounts.contains(&"/workspace") && mounts.contains(&"/npm-cache"));
+    let mut sorted = mounts.clone();
+    sorted.sort();
+    assert_eq!(
+        sorted,
+        [
+            "/opt/minicode",
+            "/run/minicode",
+            "/workspace",
+            "/workspace/node_modules",
+            "/workspace/node_modules/.vite",
+            "/workspace/node_modules/.vite-temp"
+        ],
+        "{mounts:?}"
+    );
+    for m in c["Mounts"].as_array().unwrap() {
+        let read_only = ["/workspace/node_modules", "/opt/minicode"]
+            .contains(&m["Destination"].as_str().unwrap());
+        assert_eq!(m["RW"], !read_only, "{m}");
+    }
 
     // The server's secrets are not in the container's environment, neither
     // in its configuration nor in what a running command sees.
@@ -212,16 +227,12 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
         "the server's environment leaked: {env}"
     );
 
-    // What the app wrote in the workspace is still the server's to change.
-    let lock = app
-        .server
-        .state
-        .workspaces
-        .dir(id)
-        .join("node_modules/.package-lock.json");
+    // The app's modules are the store's, read-only: npm wrote nothing into
+    // the workspace, and the app cannot change a module another project uses.
+    let workspace = app.server.state.workspaces.dir(id);
     assert!(
-        lock.is_file(),
-        "npm installed into the bind-mounted workspace"
+        !workspace.join("node_modules/.package-lock.json").is_file(),
+        "npm ran in the store, not in the workspace"
     );
     let server_uid = nix::unistd::getuid().as_raw();
     let expected_owner = if server_uid == 0 {
@@ -229,14 +240,31 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
     } else {
         server_uid
     };
+    assert_eq!(uid.trim(), expected_owner.to_string());
+    let tamper = docker(&[
+        "exec",
+        &ids[0],
+        "sh",
+        "-c",
+        "echo pwned > /workspace/node_modules/vite/package.json && echo WROTE || echo refused",
+    ]);
+    assert!(tamper.contains("refused"), "{tamper}");
+    // What the app writes in its workspace is still the server's to change.
+    docker(&[
+        "exec",
+        &ids[0],
+        "sh",
+        "-c",
+        "echo app > /workspace/made-by-app.txt",
+    ]);
+    let made = workspace.join("made-by-app.txt");
     assert_eq!(
-        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&lock).unwrap()),
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&made).unwrap()),
         expected_owner
     );
-    assert_eq!(uid.trim(), expected_owner.to_string());
     std::fs::OpenOptions::new()
         .append(true)
-        .open(&lock)
+        .open(&made)
         .expect("the server can still write the app's files");
 
     // Stop leaves no container.
@@ -285,26 +313,19 @@ async fn delete_and_shutdown_leave_no_container() {
     let cache = tempfile::tempdir().unwrap();
     let app = docker_app(&["--sandbox-cache-dir", &cache.path().display().to_string()]).await;
     let owner = app.user("dockerdeleter").await;
-    // Projects with one tiny dependency: the container exists as soon as
-    // `npm install` has run in it.
+    // Two running apps: each has its container (and the store's install
+    // container is gone once the install is done).
     let mut ids = Vec::new();
-    // Different dependencies, so the second install does not reuse the first.
-    for (name, version) in [("Deleted", "7.0.0"), ("Left running", "6.0.0")] {
+    for name in ["Deleted", "Left running"] {
         let project = owner.project(name).await;
         let pid = project["id"].as_str().unwrap().to_string();
-        let res = owner
-            .put(
-                &format!("/api/projects/{pid}/files/package.json"),
-                &serde_json::json!({"content": format!("{{\"name\":\"tiny\",\"version\":\"1.0.0\",\"dependencies\":{{\"is-number\":\"{version}\"}}}}")}),
-            )
-            .await;
-        assert_eq!(res.status(), 200);
+        owner.upload_fixture(&pid).await;
         app.server
             .state
             .sandboxes
-            .install(Uuid::parse_str(&pid).unwrap(), &CancellationToken::new())
+            .ensure_running(Uuid::parse_str(&pid).unwrap(), &CancellationToken::new())
             .await
-            .expect("the install succeeds");
+            .expect("the app starts");
         assert_eq!(containers_with(LABEL_PROJECT, &pid).len(), 1);
         ids.push(pid);
     }
@@ -384,6 +405,7 @@ async fn commands_stream_their_output_and_failures_timeouts_and_cancels_kill_the
     let backend = DockerBackend::connect(
         IMAGE,
         instance.clone(),
+        &dir.path().join("state"),
         &dir.path().join("npm"),
         DockerLimits {
             memory_mb: 256,
@@ -399,6 +421,7 @@ async fn commands_stream_their_output_and_failures_timeouts_and_cancels_kill_the
         id: Uuid::new_v4(),
         workspace: dir.path().join("ws"),
         port: free_port(),
+        modules: None,
     };
     let buffer = LogBuffer::default();
     let events: EventBus = app.server.state.events.clone();
