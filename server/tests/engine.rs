@@ -721,6 +721,15 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
     );
     server.kill().unwrap();
     server.wait().unwrap();
+    // The sandbox dies with its server, before anything restarts it.
+    assert!(
+        common::wait_until(Duration::from_secs(5), || async {
+            common::sandbox_pids(&pid).is_empty()
+        })
+        .await,
+        "sandbox processes outlived a kill -9 of minicode: {:?}",
+        common::sandbox_pids(&pid)
+    );
 
     fake.push(design("Features", &["src/App.tsx"], true));
     fake.push(text_reply(&heredocs(&[(

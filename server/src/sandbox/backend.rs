@@ -63,6 +63,29 @@ pub fn npm_command(label: &str, args: &[&str]) -> CommandSpec {
     }
 }
 
+/// Makes `uid:gid` own every entry under `dir` (not following symlinks).
+/// Only for folders no sandbox can write while it runs (the npm cache):
+/// between the check and the walk, a writer could swap a folder for a
+/// symlink and send the walk out.
+/// Entries already owned are only stat'ed, so repeated calls are cheap.
+pub fn hand_over_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        let meta = std::fs::symlink_metadata(&path)?;
+        if std::os::unix::fs::MetadataExt::uid(&meta) != uid
+            || std::os::unix::fs::MetadataExt::gid(&meta) != gid
+        {
+            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
+        }
+        if meta.is_dir() {
+            for entry in std::fs::read_dir(&path)? {
+                stack.push(entry?.path());
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A long-running command (the dev server).
 pub struct Running {
     /// Becomes `Some(exit code)` when the process ends (`-1` if killed by a signal).

@@ -73,6 +73,46 @@ pub async fn connect(path: &Path) -> io::Result<UnixStream> {
     stream
 }
 
+/// The forwarders of every project, kept while the project keeps its port:
+/// a restart reuses the listener (rebinding right after dropping the old one
+/// races its release), and the socket's path never changes.
+#[derive(Default)]
+pub struct Forwarders {
+    by_project: std::sync::Mutex<std::collections::HashMap<uuid::Uuid, Forwarder>>,
+}
+
+impl Forwarders {
+    /// Where minicode reaches `project`'s dev server once its bridge is up:
+    /// the project's listener on `port`, made now if it has none (or one on
+    /// another port). Removes a stale socket first.
+    pub async fn ensure(
+        &self,
+        project: uuid::Uuid,
+        port: u16,
+        socket: PathBuf,
+    ) -> io::Result<SocketAddr> {
+        let _ = std::fs::remove_file(&socket);
+        if let Some(f) = self.lock().get(&project)
+            && f.address.port() == port
+        {
+            return Ok(f.address);
+        }
+        let forwarder = Forwarder::start(port, socket).await?;
+        let address = forwarder.address;
+        self.lock().insert(project, forwarder);
+        Ok(address)
+    }
+
+    /// Stops forwarding for `project` (it is being deleted, or minicode stops).
+    pub fn remove(&self, project: uuid::Uuid) {
+        self.lock().remove(&project);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<uuid::Uuid, Forwarder>> {
+        self.by_project.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
 /// Forwards 127.0.0.1:`port` to the sandbox's socket until dropped.
 pub struct Forwarder {
     task: JoinHandle<()>,

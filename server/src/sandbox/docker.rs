@@ -18,8 +18,9 @@
 //!   with a tmpfs on `/tmp`, and `docker-init` as pid 1 to reap zombies;
 //! - an unprivileged user: the server's own uid:gid, so files the app writes
 //!   in the workspace stay the server's; when the server runs as root, uid
-//!   and gid [`SANDBOX_UID`] instead, and the workspace is handed over to
-//!   that user before each command (root can still write everything);
+//!   and gid [`SANDBOX_UID`] instead, and the workspace folder (not its
+//!   contents, which the app may have swapped for symlinks) is handed over
+//!   to that user before each command (root can still write everything);
 //! - a clean environment: only what minicode sets (no server secret).
 //!
 //! The container's main process only sleeps; `npm install` and the dev server
@@ -50,7 +51,6 @@
 //! bridge's socket is reachable by minicode.
 
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -58,7 +58,7 @@ use std::time::Duration;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig, NetworkDisconnectRequest};
+use bollard::models::{ContainerCreateBody, HostConfig};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
 };
@@ -71,7 +71,9 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::SandboxError;
-use super::backend::{Backend, BoxFuture, CommandSpec, ProjectEnv, Running, npm_command};
+use super::backend::{
+    Backend, BoxFuture, CommandSpec, ProjectEnv, Running, hand_over_tree, npm_command,
+};
 use super::bridge;
 use super::logs::LogSink;
 use crate::config::SandboxKind;
@@ -120,7 +122,7 @@ pub struct DockerBackend {
     /// with the process backend's layout.
     state_dir: PathBuf,
     /// The host side of each running dev server's bridge.
-    forwarders: std::sync::Arc<std::sync::Mutex<HashMap<Uuid, bridge::Forwarder>>>,
+    forwarders: bridge::Forwarders,
     pass_env: Vec<(String, String)>,
     limits: DockerLimits,
     /// Containers this minicode created, by project. Creation is serialized.
@@ -202,7 +204,7 @@ impl DockerBackend {
             gid,
             hand_over,
             state_dir: state_dir.to_path_buf(),
-            forwarders: std::sync::Arc::default(),
+            forwarders: bridge::Forwarders::default(),
             pass_env,
             limits,
             containers: tokio::sync::Mutex::default(),
@@ -388,13 +390,14 @@ impl DockerBackend {
         if !self.hand_over {
             return Ok(());
         }
-        let (uid, gid) = (self.uid, self.gid);
-        tokio::task::spawn_blocking(move || {
-            dirs.iter().try_for_each(|d| hand_over_tree(d, uid, gid))
-        })
-        .await
-        .map_err(|e| SandboxError::Io(e.to_string()))?
-        .map_err(|e| SandboxError::Io(format!("could not hand the workspace over: {e}")))
+        // The folders only, never their contents: the app can swap anything
+        // inside its workspace for a symlink at any moment, and a recursive
+        // walk as root would follow it out. lchown never follows one.
+        for dir in &dirs {
+            std::os::unix::fs::lchown(dir, Some(self.uid), Some(self.gid))
+                .map_err(|e| SandboxError::Io(format!("could not hand the workspace over: {e}")))?;
+        }
+        Ok(())
     }
 
     /// Starts `command` in the container; returns the exec id, its pid file
@@ -493,6 +496,41 @@ impl DockerBackend {
                 }
             }
         }
+    }
+
+    /// Runs one command in a container of its own with `binds`, then removes
+    /// the container (the store's install steps).
+    #[allow(clippy::too_many_arguments)]
+    async fn one_off(
+        &self,
+        project: Uuid,
+        job: &str,
+        binds: Vec<String>,
+        network: bool,
+        command: &CommandSpec,
+        logs: &LogSink,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<(), SandboxError> {
+        let name = format!("minicode-{}-{job}-{project}", self.instance);
+        self.remove(&name).await;
+        let options = CreateContainerOptionsBuilder::new().name(&name).build();
+        self.docker
+            .create_container(Some(options), self.body(project, binds, network))
+            .await
+            .map_err(docker_error)?;
+        let result = async {
+            self.docker
+                .start_container(&name, None)
+                .await
+                .map_err(docker_error)?;
+            let exec = self.exec_in(&name, command, logs).await?;
+            self.finish(project, &name, exec, command, timeout, cancel.clone())
+                .await
+        }
+        .await;
+        self.remove(&name).await;
+        result
     }
 
     /// Starts `command` in a container minicode made for a one-off job.
@@ -621,10 +659,6 @@ impl DockerBackend {
     }
 
     async fn stop_project(&self, project: Uuid) {
-        self.forwarders
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&project);
         let known = self.containers.lock().await.remove(&project);
         // Remove by name even if unknown: a step may have been cut short mid-creation.
         let name = known.map_or_else(|| self.container_name(project), |c| c.name);
@@ -711,24 +745,6 @@ async fn pump(
     emit(err, LogStream::Stderr, true);
 }
 
-/// Makes `uid:gid` own every entry under `dir` (not following symlinks).
-/// Entries already owned are only stat'ed, so repeated calls are cheap.
-fn hand_over_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        let meta = std::fs::symlink_metadata(&path)?;
-        if meta.uid() != uid || meta.gid() != gid {
-            std::os::unix::fs::lchown(&path, Some(uid), Some(gid))?;
-        }
-        if meta.is_dir() {
-            for entry in std::fs::read_dir(&path)? {
-                stack.push(entry?.path());
-            }
-        }
-    }
-    Ok(())
-}
-
 impl Backend for DockerBackend {
     fn kind(&self) -> SandboxKind {
         SandboxKind::Docker
@@ -765,64 +781,36 @@ impl Backend for DockerBackend {
         let span = tracing::info_span!("docker.install_modules", project_id = %project.id);
         Box::pin(
             async move {
-                let name = format!("minicode-{}-store-{}", self.instance, project.id);
-                self.remove(&name).await;
                 if self.hand_over {
-                    let (dir, uid, gid) = (staging.to_path_buf(), self.uid, self.gid);
-                    tokio::task::spawn_blocking(move || hand_over_tree(&dir, uid, gid))
-                        .await
-                        .map_err(|e| SandboxError::Io(e.to_string()))?
+                    // Only the folder: what is in it is minicode's own.
+                    std::os::unix::fs::lchown(staging, Some(self.uid), Some(self.gid))
                         .map_err(|e| SandboxError::Io(e.to_string()))?;
                 }
+                let started = tokio::time::Instant::now();
+                // 1. Download, scripts off: the network and the npm cache.
+                let fetch = npm_command(
+                    "npm install",
+                    &["install", "--ignore-scripts", "--prefer-offline"],
+                );
                 let binds = vec![
                     format!("{}:{WORKSPACE}", staging.display()),
                     format!("{}:{NPM_CACHE}", self.npm_cache.display()),
                 ];
-                let options = CreateContainerOptionsBuilder::new().name(&name).build();
-                self.docker
-                    .create_container(Some(options), self.body(project.id, binds, true))
-                    .await
-                    .map_err(docker_error)?;
-                let result = async {
-                    self.docker
-                        .start_container(&name, None)
-                        .await
-                        .map_err(docker_error)?;
-                    let started = tokio::time::Instant::now();
-                    let fetch = npm_command(
-                        "npm install",
-                        &["install", "--ignore-scripts", "--prefer-offline"],
-                    );
-                    let exec = self.exec_in(&name, &fetch, &logs).await?;
-                    self.finish(project.id, &name, exec, &fetch, timeout, cancel.clone())
-                        .await?;
-                    // The packages' own scripts run with no network at all.
-                    self.docker
-                        .disconnect_network(
-                            "bridge",
-                            NetworkDisconnectRequest {
-                                container: name.clone(),
-                                force: Some(true),
-                            },
-                        )
-                        .await
-                        .map_err(docker_error)?;
-                    let rebuild = npm_command("npm rebuild", &["rebuild"]);
-                    let exec = self.exec_in(&name, &rebuild, &logs).await?;
-                    let left = timeout.saturating_sub(started.elapsed());
-                    self.finish(
-                        project.id,
-                        &name,
-                        exec,
-                        &rebuild,
-                        left.max(Duration::from_secs(1)),
-                        cancel,
-                    )
-                    .await
-                }
-                .await;
-                self.remove(&name).await;
-                result
+                self.one_off(
+                    project.id, "fetch", binds, true, &fetch, &logs, timeout, &cancel,
+                )
+                .await?;
+                // 2. The packages' install scripts: no network, no npm cache
+                //    (a script could otherwise plant entries for everyone).
+                let rebuild = npm_command("npm rebuild", &["rebuild"]);
+                let binds = vec![format!("{}:{WORKSPACE}", staging.display())];
+                let left = timeout
+                    .saturating_sub(started.elapsed())
+                    .max(Duration::from_secs(1));
+                self.one_off(
+                    project.id, "scripts", binds, false, &rebuild, &logs, left, &cancel,
+                )
+                .await
             }
             .instrument(span),
         )
@@ -851,31 +839,21 @@ impl Backend for DockerBackend {
                 let socket = self
                     .project_dir("sock", project.id)
                     .join(bridge::SOCKET_NAME);
-                let _ = std::fs::remove_file(&socket);
-                let forwarder = bridge::Forwarder::start(project.port, socket)
+                let address = self
+                    .forwarders
+                    .ensure(project.id, project.port, socket)
                     .await
                     .map_err(|e| SandboxError::PortConflict {
                         port: project.port,
                         log_tail: vec![e.to_string()],
                     })?;
-                let address = forwarder.address;
                 let command = bridge::wrap(command, project.port);
                 let (_, exec) = self.launch(project, &command, &logs).await?;
-                self.forwarders
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(project.id, forwarder);
-                let forwarders = self.forwarders.clone();
-                let project_id = project.id;
                 let (tx, rx) = watch::channel(None);
                 let docker = self.docker.clone();
                 tokio::spawn(
                     async move {
                         let _ = exec.pump.await;
-                        forwarders
-                            .lock()
-                            .unwrap_or_else(|p| p.into_inner())
-                            .remove(&project_id);
                         // Same wait as `exit_code`, without borrowing the backend.
                         let mut code = -1;
                         for _ in 0..40 {
@@ -910,7 +888,13 @@ impl Backend for DockerBackend {
     }
 
     fn destroy<'a>(&'a self, project: Uuid) -> BoxFuture<'a, ()> {
-        self.stop(project)
+        Box::pin(async move {
+            self.stop(project).await;
+            self.forwarders.remove(project);
+            for what in ["vite", "sock"] {
+                let _ = std::fs::remove_dir_all(self.project_dir(what, project));
+            }
+        })
     }
 
     fn reap_orphans(&self) -> BoxFuture<'_, usize> {

@@ -24,7 +24,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use minicode::protocol::LogStream;
@@ -38,7 +38,9 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::SandboxError;
-use super::backend::{Backend, BoxFuture, CommandSpec, ProjectEnv, Running, npm_command};
+use super::backend::{
+    Backend, BoxFuture, CommandSpec, ProjectEnv, Running, hand_over_tree, npm_command,
+};
 use super::bridge;
 use super::bwrap::{self, Bubblewrap, View};
 use super::cgroup::{self, Cgroups};
@@ -85,7 +87,7 @@ pub struct ProcessBackend {
     isolation: Option<Isolation>,
     groups: Mutex<HashMap<Uuid, Vec<i32>>>,
     /// The host side of each running dev server's bridge.
-    forwarders: Arc<Mutex<HashMap<Uuid, bridge::Forwarder>>>,
+    forwarders: bridge::Forwarders,
 }
 
 impl ProcessBackend {
@@ -168,7 +170,7 @@ impl ProcessBackend {
             limits,
             isolation,
             groups: Mutex::default(),
-            forwarders: Arc::default(),
+            forwarders: bridge::Forwarders::default(),
         };
         if backend.isolation.is_some() {
             backend.probe()?;
@@ -185,7 +187,7 @@ impl ProcessBackend {
         let empty = self.state_dir.join("probe");
         std::fs::create_dir_all(&empty).map_err(|e| e.to_string())?;
         if let Some((uid, gid)) = iso.run_as {
-            let _ = nix::unistd::chown(&empty, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)));
+            let _ = std::os::unix::fs::lchown(&empty, Some(uid), Some(gid));
         }
         let view = View {
             app: empty,
@@ -254,7 +256,8 @@ impl ProcessBackend {
         for dir in &writable {
             std::fs::create_dir_all(dir).map_err(io)?;
             if let Some((uid, gid)) = self.isolation.as_ref().and_then(|i| i.run_as) {
-                nix::unistd::chown(dir, Some(Uid::from_raw(uid)), Some(Gid::from_raw(gid)))
+                // lchown: never follow a link, whoever planted it.
+                std::os::unix::fs::lchown(dir, Some(uid), Some(gid))
                     .map_err(|e| SandboxError::Io(format!("{}: {e}", dir.display())))?;
             }
         }
@@ -460,21 +463,6 @@ fn apply_limits(limits: &ProcessLimits, nproc: Option<u64>) -> std::io::Result<(
     Ok(())
 }
 
-/// Gives a folder tree to `uid:gid` (only what is not theirs already).
-fn hand_over_tree(dir: &Path, uid: u32, gid: u32) -> std::io::Result<()> {
-    use std::os::unix::fs::MetadataExt;
-    let meta = std::fs::symlink_metadata(dir)?;
-    if meta.uid() != uid || meta.gid() != gid {
-        std::os::unix::fs::lchown(dir, Some(uid), Some(gid))?;
-    }
-    if meta.is_dir() {
-        for entry in std::fs::read_dir(dir)? {
-            hand_over_tree(&entry?.path(), uid, gid)?;
-        }
-    }
-    Ok(())
-}
-
 async fn pump(stream: impl AsyncRead + Unpin, kind: LogStream, logs: LogSink) {
     let mut lines = BufReader::new(stream).lines();
     while let Ok(Some(line)) = lines.next_line().await {
@@ -639,48 +627,34 @@ impl Backend for ProcessBackend {
             let view = self.project_view(project, isolated);
             // Isolated: the dev server has no network; minicode reaches it
             // through the bridge's socket.
-            let (command, forwarder) = if isolated {
+            let (command, address) = if isolated {
                 let socket = self
                     .project_dir("sock", project.id)
                     .join(bridge::SOCKET_NAME);
-                let _ = std::fs::remove_file(&socket);
-                let forwarder = bridge::Forwarder::start(project.port, socket)
+                let address = self
+                    .forwarders
+                    .ensure(project.id, project.port, socket)
                     .await
                     .map_err(|e| SandboxError::PortConflict {
                         port: project.port,
                         log_tail: vec![e.to_string()],
                     })?;
-                (bridge::wrap(command, project.port), Some(forwarder))
+                (bridge::wrap(command, project.port), address)
             } else {
-                (command, None)
+                (command, ([127, 0, 0, 1], project.port).into())
             };
-            let address = forwarder
-                .as_ref()
-                .map(|f| f.address)
-                .unwrap_or_else(|| ([127, 0, 0, 1], project.port).into());
             let (mut child, pumps) = self.start(project.id, &view, &command, &logs)?;
             let pgid = child.id().map(|p| p as i32).unwrap_or_default();
             let (tx, rx) = watch::channel(None);
             let project_id = project.id;
             let run_dir = self.run_dir.clone();
             let graceful = !isolated;
-            if let Some(forwarder) = forwarder {
-                self.forwarders
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(project_id, forwarder);
-            }
-            let forwarders = self.forwarders.clone();
             tokio::spawn(async move {
                 let code = child.wait().await.map(exit_code).unwrap_or(-1);
                 // Whatever the server left in its group goes with it.
                 if group_alive(pgid) {
                     kill_group(pgid, graceful).await;
                 }
-                forwarders
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&project_id);
                 let _ = tokio::time::timeout(TERM_GRACE, futures::future::join_all(pumps)).await;
                 let _ = std::fs::remove_file(run_dir.join(format!("{project_id}.{pgid}")));
                 logs.system(format!("dev server exited with code {code}"));
@@ -702,16 +676,13 @@ impl Backend for ProcessBackend {
                 self.forget(project, pgid);
             }
             self.kill_cgroup(project);
-            self.forwarders
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .remove(&project);
         })
     }
 
     fn destroy<'a>(&'a self, project: Uuid) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.stop(project).await;
+            self.forwarders.remove(project);
             if let Some(c) = self.isolation.as_ref().and_then(|i| i.cgroups.as_ref()) {
                 c.remove(project);
             }
