@@ -4,14 +4,16 @@
 //! workspace, install, dev server start, the second phase and checkpoints.
 //!
 //! One real server in this process with a fresh sandbox cache folder (the
-//! first run downloads every npm package; the others link the kept
-//! `node_modules` snapshot). For each prompt the clock starts at
+//! first run downloads every npm package; the others reuse the module store's
+//! entry). For each prompt the clock starts at
 //! `POST /api/projects/:id/generate` and the project's live events are read
 //! in-process: `first file` is the first `file_start`, `preview live` the
 //! first `server_started`, `complete` is `generation_complete`. It also counts
 //! dev-server starts and `SANDBOX_CRASHED` events per run (1 and 0 expected).
 //!
-//! Run with `cargo bench -p minicode-server --bench prompt_to_preview`.
+//! Run with `cargo bench -p minicode-server --bench prompt_to_preview`;
+//! `BENCH_SANDBOX=process-unsafe` measures the unisolated sandbox instead of
+//! the default (bubblewrap), to see what isolation costs.
 
 // The test suite's server and client helpers.
 #[path = "../tests/common/mod.rs"]
@@ -45,7 +47,9 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let runs = runtime.block_on(measure());
+    let sandbox = std::env::var("BENCH_SANDBOX").unwrap_or_else(|_| "process".into());
+    let runs = runtime.block_on(measure(&sandbox));
+    println!("sandbox: {sandbox}");
     println!(
         "| run | npm | first file | preview live | complete | dev-server starts | crash events |"
     );
@@ -55,7 +59,7 @@ fn main() {
             "| {} {:?} | {} | {} ms | {} ms | {} ms | {} | {} |",
             i + 1,
             PROMPTS[i],
-            if i == 0 { "cold cache" } else { "snapshot" },
+            if i == 0 { "cold cache" } else { "module store" },
             run.first_file.as_millis(),
             run.preview_live.as_millis(),
             run.complete.as_millis(),
@@ -65,9 +69,11 @@ fn main() {
     }
 }
 
-async fn measure() -> Vec<Run> {
+async fn measure(sandbox: &str) -> Vec<Run> {
     let cache = tempfile::tempdir().unwrap();
     let app = common::spawn_with(&[
+        "--sandbox",
+        sandbox,
         "--offline-chars-per-sec",
         "0",
         "--sandbox-cache-dir",

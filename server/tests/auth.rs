@@ -456,3 +456,36 @@ async fn cors_allows_only_configured_origins() {
     assert!(!no.headers().contains_key("access-control-allow-origin"));
     app.stop().await;
 }
+
+/// Without a sandbox, generated apps can read the database: the server
+/// says so in /health and takes one account only.
+#[tokio::test]
+async fn the_unsafe_sandbox_takes_one_account_only() {
+    let app = spawn_with(&["--sandbox", "process-unsafe"]).await;
+    let body: Value = app.bare_client().get("/health").await.json().await.unwrap();
+    assert_eq!(body["sandbox"], "process-unsafe");
+    let register = |name: &'static str| {
+        let client = app.client();
+        async move {
+            client
+                .post(
+                    "/api/auth/register",
+                    &json!({"username": name, "password": "password123"}),
+                )
+                .await
+        }
+    };
+    assert_eq!(register("owner").await.status(), 201);
+    let refused = register("stranger").await;
+    assert_eq!(error_code(refused, 403).await, "REGISTRATION_CLOSED");
+    // The owner still signs in.
+    let res = app
+        .client()
+        .post(
+            "/api/auth/login",
+            &json!({"username": "owner", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}

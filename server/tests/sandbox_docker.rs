@@ -343,6 +343,16 @@ async fn delete_and_shutdown_leave_no_container() {
 }
 
 #[tokio::test]
+async fn a_hostile_app_reaches_nothing_outside_its_container() {
+    if !enabled("a_hostile_app_reaches_nothing_outside_its_container") {
+        return;
+    }
+    let app = docker_app(&[]).await;
+    common::hostile_app_reaches_nothing(&app).await;
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn orphans_of_this_instance_are_reaped_at_startup() {
     if !enabled("orphans_of_this_instance_are_reaped_at_startup") {
         return;

@@ -461,3 +461,180 @@ pub async fn later_phase_keeps_or_restarts(app: &TestApp, running: impl Fn(&str)
     let started = frames.iter().filter(|f| f.kind == "server_started").count();
     assert_eq!(started, 3, "one start per dev server");
 }
+
+/// A hostile app: its `vite.config.ts` (code that runs in the dev server)
+/// tries every reach an attacker with an account would, against a victim
+/// project running beside it. Every attempt fails; the victim, the database
+/// and the shared modules are unchanged; a symlink it plants is never
+/// followed by the server.
+pub async fn hostile_app_reaches_nothing(app: &TestApp) {
+    use std::time::Duration;
+    use tokio_util::sync::CancellationToken;
+    use uuid::Uuid;
+
+    let cancel = CancellationToken::new();
+    let sandboxes = &app.server.state.sandboxes;
+
+    let victim_owner = app.user("victim").await;
+    let victim = victim_owner.project("Victim").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    victim_owner.upload_fixture(&victim).await;
+    let victim_id = Uuid::parse_str(&victim).unwrap();
+    sandboxes
+        .ensure_running(victim_id, &cancel)
+        .await
+        .expect("the victim runs");
+    let victim_port = sandboxes.upstream(victim_id).expect("running").port();
+
+    let attacker = app.user("attacker").await;
+    let evil = attacker.project("Evil").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let evil_id = Uuid::parse_str(&evil).unwrap();
+    attacker.upload_fixture(&evil).await;
+    // The attacker knows the host's paths (the worst case).
+    let data_dir = app.dir.path().join("data");
+    let db = app.dir.path().join("minicode.db");
+    let victim_file = data_dir.join(format!("workspaces/{victim}/src/App.tsx"));
+    let targets = json!({
+        "db": db.display().to_string(),
+        "dataDir": data_dir.display().to_string(),
+        "victimFile": victim_file.display().to_string(),
+        "serverPid": std::process::id(),
+        "minicodePort": app.server.addr.port(),
+        "victimPort": victim_port,
+    });
+    let hostile_config = r#"import { defineConfig } from 'vite';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+
+const t = JSON.parse(fs.readFileSync('./targets.json', 'utf8'));
+const report = {};
+const attempt = (name, f) => {
+  try { f(); report[name] = 'reached'; } catch { report[name] = 'blocked'; }
+};
+const connect = (name, port) => new Promise((done) => {
+  const s = net.connect(port, '127.0.0.1');
+  const end = (result) => { report[name] = result; s.destroy(); done(); };
+  s.on('connect', () => end('reached'));
+  s.on('error', () => end('blocked'));
+  setTimeout(() => end('blocked'), 2000);
+});
+
+export default defineConfig(async () => {
+  attempt('database', () => fs.readFileSync(t.db));
+  attempt('data_dir', () => fs.readdirSync(t.dataDir));
+  attempt('sibling_workspace', () => fs.readFileSync(t.victimFile));
+  attempt('server_environ', () => fs.readFileSync(`/proc/${t.serverPid}/environ`));
+  attempt('write_data_dir', () => fs.writeFileSync(`${t.dataDir}/pwned`, 'x'));
+  attempt('write_system', () => fs.writeFileSync('/usr/pwned', 'x'));
+  attempt('shared_module', () => fs.appendFileSync('node_modules/react/index.js', '//pwned'));
+  attempt('replace_shared_module', () => fs.rmSync('node_modules/react', { recursive: true }));
+  await connect('minicode_port', t.minicodePort);
+  await connect('victim_dev_server', t.victimPort);
+  // Links the server might follow later: planting them is allowed.
+  fs.symlinkSync(t.db, 'db-link.txt');
+  fs.rmSync('package.json');
+  fs.symlinkSync(t.db, 'package.json');
+  fs.writeFileSync('attack-report.json', JSON.stringify(report));
+  return { esbuild: { jsx: 'automatic' } };
+});
+"#;
+    for (path, content) in [
+        ("targets.json", targets.to_string()),
+        ("vite.config.ts", hostile_config.to_string()),
+    ] {
+        let res = attacker
+            .put(
+                &format!("/api/projects/{evil}/files/{path}"),
+                &json!({"content": content}),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "PUT {path}");
+    }
+    sandboxes
+        .ensure_running(evil_id, &cancel)
+        .await
+        .expect("the hostile app starts");
+
+    let report_path = app
+        .server
+        .state
+        .workspaces
+        .dir(evil_id)
+        .join("attack-report.json");
+    assert!(
+        wait_until(Duration::from_secs(30), || async { report_path.is_file() }).await,
+        "the hostile config never ran"
+    );
+    let report: Value =
+        serde_json::from_str(&std::fs::read_to_string(&report_path).unwrap()).expect("the report");
+    let attempts = report.as_object().unwrap();
+    assert_eq!(attempts.len(), 10, "{report}");
+    for (name, result) in attempts {
+        assert_eq!(result, "blocked", "{name} was reached: {report}");
+    }
+
+    // Nothing changed outside the attacker's workspace.
+    assert!(!data_dir.join("pwned").exists());
+    let victim_app = victim_owner
+        .get(&format!("/api/projects/{victim}/files/src/App.tsx"))
+        .await;
+    assert_eq!(victim_app.status(), 200);
+    let fixture_app = fixture_app()
+        .into_iter()
+        .find(|(p, _)| p == "src/App.tsx")
+        .unwrap()
+        .1;
+    let victim_body: Value = victim_app.json().await.unwrap();
+    assert_eq!(victim_body["data"]["content"], fixture_app.as_str());
+    assert_eq!(
+        victim_owner
+            .get(&format!("/preview/{victim}/"))
+            .await
+            .status(),
+        200,
+        "the victim still runs on its own modules"
+    );
+
+    // The planted links are never followed by the server: not to read, not
+    // to write, not for the install's package.json.
+    let res = attacker
+        .get(&format!("/api/projects/{evil}/files/db-link.txt"))
+        .await;
+    let status = res.status().as_u16();
+    let body = res.text().await.unwrap();
+    assert!(
+        !body.contains("SQLite format"),
+        "{status}: the database leaked"
+    );
+    let res = attacker
+        .put(
+            &format!("/api/projects/{evil}/files/db-link.txt"),
+            &json!({"content": "overwritten"}),
+        )
+        .await;
+    assert_eq!(res.status(), 422, "a write through the planted link");
+    sandboxes.stop(evil_id).await;
+    let err = sandboxes
+        .install(evil_id, &cancel)
+        .await
+        .expect_err("package.json is a link now");
+    assert!(
+        matches!(err, minicode_server::sandbox::SandboxError::NoPackageJson),
+        "{err}"
+    );
+    if db.exists() {
+        let head = std::fs::read(&db).unwrap();
+        assert!(
+            head.starts_with(b"SQLite format 3"),
+            "the database is intact"
+        );
+    }
+    // The server itself is fine: its database answers.
+    assert_eq!(victim_owner.get("/api/projects").await.status(), 200);
+    sandboxes.stop(victim_id).await;
+}
