@@ -543,9 +543,23 @@ export default defineConfig(async () => {
   return { esbuild: { jsx: 'automatic' } };
 });
 "#;
+    // Its own install script, and a dependency no other project has, so the
+    // install really runs: the project's scripts must never run.
+    let fixture = fixture_app();
+    let mut package: Value =
+        serde_json::from_str(&fixture.iter().find(|(p, _)| p == "package.json").unwrap().1)
+            .unwrap();
+    package["scripts"]["postinstall"] =
+        json!("node -e \"require('fs').writeFileSync('postinstall-ran', 'x')\"");
+    package["scripts"]["preinstall"] = json!("touch preinstall-ran");
+    package["dependencies"]["is-number"] = json!("^7.0.0");
     for (path, content) in [
         ("targets.json", targets.to_string()),
         ("vite.config.ts", hostile_config.to_string()),
+        (
+            "package.json",
+            serde_json::to_string_pretty(&package).unwrap(),
+        ),
     ] {
         let res = attacker
             .put(
@@ -576,6 +590,11 @@ export default defineConfig(async () => {
     assert_eq!(attempts.len(), 10, "{report}");
     for (name, result) in attempts {
         assert_eq!(result, "blocked", "{name} was reached: {report}");
+    }
+
+    let workspace = app.server.state.workspaces.dir(evil_id);
+    for marker in ["postinstall-ran", "preinstall-ran"] {
+        assert!(!workspace.join(marker).exists(), "the project's {marker}");
     }
 
     // Nothing changed outside the attacker's workspace.
