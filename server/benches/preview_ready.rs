@@ -75,7 +75,7 @@ async fn measure(backend: &str) -> Vec<Duration> {
         let id = Uuid::parse_str(&pid).unwrap();
         client.upload_fixture(&pid).await;
         let started = Instant::now();
-        while client.get(&format!("/preview/{pid}/")).await.status() != 200 {
+        while client.preview(&format!("/preview/{pid}/")).await.status() != 200 {
             assert!(
                 started.elapsed() < LIMIT,
                 "{backend} {case}: no preview after {LIMIT:?}: {:?}",

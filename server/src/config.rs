@@ -107,6 +107,13 @@ pub struct Config {
     #[arg(long, env = "MINICODE_PUBLIC_URL")]
     pub public_url: Option<String>,
 
+    /// Where previews live: a URL pattern with `{project}` in the host, e.g.
+    /// `https://{project}.preview.example.com` (needs a wildcard DNS record
+    /// and certificate). Default: `http://{project}.preview.localhost:<port>`,
+    /// which browsers resolve to the loopback (a laptop, no set-up).
+    #[arg(long, env = "MINICODE_PREVIEW_URL")]
+    pub preview_url: Option<String>,
+
     /// Mark the session cookie `Secure`. Defaults to true when the public URL is https.
     #[arg(long, env = "MINICODE_SECURE_COOKIES")]
     pub secure_cookies: Option<bool>,

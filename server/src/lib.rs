@@ -68,6 +68,8 @@ pub enum StartError {
     },
     #[error("could not set up the {kind} sandbox: {message}")]
     Sandbox { kind: &'static str, message: String },
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 /// Connects to the database (migrating it) and assembles the shared state.
@@ -103,7 +105,9 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     }
     let models = llm::models::Models::from_config(&config);
     tracing::info!(default_model = %models.default_id(), "model providers ready");
+    let previews = previews_from_config(&config)?;
     Ok(AppState {
+        previews: Arc::new(previews),
         agents: agent::Agents::new(config.generations_per_hour),
         models: Arc::new(models),
         auth_limiter: Arc::new(RateLimiter::per_minute(config.auth_rate_per_minute)),
@@ -113,6 +117,34 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         events,
         workspaces,
         sandboxes,
+    })
+}
+
+/// Preview hosts, their signing key, and who may frame them.
+fn previews_from_config(config: &Config) -> Result<preview::Previews, StartError> {
+    let hosts =
+        preview::PreviewHosts::new(config.preview_url.as_deref()).map_err(StartError::Config)?;
+    let signer = preview::ticket::Signer::load_or_create(&config.data_dir).map_err(|e| {
+        StartError::Config(format!("the preview signing key in the data folder: {e}"))
+    })?;
+    // Only minicode's own pages may frame a preview: the public URL, or (on
+    // a laptop) the loopback names at minicode's port.
+    let frame_ancestors = match config.public_origin() {
+        Some(origin) => origin,
+        None => {
+            let port = config.addr.port();
+            let port = if port == 0 {
+                "*".to_string()
+            } else {
+                port.to_string()
+            };
+            format!("http://localhost:{port} http://127.0.0.1:{port} http://[::1]:{port}")
+        }
+    };
+    Ok(preview::Previews {
+        hosts,
+        signer,
+        frame_ancestors,
     })
 }
 

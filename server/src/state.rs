@@ -27,4 +27,6 @@ pub struct AppState {
     pub agents: Agents,
     /// The configured model providers.
     pub models: Arc<Models>,
+    /// Preview hosts and the key their tickets are signed with.
+    pub previews: Arc<crate::preview::Previews>,
 }

@@ -277,11 +277,11 @@ async fn a_generation_streams_over_the_socket_and_a_reconnecting_client_misses_n
         .await
         .unwrap();
     assert_eq!(app_file["data"]["content"], PHASE_TWO_APP);
-    let page = client.get(&format!("/preview/{pid}/")).await;
+    let page = client.preview(&format!("/preview/{pid}/")).await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("<div id=\"root\">"));
     let module = client
-        .get(&format!("/preview/{pid}/src/App.tsx"))
+        .preview(&format!("/preview/{pid}/src/App.tsx"))
         .await
         .text()
         .await
@@ -755,7 +755,7 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
         .unwrap();
     assert_eq!(pkg["data"]["version"], 1, "no duplicated file versions");
     let module = client
-        .get(&format!("/preview/{pid}/src/App.tsx"))
+        .preview(&format!("/preview/{pid}/src/App.tsx"))
         .await
         .text()
         .await

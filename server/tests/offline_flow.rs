@@ -51,7 +51,7 @@ async fn paths(client: &Client, pid: &str) -> Vec<String> {
 async fn preview_shows(client: &Client, pid: &str, module: &str, needle: &str, yes: bool) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let res = client.get(&format!("/preview/{pid}/{module}")).await;
+        let res = client.preview(&format!("/preview/{pid}/{module}")).await;
         let status = res.status();
         let body = res.text().await.unwrap();
         if status == 200 && body.contains(needle) == yes {
@@ -141,14 +141,14 @@ async fn the_offline_generator_builds_a_working_app_and_chat_edits_it_with_undo(
         files.iter().any(|f| f.contains("Timer")),
         "a timer component: {files:?}"
     );
-    let page = client.get(&format!("/preview/{pid}/")).await;
+    let page = client.preview(&format!("/preview/{pid}/")).await;
     assert_eq!(page.status(), 200);
     assert!(page.text().await.unwrap().contains("id=\"root\""));
     for module in files
         .iter()
         .filter(|f| f.starts_with("src/") && (f.ends_with(".tsx") || f.ends_with(".ts")))
     {
-        let res = client.get(&format!("/preview/{pid}/{module}")).await;
+        let res = client.preview(&format!("/preview/{pid}/{module}")).await;
         assert_eq!(res.status(), 200, "Vite compiles {module}");
     }
     preview_shows(&client, &pid, "src/App.tsx", "Taskly", true).await;

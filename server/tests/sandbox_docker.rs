@@ -104,16 +104,10 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
     owner.upload_fixture(&pid).await;
 
     // The first request starts the sandbox in the background.
-    let res = owner
-        .http
-        .get(owner.url(&preview))
-        .header("accept", "text/html")
-        .send()
-        .await
-        .unwrap();
+    let res = owner.preview(&preview).await;
     assert_eq!(res.status(), 503);
     let ready = wait_until(INSTALL, || async {
-        owner.get(&preview).await.status() == 200
+        owner.preview(&preview).await.status() == 200
     })
     .await;
     assert!(
@@ -121,13 +115,10 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
         "preview never came up: {:?}",
         app.server.state.sandboxes.status(id)
     );
-    let html = owner.get(&preview).await.text().await.unwrap();
+    let html = owner.preview(&preview).await.text().await.unwrap();
     assert!(html.contains("<div id=\"root\"></div>"), "{html}");
-    assert!(
-        html.contains(&format!("/preview/{pid}/@vite/client")),
-        "{html}"
-    );
-    let module = owner.get(&format!("/preview/{pid}/src/App.tsx")).await;
+    assert!(html.contains("\"/@vite/client\""), "{html}");
+    let module = owner.preview(&format!("/preview/{pid}/src/App.tsx")).await;
     assert_eq!(module.status(), 200);
     assert!(
         module
@@ -140,7 +131,7 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
     // Nobody else sees it.
     let intruder = app.user("dockerintruder").await;
     for client in [&intruder, &app.client()] {
-        assert_eq!(client.get(&preview).await.status(), 404);
+        assert_eq!(client.preview(&preview).await.status(), 404);
     }
 
     // Exactly one container, ours, with the configured limits.
@@ -277,7 +268,7 @@ async fn preview_runs_in_a_locked_down_container_for_its_owner_only() {
     // The next request brings it back in a new container; shutdown removes it.
     assert!(
         wait_until(Duration::from_secs(120), || async {
-            owner.get(&preview).await.status() == 200
+            owner.preview(&preview).await.status() == 200
         })
         .await,
         "restarts on demand: {:?}",

@@ -25,7 +25,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
     let preview = format!("/preview/{pid}/");
 
     // Before there are files there is nothing to run.
-    let res = owner.get(&preview).await;
+    let res = owner.preview(&preview).await;
     assert_eq!(res.status(), 503);
     assert!(res.text().await.unwrap().contains("No app yet"));
 
@@ -34,7 +34,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
     // The first request starts the sandbox in the background and says so.
     let res = owner
         .http
-        .get(owner.url(&preview))
+        .get(format!("{}/", owner.preview_origin(&pid)))
         .header("accept", "text/html")
         .send()
         .await
@@ -44,7 +44,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
     assert!(page.contains("http-equiv=\"refresh\""), "{page}");
 
     let ready = wait_until(INSTALL, || async {
-        owner.get(&preview).await.status() == 200
+        owner.preview(&preview).await.status() == 200
     })
     .await;
     assert!(
@@ -53,14 +53,20 @@ async fn preview_runs_the_app_for_its_owner_only() {
         app.server.state.sandboxes.status(id)
     );
 
-    // The page, a transformed module and the app's text all come through minicode.
-    let html = owner.get(&preview).await.text().await.unwrap();
+    // The page, a transformed module and the app's text all come through
+    // minicode, on the project's own preview host.
+    let res = owner.preview(&preview).await;
+    assert_eq!(
+        res.url().host_str(),
+        Some(format!("{pid}.preview.localhost").as_str())
+    );
+    let html = res.text().await.unwrap();
     assert!(html.contains("<div id=\"root\"></div>"), "{html}");
     assert!(
-        html.contains(&format!("/preview/{pid}/@vite/client")),
-        "Vite serves under the preview base: {html}"
+        html.contains("\"/@vite/client\""),
+        "Vite serves at the preview host's root: {html}"
     );
-    let module = owner.get(&format!("/preview/{pid}/src/App.tsx")).await;
+    let module = owner.preview(&format!("/preview/{pid}/src/App.tsx")).await;
     assert_eq!(module.status(), 200);
     assert!(
         module
@@ -85,22 +91,30 @@ async fn preview_runs_the_app_for_its_owner_only() {
     // Another user, or nobody, gets a 404 that says nothing.
     let intruder = app.user("sandboxintruder").await;
     for client in [&intruder, &app.client()] {
-        let res = client.get(&preview).await;
+        let res = client.preview(&preview).await;
         assert_eq!(res.status(), 404);
         assert!(!res.text().await.unwrap().contains("fixture"));
         assert_eq!(
             client
-                .get(&format!("/preview/{pid}/src/App.tsx"))
+                .preview(&format!("/preview/{pid}/src/App.tsx"))
                 .await
                 .status(),
             404
         );
+        // Straight to the preview host, without the owner's pass: 404 too.
+        let direct = client
+            .http
+            .get(format!("{}/src/App.tsx", owner.preview_origin(&pid)))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(direct.status(), 404);
     }
 
     // Hot reload: Vite's WebSocket works through the proxy, and an edit made
     // through the files API reaches it.
     let client_js = owner
-        .get(&format!("/preview/{pid}/@vite/client"))
+        .preview(&format!("/preview/{pid}/@vite/client"))
         .await
         .text()
         .await
@@ -117,15 +131,22 @@ async fn preview_runs_the_app_for_its_owner_only() {
         })
         .expect("Vite's ws token")
         .to_string();
-    let ws_url = format!("ws://{}/preview/{pid}/?token={token}", app.server.addr);
+    let preview_origin = owner.preview_origin(&pid);
+    let ws_url = format!(
+        "{}/?token={token}",
+        preview_origin.replacen("http://", "ws://", 1)
+    );
     let mut request = ws_url.clone().into_client_request().unwrap();
     request
         .headers_mut()
         .insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
+    let pass = owner
+        .cookies_for(&preview_origin)
+        .expect("the preview host's cookie");
     request
         .headers_mut()
-        .insert("cookie", session_cookie(&owner).await.parse().unwrap());
-    let (mut socket, response) = tokio_tungstenite::connect_async(request)
+        .insert("cookie", pass.parse().unwrap());
+    let (mut socket, response) = hmr_connect(app.server.addr, request)
         .await
         .expect("HMR socket through the proxy");
     assert_eq!(response.headers()["sec-websocket-protocol"], "vite-hmr");
@@ -154,7 +175,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
         "{update}"
     );
     let module = owner
-        .get(&format!("/preview/{pid}/src/App.tsx"))
+        .preview(&format!("/preview/{pid}/src/App.tsx"))
         .await
         .text()
         .await
@@ -167,7 +188,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
     request
         .headers_mut()
         .insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
-    assert!(tokio_tungstenite::connect_async(request).await.is_err());
+    assert!(hmr_connect(app.server.addr, request).await.is_err());
 
     // Stop: nothing the sandbox started is left.
     assert!(!sandbox_pids(&pid).is_empty(), "the dev server runs");
@@ -199,7 +220,7 @@ async fn a_crashed_dev_server_gets_an_error_page_then_restarts() {
         .await
         .expect("starts");
     assert_eq!(url, format!("/preview/{pid}/"));
-    assert_eq!(owner.get(&url).await.status(), 200);
+    assert_eq!(owner.preview(&url).await.status(), 200);
 
     // Kill the dev server behind minicode's back.
     for p in sandbox_pids(&pid) {
@@ -230,7 +251,7 @@ async fn a_crashed_dev_server_gets_an_error_page_then_restarts() {
 
     let res = owner
         .http
-        .get(owner.url(&url))
+        .get(format!("{}/", owner.preview_origin(&pid)))
         .header("accept", "text/html")
         .send()
         .await
@@ -239,7 +260,7 @@ async fn a_crashed_dev_server_gets_an_error_page_then_restarts() {
     assert!(res.text().await.unwrap().contains("The app stopped"));
     assert!(
         wait_until(Duration::from_secs(60), || async {
-            owner.get(&url).await.status() == 200
+            owner.preview(&url).await.status() == 200
         })
         .await,
         "restarted"
@@ -312,10 +333,24 @@ async fn install_failures_are_clear_errors_with_the_log() {
     app.stop().await;
 }
 
+/// Opens a WebSocket to a preview host: TCP to minicode's listener, the
+/// preview host's name in the request (no DNS for `*.localhost` here).
+async fn hmr_connect(
+    addr: std::net::SocketAddr,
+    request: tungstenite::handshake::client::Request,
+) -> Result<
+    (
+        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+        tungstenite::handshake::client::Response,
+    ),
+    tungstenite::Error,
+> {
+    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tokio_tungstenite::client_async(request, tcp).await
+}
+
 async fn next_text(
-    socket: &mut tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
 ) -> String {
     loop {
         match tokio::time::timeout(Duration::from_secs(20), socket.next()).await {
@@ -324,23 +359,6 @@ async fn next_text(
             other => panic!("socket ended: {other:?}"),
         }
     }
-}
-
-/// The owner's session cookie, for hand-made WebSocket requests.
-async fn session_cookie(owner: &common::Client) -> String {
-    let res = owner
-        .post(
-            "/api/auth/login",
-            &json!({"username": "sandboxowner", "password": "password123"}),
-        )
-        .await;
-    res.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 #[tokio::test]

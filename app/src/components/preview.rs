@@ -57,8 +57,14 @@ pub fn PreviewPane() -> impl IntoView {
                 <Show when=has_app fallback=|| view! {
                     <p class="muted pad-s preview-empty" data-testid="preview-empty">"The preview appears here once the app is generated."</p>
                 }>
-                    // Same origin on purpose: the preview route authenticates by the session cookie.
-                    <iframe node_ref=frame src=src.clone() title="App preview" data-testid="preview-frame"></iframe>
+                    // `/preview/<id>/` redirects to the project's own preview
+                    // host (another origin, which never gets minicode's
+                    // cookie). The sandbox keeps what an app needs (scripts,
+                    // its own origin's storage, forms, dialogs, new tabs) and
+                    // withholds the rest (top navigation, downloads without a
+                    // click, pointer lock…).
+                    <iframe node_ref=frame src=src.clone() title="App preview" data-testid="preview-frame"
+                        sandbox="allow-scripts allow-same-origin allow-forms allow-modals allow-popups"></iframe>
                 </Show>
             </div>
             <LogConsole/>

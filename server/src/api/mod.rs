@@ -92,12 +92,23 @@ pub fn router(state: AppState) -> Router {
     if let Some(cors) = cors_layer(&state) {
         router = router.layer(cors);
     }
+    let csp = HeaderValue::from_str(&csp(&state.previews.hosts.csp_source()))
+        .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'"));
     router
         .layer(CompressionLayer::new())
-        .layer(default_header(header::CONTENT_SECURITY_POLICY, CSP))
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::CONTENT_SECURITY_POLICY,
+            csp,
+        ))
         .layer(default_header(header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .layer(default_header(header::REFERRER_POLICY, "same-origin"))
         .layer(default_header(header::X_FRAME_OPTIONS, "SAMEORIGIN"))
+        // Outside minicode's own layers: a preview host serves the app with
+        // its own headers, and reaches nothing of minicode's.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            preview::by_host,
+        ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(
             TraceLayer::new_for_http()
@@ -133,11 +144,17 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Leptos hydration boots from an inline module script and the editor runs
-/// workers from blob URLs, hence 'unsafe-inline' and blob:.
-const CSP: &str = "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
-    style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
-    connect-src 'self' ws: wss:; worker-src 'self' blob:; frame-src 'self'; object-src 'none'; \
-    base-uri 'self'; form-action 'self'; frame-ancestors 'self'";
+/// workers from blob URLs, hence 'unsafe-inline' and blob:. Frames come only
+/// from the preview hosts (`previews`, a CSP source such as
+/// `http://*.preview.localhost:*`).
+fn csp(previews: &str) -> String {
+    format!(
+        "default-src 'self'; script-src 'self' 'unsafe-inline' 'wasm-unsafe-eval'; \
+         style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; \
+         connect-src 'self' ws: wss:; worker-src 'self' blob:; frame-src 'self' {previews}; \
+         object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+    )
+}
 
 /// Sets a header on every response that does not have its own.
 fn default_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLayer<HeaderValue> {

@@ -59,6 +59,10 @@ fn allowed(state: &AppState, headers: &HeaderMap) -> bool {
 /// Our own origin (the configured public URL, or the Host the request was sent
 /// to) or one of the configured CORS origins.
 pub fn is_trusted_origin(state: &AppState, headers: &HeaderMap, origin: &str) -> bool {
+    // A preview runs generated code: never trusted, whatever else is set.
+    if state.previews.hosts.is_preview_origin(origin) {
+        return false;
+    }
     if let Some(public) = state.config.public_origin() {
         if origin == public {
             return true;

@@ -1,13 +1,22 @@
-//! `/preview/:projectId/…`: the project's running app, served through
-//! minicode's own origin so the browser needs nothing but minicode.
+//! The project's running app, on a host of its own.
 //!
-//! HTTP requests and WebSocket upgrades (Vite's hot-module reload) are
-//! proxied to the project's dev server, which runs with `--base
-//! /preview/<id>/` so paths pass through unchanged. Only the project's owner
-//! gets through; anyone else gets a plain 404. When the dev server is not
-//! running (never started, stopped when idle, or crashed) the answer is a
-//! page saying so, and the sandbox is (re)started in the background: the next
-//! request finds it running.
+//! minicode's origin only lets the owner in: `/preview/<id>/…` checks the
+//! session and redirects to the project's preview host with a short-lived
+//! signed ticket (`ticket.rs`); the preview host (`origin.rs`) exchanges it
+//! for a cookie of its own and from then on proxies HTTP and WebSocket
+//! (Vite's hot-module reload) to the project's dev server. The preview host
+//! never sees minicode's session cookie, serves nothing of minicode's (no
+//! API, no pages), and passes only an allow-list of the dev server's
+//! response headers: a generated app cannot set minicode's cookies, register
+//! a service worker over minicode's origin, or clear its site data. Anyone
+//! but the owner gets a plain 404 on either side.
+//!
+//! When the dev server is not running (never started, stopped when idle, or
+//! crashed) the answer is a page saying so, and the sandbox is (re)started
+//! in the background: the next request finds it running.
+
+pub mod origin;
+pub mod ticket;
 
 use std::net::SocketAddr;
 
@@ -16,6 +25,7 @@ use axum::body::Body;
 use axum::extract::ws::{Message as AxumMessage, WebSocket, WebSocketUpgrade};
 use axum::extract::{FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::any;
 use futures::{SinkExt, StreamExt};
@@ -24,15 +34,47 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::service::authenticate;
+use crate::db::now_ms;
 use crate::projects;
 use crate::sandbox::Phase;
 use crate::state::AppState;
+pub use origin::PreviewHosts;
+use ticket::{Claims, Kind, Signer};
+
+/// The path on a preview host that takes a ticket.
+pub const ENTER_PATH: &str = "/__minicode/enter";
+/// The preview host's own cookie (`__Host-` prefixed over https).
+const PASS_COOKIE: &str = "minicode_preview";
+
+/// What the preview hosts need: where they are and the signing key.
+#[derive(Clone, Debug)]
+pub struct Previews {
+    pub hosts: PreviewHosts,
+    pub signer: Signer,
+    /// minicode's own origins, the only ones that may frame a preview.
+    pub frame_ancestors: String,
+}
+
+impl Previews {
+    fn pass_cookie_name(&self) -> &'static str {
+        if self.hosts.secure_context() {
+            "__Host-minicode_preview"
+        } else {
+            PASS_COOKIE
+        }
+    }
+}
 
 /// The generated app may use images and fonts from anywhere, but runs its
-/// scripts only from its own files, and may only be framed by minicode.
-const PREVIEW_CSP: &str = "default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; \
-    style-src 'self' 'unsafe-inline' https:; img-src * data: blob:; font-src * data:; media-src * data: blob:; \
-    connect-src 'self' ws: wss: https:; frame-ancestors 'self'; base-uri 'self'";
+/// scripts only from its own origin, and may only be framed by minicode.
+fn preview_csp(frame_ancestors: &str) -> String {
+    format!(
+        "default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; \
+         style-src 'self' 'unsafe-inline' https:; img-src * data: blob:; font-src * data:; \
+         media-src * data: blob:; connect-src 'self' ws: wss: https:; \
+         frame-ancestors {frame_ancestors}; base-uri 'self'"
+    )
+}
 
 /// Headers that describe one connection, not the message: never forwarded.
 const HOP_BY_HOP: [&str; 8] = [
@@ -46,26 +88,50 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// The dev server's response headers that reach the browser; everything
+/// else (`Set-Cookie`, `Service-Worker-Allowed`, `Clear-Site-Data`, its own
+/// CSP or framing rules, HSTS, `Refresh`, …) is dropped.
+const PASSED_RESPONSE_HEADERS: [&str; 15] = [
+    "content-type",
+    "content-length",
+    "content-encoding",
+    "content-language",
+    "content-range",
+    "accept-ranges",
+    "cache-control",
+    "etag",
+    "last-modified",
+    "expires",
+    "vary",
+    "date",
+    "location",
+    "x-content-type-options",
+    "access-control-allow-origin",
+];
+
+/// Routes on minicode's own origin: the owner's way in.
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/preview/{id}", any(add_slash))
-        .route("/preview/{id}/", any(proxy))
-        .route("/preview/{id}/{*rest}", any(proxy))
-}
-
-async fn add_slash(Path(id): Path<String>) -> Redirect {
-    Redirect::permanent(&format!("/preview/{id}/"))
+        .route("/preview/{id}", any(enter_from_builder))
+        .route("/preview/{id}/", any(enter_from_builder))
+        .route("/preview/{id}/{*rest}", any(enter_from_builder))
 }
 
 fn not_found() -> Response {
-    (
+    let mut response = (
         StatusCode::NOT_FOUND,
         Html(page("Not found", "There is no preview here.", None, false)),
     )
-        .into_response()
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
 }
 
-async fn proxy(
+/// `/preview/<id>/<rest>` on minicode's origin: the owner is sent to the
+/// same path on the project's preview host with a fresh ticket.
+async fn enter_from_builder(
     State(state): State<AppState>,
     Path(params): Path<Vec<(String, String)>>,
     request: Request,
@@ -74,28 +140,201 @@ async fn proxy(
         return not_found();
     };
     // Owner only; everyone else (signed out included) sees the same 404.
-    let owner = match authenticate(&state, request.headers()).await {
-        Ok(Some(caller)) => projects::owned(&state, &caller, project).await.is_ok(),
-        _ => false,
+    let caller = match authenticate(&state, request.headers()).await {
+        Ok(Some(caller)) if projects::owned(&state, &caller, project).await.is_ok() => caller,
+        _ => return not_found(),
     };
-    if !owner {
+    let rest = params.get(1).map(|(_, r)| r.as_str()).unwrap_or("");
+    let mut next = format!("/{rest}");
+    if let Some(query) = request.uri().query() {
+        next.push('?');
+        next.push_str(query);
+    }
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok());
+    let origin = state.previews.hosts.origin_for(project, host);
+    let ticket = state.previews.signer.issue(
+        Kind::Ticket,
+        Claims {
+            project,
+            user: caller.id(),
+        },
+        now_ms(),
+        ticket::TICKET_TTL,
+    );
+    let location = format!(
+        "{origin}{ENTER_PATH}?ticket={ticket}&next={}",
+        urlencode(&next)
+    );
+    let mut response = Redirect::to(&location).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // The ticket must not leak through a Referer.
+    response.headers_mut().insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+/// Percent-encodes everything but unreserved characters and `/`.
+fn urlencode(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+fn urldecode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = std::str::from_utf8(bytes.get(i + 1..i + 3)?).ok()?;
+                out.push(u8::from_str_radix(hex, 16).ok()?);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(k, _)| *k == name)
+        .and_then(|(_, v)| urldecode(v))
+}
+
+/// Runs before everything else: a request to a preview host is the
+/// preview's, whatever its path; all others go on to minicode.
+pub async fn by_host(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .or_else(|| request.uri().host());
+    let Some(project) = host.and_then(|h| state.previews.hosts.project_of(h)) else {
+        return next.run(request).await;
+    };
+    let mut response = serve_preview(&state, project, request).await;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_str(&preview_csp(&state.previews.frame_ancestors))
+            .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'none'")),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    response
+}
+
+async fn serve_preview(state: &AppState, project: Uuid, request: Request) -> Response {
+    let now = now_ms();
+    if request.uri().path() == ENTER_PATH {
+        return exchange_ticket(state, project, &request, now);
+    }
+    let pass = cookie(request.headers(), state.previews.pass_cookie_name());
+    let claims = pass.and_then(|p| state.previews.signer.verify(Kind::Pass, &p, now));
+    let Some(claims) = claims.filter(|c| c.project == project) else {
+        return not_found();
+    };
+    // Still the owner (the project may be gone or the account deleted).
+    if projects::owned_by(state, claims.user, project)
+        .await
+        .is_err()
+    {
         return not_found();
     }
-
     match state.sandboxes.upstream(project) {
         Some(upstream) => {
             let (mut parts, body) = request.into_parts();
             if is_websocket(&parts.headers) {
-                match WebSocketUpgrade::from_request_parts(&mut parts, &state).await {
+                match WebSocketUpgrade::from_request_parts(&mut parts, state).await {
                     Ok(upgrade) => proxy_websocket(upgrade, upstream, &parts).await,
                     Err(rejection) => rejection.into_response(),
                 }
             } else {
-                proxy_http(&state, upstream, Request::from_parts(parts, body)).await
+                proxy_http(state, upstream, Request::from_parts(parts, body)).await
             }
         }
-        None => not_running(&state, project, request.headers()).await,
+        None => not_running(state, project, request.headers()).await,
     }
+}
+
+/// `/__minicode/enter?ticket=…&next=/…`: a valid ticket for this host's
+/// project becomes the host's cookie, then the browser goes on to `next`.
+fn exchange_ticket(state: &AppState, project: Uuid, request: &Request, now: i64) -> Response {
+    let query = request.uri().query().unwrap_or("");
+    let claims = query_param(query, "ticket")
+        .and_then(|t| state.previews.signer.verify(Kind::Ticket, &t, now))
+        .filter(|c| c.project == project);
+    let Some(claims) = claims else {
+        return not_found();
+    };
+    // Only a path on this host: never `//elsewhere` or a full URL.
+    let next = query_param(query, "next")
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let pass = state
+        .previews
+        .signer
+        .issue(Kind::Pass, claims, now, ticket::PASS_TTL);
+    let secure = state.previews.hosts.secure_context();
+    // Host-only (no Domain), so no other preview host and not minicode ever
+    // gets it. `SameSite=None; Secure` where the host is a secure context,
+    // so the framed preview keeps it when the builder is another site;
+    // `Lax` on a plain-http preview domain (same site as the builder).
+    let cookie = format!(
+        "{}={pass}; Path=/; HttpOnly; Max-Age={}; SameSite={}",
+        state.previews.pass_cookie_name(),
+        ticket::PASS_TTL.as_secs(),
+        if secure { "None; Secure" } else { "Lax" },
+    );
+    let mut response = Redirect::to(&next).into_response();
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        headers.insert(header::SET_COOKIE, value);
+    }
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The value of cookie `name`, if the request has one.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(n, v)| *n == name && !v.is_empty())
+        .map(|(_, v)| v.to_string())
 }
 
 fn is_websocket(headers: &HeaderMap) -> bool {
@@ -248,11 +487,7 @@ async fn proxy_http(state: &AppState, upstream: SocketAddr, request: Request) ->
             let status = answer.status();
             let mut response = Response::builder().status(status.as_u16());
             if let Some(h) = response.headers_mut() {
-                *h = forwardable(answer.headers());
-                h.insert(
-                    header::CONTENT_SECURITY_POLICY,
-                    HeaderValue::from_static(PREVIEW_CSP),
-                );
+                *h = passed_response_headers(answer.headers());
             }
             response
                 .body(Body::from_stream(answer.bytes_stream()))
@@ -279,6 +514,17 @@ fn preview_client(_state: &AppState) -> &'static reqwest::Client {
             .build()
             .unwrap_or_default()
     })
+}
+
+/// The dev server's answer headers that may reach the browser.
+fn passed_response_headers(headers: &HeaderMap) -> HeaderMap {
+    let mut out = HeaderMap::with_capacity(headers.len());
+    for (name, value) in headers {
+        if PASSED_RESPONSE_HEADERS.contains(&name.as_str()) {
+            out.append(name.clone(), value.clone());
+        }
+    }
+    out
 }
 
 fn forwardable(headers: &HeaderMap) -> HeaderMap {

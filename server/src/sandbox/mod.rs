@@ -522,8 +522,9 @@ impl Sandboxes {
                     "--port".into(),
                     port.to_string(),
                     "--strictPort".into(),
+                    // Served at the root of its own preview host.
                     "--base".into(),
-                    preview_path(project),
+                    "/".into(),
                     "--clearScreen".into(),
                     "false".into(),
                 ],
@@ -535,13 +536,7 @@ impl Sandboxes {
                 .spawn_server(&env, command, slot.sink.clone())
                 .await?;
             match self
-                .wait_ready(
-                    project,
-                    slot,
-                    running.address,
-                    running.exited.clone(),
-                    cancel,
-                )
+                .wait_ready(slot, running.address, running.exited.clone(), cancel)
                 .await
             {
                 Ok(()) => {
@@ -588,13 +583,12 @@ impl Sandboxes {
     /// Polls the dev server over HTTP until it answers (never a fixed sleep).
     async fn wait_ready(
         &self,
-        project: Uuid,
         slot: &Slot,
         address: SocketAddr,
         mut exited: watch::Receiver<Option<i32>>,
         cancel: &CancellationToken,
     ) -> Result<(), SandboxError> {
-        let url = format!("http://{address}{}", preview_path(project));
+        let url = format!("http://{address}/");
         let deadline = Instant::now() + self.inner.config.start_timeout;
         loop {
             if let Some(code) = *exited.borrow() {

@@ -113,21 +113,53 @@ pub async fn spawn() -> TestApp {
 pub struct Client {
     pub http: reqwest::Client,
     pub base: String,
+    /// The browser's cookies (minicode's session, preview hosts' passes).
+    pub jar: Option<std::sync::Arc<BrowserJar>>,
+}
+
+/// The cookie jar of a browser: `*.localhost` is a secure context there
+/// (the preview hosts' `Secure` cookie is kept and sent over http), which
+/// the plain jar only grants to `localhost` itself.
+pub struct BrowserJar(reqwest::cookie::Jar);
+
+impl BrowserJar {
+    fn secure_view(url: &reqwest::Url) -> reqwest::Url {
+        let mut url = url.clone();
+        if url.scheme() == "http" && url.host_str().is_some_and(|h| h.ends_with(".localhost")) {
+            let _ = url.set_scheme("https");
+        }
+        url
+    }
+}
+
+impl reqwest::cookie::CookieStore for BrowserJar {
+    fn set_cookies(&self, headers: &mut dyn Iterator<Item = &HeaderValue>, url: &reqwest::Url) {
+        self.0.set_cookies(headers, &Self::secure_view(url));
+    }
+
+    fn cookies(&self, url: &reqwest::Url) -> Option<HeaderValue> {
+        self.0.cookies(&Self::secure_view(url))
+    }
+}
+
+/// Resolves every name to 127.0.0.1, as browsers do for `*.localhost`
+/// (the preview hosts); the URL's port is kept.
+struct Loopback;
+
+impl reqwest::dns::Resolve for Loopback {
+    fn resolve(&self, _name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        Box::pin(async {
+            let addrs: reqwest::dns::Addrs = Box::new(std::iter::once(std::net::SocketAddr::from(
+                ([127, 0, 0, 1], 0),
+            )));
+            Ok(addrs)
+        })
+    }
 }
 
 impl TestApp {
     pub fn client(&self) -> Client {
-        let mut headers = HeaderMap::new();
-        headers.insert(ORIGIN, HeaderValue::from_str(&self.url).unwrap());
-        Client {
-            http: reqwest::Client::builder()
-                .cookie_store(true)
-                .default_headers(headers)
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: self.url.clone(),
-        }
+        Client::for_url(&self.url)
     }
 
     /// A client with no cookies and no Origin (curl-like).
@@ -135,9 +167,11 @@ impl TestApp {
         Client {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(std::sync::Arc::new(Loopback))
                 .build()
                 .unwrap(),
             base: self.url.clone(),
+            jar: None,
         }
     }
 
@@ -210,15 +244,49 @@ impl Client {
     pub fn for_url(base: &str) -> Client {
         let mut headers = HeaderMap::new();
         headers.insert(ORIGIN, HeaderValue::from_str(base).unwrap());
+        let jar = std::sync::Arc::new(BrowserJar(reqwest::cookie::Jar::default()));
         Client {
             http: reqwest::Client::builder()
-                .cookie_store(true)
+                .cookie_provider(jar.clone())
                 .default_headers(headers)
                 .redirect(reqwest::redirect::Policy::none())
+                .dns_resolver(std::sync::Arc::new(Loopback))
                 .build()
                 .unwrap(),
             base: base.to_string(),
+            jar: Some(jar),
         }
+    }
+
+    /// GETs `path` on minicode (`/preview/<id>/…`) and follows the redirects
+    /// a browser would: onto the project's preview host with a ticket, then
+    /// to the page itself. Returns the last answer.
+    pub async fn preview(&self, path: &str) -> reqwest::Response {
+        let mut url = reqwest::Url::parse(&self.url(path)).unwrap();
+        let mut res = self.http.get(url.clone()).send().await.unwrap();
+        for _ in 0..4 {
+            if !res.status().is_redirection() {
+                break;
+            }
+            let location = res.headers()["location"].to_str().unwrap().to_string();
+            url = url.join(&location).unwrap();
+            res = self.http.get(url.clone()).send().await.unwrap();
+        }
+        res
+    }
+
+    /// The preview host of `project` as a URL (`http://<id>.preview.localhost:<port>`).
+    pub fn preview_origin(&self, project: &str) -> String {
+        let port = reqwest::Url::parse(&self.base).unwrap().port().unwrap();
+        format!("http://{project}.preview.localhost:{port}")
+    }
+
+    /// The cookies this client would send to `url`.
+    pub fn cookies_for(&self, url: &str) -> Option<String> {
+        use reqwest::cookie::CookieStore;
+        let jar = self.jar.as_ref()?;
+        jar.cookies(&reqwest::Url::parse(url).unwrap())
+            .and_then(|v| v.to_str().ok().map(str::to_string))
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -420,7 +488,7 @@ pub async fn later_phase_keeps_or_restarts(app: &TestApp, running: impl Fn(&str)
         first.iter().all(|p| now.contains(p)),
         "the same dev server: {first:?} / {now:?}"
     );
-    assert_eq!(owner.get(&url).await.status(), 200);
+    assert_eq!(owner.preview(&url).await.status(), 200);
 
     // Changed dependencies: stopped before npm touches node_modules.
     let fixture = concat!(
@@ -445,10 +513,10 @@ pub async fn later_phase_keeps_or_restarts(app: &TestApp, running: impl Fn(&str)
         "the old dev server is gone: {first:?} / {now:?}"
     );
     sandboxes.start(id, &cancel).await.expect("starts again");
-    assert_eq!(owner.get(&url).await.status(), 200);
+    assert_eq!(owner.preview(&url).await.status(), 200);
     // A restart (the API's, or the user's) is not a crash either.
     sandboxes.restart(id, &cancel).await.expect("restarts");
-    assert_eq!(owner.get(&url).await.status(), 200);
+    assert_eq!(owner.preview(&url).await.status(), 200);
 
     let frames = app.logged_events(id).await;
     for frame in &frames {
@@ -612,7 +680,7 @@ export default defineConfig(async () => {
     assert_eq!(victim_body["data"]["content"], fixture_app.as_str());
     assert_eq!(
         victim_owner
-            .get(&format!("/preview/{victim}/"))
+            .preview(&format!("/preview/{victim}/"))
             .await
             .status(),
         200,

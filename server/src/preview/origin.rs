@@ -1,0 +1,214 @@
+//! Where previews live: a host of their own per project, never minicode's.
+//!
+//! A preview on minicode's origin could act as its user: its scripts would
+//! run with minicode's session cookie, call the API and read the builder's
+//! page. On a different *host* (cookies ignore ports) the browser keeps them
+//! apart: the preview never receives minicode's session cookie, and minicode
+//! refuses its writes as cross-origin (see `auth/csrf.rs`).
+//!
+//! `MINICODE_PREVIEW_URL` is a pattern with `{project}` in the host, e.g.
+//! `https://{project}.preview.example.com` (a wildcard DNS record and
+//! certificate; see docs/operations.md). Unset, previews live at
+//! `http://<project>.preview.localhost:<minicode's port>`: browsers resolve
+//! every `*.localhost` name to the loopback, so this works on a laptop with
+//! the one listener, routed by the `Host` header.
+//!
+//! The owner enters with a short-lived signed ticket (see `ticket.rs`) that
+//! the preview host exchanges for a cookie of its own.
+
+use uuid::Uuid;
+
+/// The suffix of the default preview hosts.
+const LOCAL_SUFFIX: &str = ".preview.localhost";
+
+/// The configured pattern, split around `{project}`.
+#[derive(Clone, Debug)]
+pub struct PreviewHosts {
+    pattern: Option<Pattern>,
+}
+
+#[derive(Clone, Debug)]
+struct Pattern {
+    /// `http` or `https`.
+    scheme: String,
+    /// What comes before and after `{project}` in the host (lower case).
+    host_prefix: String,
+    host_suffix: String,
+    /// `:8443`, or empty.
+    port: String,
+}
+
+impl PreviewHosts {
+    /// Reads `MINICODE_PREVIEW_URL` (already in the configuration).
+    pub fn new(pattern: Option<&str>) -> Result<Self, String> {
+        let Some(raw) = pattern.map(str::trim).filter(|p| !p.is_empty()) else {
+            return Ok(Self { pattern: None });
+        };
+        let bad = |why: &str| format!("MINICODE_PREVIEW_URL `{raw}`: {why}");
+        let (scheme, rest) = raw
+            .split_once("://")
+            .ok_or_else(|| bad("expected http(s)://{project}.example.com"))?;
+        if scheme != "http" && scheme != "https" {
+            return Err(bad("the scheme must be http or https"));
+        }
+        let authority = rest.trim_end_matches('/');
+        if authority.contains('/') {
+            return Err(bad("no path: previews are served at the host's root"));
+        }
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, format!(":{p}")),
+            _ => (authority, String::new()),
+        };
+        let (host_prefix, host_suffix) = host
+            .split_once("{project}")
+            .ok_or_else(|| bad("the host must contain {project}"))?;
+        if host_suffix.is_empty() || !host_suffix.starts_with('.') {
+            return Err(bad(
+                "{project} must be followed by the domain, as in {project}.preview.example.com",
+            ));
+        }
+        Ok(Self {
+            pattern: Some(Pattern {
+                scheme: scheme.into(),
+                host_prefix: host_prefix.to_ascii_lowercase(),
+                host_suffix: host_suffix.to_ascii_lowercase(),
+                port,
+            }),
+        })
+    }
+
+    /// The origin of `project`'s preview. `request_host` is the `Host` the
+    /// builder was reached at: without a pattern, the preview shares its port.
+    pub fn origin_for(&self, project: Uuid, request_host: Option<&str>) -> String {
+        match &self.pattern {
+            Some(p) => format!(
+                "{}://{}{project}{}{}",
+                p.scheme, p.host_prefix, p.host_suffix, p.port
+            ),
+            None => {
+                let port = request_host
+                    .and_then(|h| h.rsplit_once(':'))
+                    .map(|(_, p)| p)
+                    .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
+                    .map(|p| format!(":{p}"))
+                    .unwrap_or_default();
+                format!("http://{project}{LOCAL_SUFFIX}{port}")
+            }
+        }
+    }
+
+    /// The project whose preview host `host` (a `Host` header) is, if any.
+    pub fn project_of(&self, host: &str) -> Option<Uuid> {
+        let host = host.trim().to_ascii_lowercase();
+        // The port, if any, does not pick the project.
+        let name = match host.rsplit_once(':') {
+            Some((n, p)) if p.chars().all(|c| c.is_ascii_digit()) && !n.ends_with(']') => n,
+            _ => host.as_str(),
+        };
+        let id = match &self.pattern {
+            Some(p) => name
+                .strip_prefix(p.host_prefix.as_str())?
+                .strip_suffix(p.host_suffix.as_str())?,
+            None => name.strip_suffix(LOCAL_SUFFIX)?,
+        };
+        // Only the canonical form: one host per project.
+        Uuid::parse_str(id)
+            .ok()
+            .filter(|u| u.hyphenated().to_string() == id)
+    }
+
+    /// A CSP source matching every preview origin (for minicode's own
+    /// `frame-src`).
+    pub fn csp_source(&self) -> String {
+        match &self.pattern {
+            Some(p) => format!("{}://*{}{}", p.scheme, p.host_suffix, p.port),
+            None => format!("http://*{LOCAL_SUFFIX}:*"),
+        }
+    }
+
+    /// True for an origin (`scheme://host[:port]`) that is a preview's.
+    pub fn is_preview_origin(&self, origin: &str) -> bool {
+        origin
+            .split_once("://")
+            .is_some_and(|(_, host)| self.project_of(host).is_some())
+    }
+
+    /// True when the preview hosts are secure contexts for browsers: https,
+    /// or the default `*.localhost` names (browsers treat those as secure
+    /// even over http). Their cookie is then `Secure`, `__Host-` and
+    /// `SameSite=None`, so it also works when the builder is another site
+    /// (`127.0.0.1` framing `*.preview.localhost`).
+    pub fn secure_context(&self) -> bool {
+        self.pattern.as_ref().is_none_or(|p| p.scheme == "https")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ID: &str = "8d3f8f0e-3a2b-4c1d-9e8f-0a1b2c3d4e5f";
+
+    #[test]
+    fn the_default_lives_on_localhost_subdomains_of_the_same_port() {
+        let hosts = PreviewHosts::new(None).unwrap();
+        let id = Uuid::parse_str(ID).unwrap();
+        assert_eq!(
+            hosts.origin_for(id, Some("127.0.0.1:3000")),
+            format!("http://{ID}.preview.localhost:3000")
+        );
+        assert_eq!(
+            hosts.project_of(&format!("{ID}.preview.localhost:3000")),
+            Some(id)
+        );
+        assert_eq!(
+            hosts.project_of(&format!("{}.PREVIEW.localhost", ID.to_uppercase())),
+            None,
+            "only the canonical spelling"
+        );
+        for other in [
+            "localhost:3000",
+            "127.0.0.1:3000",
+            "preview.localhost",
+            &format!("x.{ID}.preview.localhost"),
+            &format!("{ID}.preview.localhost.evil.com"),
+            "not-a-uuid.preview.localhost",
+        ] {
+            assert_eq!(hosts.project_of(other), None, "{other}");
+        }
+        assert!(hosts.is_preview_origin(&format!("http://{ID}.preview.localhost:3000")));
+        assert!(hosts.secure_context(), "*.localhost is a secure context");
+        assert!(
+            !PreviewHosts::new(Some("http://{project}.preview.example.lan"))
+                .unwrap()
+                .secure_context()
+        );
+        assert!(!hosts.is_preview_origin("http://localhost:3000"));
+    }
+
+    #[test]
+    fn a_configured_pattern_is_honoured_and_checked() {
+        let hosts = PreviewHosts::new(Some("https://{project}.preview.example.com")).unwrap();
+        let id = Uuid::parse_str(ID).unwrap();
+        assert_eq!(
+            hosts.origin_for(id, Some("minicode.example.com")),
+            format!("https://{ID}.preview.example.com")
+        );
+        assert_eq!(
+            hosts.project_of(&format!("{ID}.preview.example.com")),
+            Some(id)
+        );
+        assert_eq!(hosts.project_of(&format!("{ID}.preview.localhost")), None);
+        assert_eq!(hosts.csp_source(), "https://*.preview.example.com");
+        assert!(hosts.secure_context());
+        for bad in [
+            "preview.example.com",
+            "ftp://{project}.example.com",
+            "https://{project}",
+            "https://{project}.example.com/app",
+            "https://example.com/{project}",
+        ] {
+            assert!(PreviewHosts::new(Some(bad)).is_err(), "{bad}");
+        }
+    }
+}
