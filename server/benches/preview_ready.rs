@@ -12,7 +12,12 @@
 //!   downloads every package);
 //! - **warm npm cache**: the module snapshots are deleted, so `npm install`
 //!   runs again but finds every package in the shared npm cache;
-//! - **snapshot**: the previous project's `node_modules` snapshot is linked in.
+//! - **module store**: the previous project's store entry is mounted.
+//!
+//! Then, with the last app running, the cost of entering the preview host:
+//! the owner's way in (`/preview/:id/` on minicode → the preview host with a
+//! ticket → the page, three requests) against a request straight to the
+//! preview host with its cookie, median of 50 each.
 //!
 //! Run with `cargo bench -p minicode-server --bench preview_ready`
 //! (`MINICODE_TEST_DOCKER=1` to include docker).
@@ -39,19 +44,44 @@ fn main() {
     } else {
         eprintln!("docker skipped: set MINICODE_TEST_DOCKER=1 to include it");
     }
-    println!("| backend | cold | warm npm cache | snapshot |");
-    println!("| --- | --- | --- | --- |");
+    let mut rows = Vec::new();
     for backend in backends {
-        let times = runtime.block_on(measure(backend));
+        rows.push((backend, runtime.block_on(measure(backend))));
+    }
+    println!("| backend | cold | warm npm cache | module store |");
+    println!("| --- | --- | --- | --- |");
+    for (backend, (times, _)) in &rows {
         let cells: Vec<String> = times
             .iter()
             .map(|t| format!("{:.1} s", t.as_secs_f64()))
             .collect();
         println!("| {backend} | {} |", cells.join(" | "));
     }
+    println!();
+    println!(
+        "| backend | enter with a ticket (3 requests) | with the cookie (1 request) | the hop costs |"
+    );
+    println!("| --- | ---: | ---: | ---: |");
+    for (backend, (_, (entered, direct))) in &rows {
+        println!(
+            "| {backend} | {:.1} ms | {:.1} ms | {:.1} ms |",
+            ms(*entered),
+            ms(*direct),
+            ms(entered.saturating_sub(*direct))
+        );
+    }
 }
 
-async fn measure(backend: &str) -> Vec<Duration> {
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut samples: Vec<Duration>) -> Duration {
+    samples.sort();
+    samples[samples.len() / 2]
+}
+
+async fn measure(backend: &str) -> (Vec<Duration>, (Duration, Duration)) {
     let cache = tempfile::tempdir().unwrap();
     let app = common::spawn_with(&[
         "--sandbox",
@@ -63,6 +93,7 @@ async fn measure(backend: &str) -> Vec<Duration> {
     let client = app.user("bencher").await;
 
     let mut times = Vec::new();
+    let mut hop = None;
     for case in ["cold", "warm", "snapshot"] {
         if case == "warm" {
             // Keep the npm cache, forget the installed trees.
@@ -86,9 +117,32 @@ async fn measure(backend: &str) -> Vec<Duration> {
         let elapsed = started.elapsed();
         eprintln!("{backend} {case}: {:.1} s", elapsed.as_secs_f64());
         times.push(elapsed);
+        if case == "snapshot" {
+            hop = Some(ticket_hop(&client, &pid).await);
+        }
         // One sandbox at a time: stop this one before the next case.
         app.server.state.sandboxes.stop(id).await;
     }
     app.stop().await;
-    times
+    (times, hop.expect("measured"))
+}
+
+/// Median time to the page through minicode's redirect with a ticket, and
+/// straight from the preview host with the pass cookie.
+async fn ticket_hop(client: &common::Client, pid: &str) -> (Duration, Duration) {
+    let origin = client.preview_origin(pid);
+    let (mut entered, mut direct) = (Vec::new(), Vec::new());
+    for _ in 0..50 {
+        let started = Instant::now();
+        let res = client.preview(&format!("/preview/{pid}/")).await;
+        assert_eq!(res.status(), 200);
+        res.bytes().await.unwrap();
+        entered.push(started.elapsed());
+        let started = Instant::now();
+        let res = client.http.get(format!("{origin}/")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+        res.bytes().await.unwrap();
+        direct.push(started.elapsed());
+    }
+    (median(entered), median(direct))
 }
