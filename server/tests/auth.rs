@@ -84,12 +84,33 @@ async fn secure_cookie_when_public_url_is_https() {
         .await
         .unwrap();
     assert_eq!(res.status(), 201);
-    assert!(
-        res.headers()["set-cookie"]
-            .to_str()
-            .unwrap()
-            .contains("; Secure")
-    );
+    let cookie = res.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.starts_with("__Host-minicode_session="), "{cookie}");
+    // A planted unprefixed cookie is no session; the real one is.
+    let secret = cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_string();
+    let me = |cookie: String| {
+        let client = &client;
+        async move {
+            client
+                .http
+                .get(client.url("/api/auth/me"))
+                .header("cookie", cookie)
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(me(format!("minicode_session={secret}")).await, 401);
+    assert_eq!(me(format!("__Host-minicode_session={secret}")).await, 200);
     app.stop().await;
 }
 

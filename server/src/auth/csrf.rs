@@ -51,7 +51,10 @@ fn allowed(state: &AppState, headers: &HeaderMap) -> bool {
         None => match header("sec-fetch-site") {
             Some(site) => site == "same-origin" || site == "none",
             // No browser metadata at all: fine unless it rides on a session cookie.
-            None => session_from_headers(headers).is_none() && header(ORIGIN.as_str()).is_none(),
+            None => {
+                session_from_headers(headers, state.config.cookies_secure()).is_none()
+                    && header(ORIGIN.as_str()).is_none()
+            }
         },
     }
 }

@@ -22,6 +22,20 @@ use crate::state::AppState;
 
 /// Name of the session cookie.
 pub const SESSION_COOKIE: &str = "minicode_session";
+/// The name over https: the `__Host-` prefix makes browsers refuse it from
+/// anything but minicode's own host (no `Domain`, `Secure`, `Path=/`), so a
+/// page on a sibling host (a preview on `*.preview.example.com`) cannot
+/// plant a session of its choosing with `Domain=example.com`.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-minicode_session";
+
+/// The session cookie's name for this server.
+pub fn session_cookie_name(secure: bool) -> &'static str {
+    if secure {
+        SECURE_SESSION_COOKIE
+    } else {
+        SESSION_COOKIE
+    }
+}
 /// Every API token starts with this, so leaked tokens are easy to scan for.
 pub const TOKEN_PREFIX: &str = "mc_";
 
@@ -185,7 +199,7 @@ pub async fn login(
         return Err(wrong());
     }
     let user = user_from_row(&row)?;
-    if let Some(previous) = session_from_headers(headers) {
+    if let Some(previous) = session_from_headers(headers, state.config.cookies_secure()) {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(sha256_hex(&previous))
             .execute(state.db.pool())
@@ -218,7 +232,8 @@ async fn start_session(state: &AppState, user: User) -> AppResult<NewSession> {
 /// The `Set-Cookie` value for a session; an empty value with `Max-Age=0` clears it.
 pub fn session_cookie(value: &str, max_age_secs: u64, secure: bool) -> String {
     format!(
-        "{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}{}",
+        session_cookie_name(secure),
         if secure { "; Secure" } else { "" }
     )
 }
@@ -226,7 +241,7 @@ pub fn session_cookie(value: &str, max_age_secs: u64, secure: bool) -> String {
 /// Ends the session the request carries (if any) and returns the clearing cookie.
 #[tracing::instrument(name = "auth.logout", skip_all)]
 pub async fn logout(state: &AppState, headers: &HeaderMap) -> AppResult<String> {
-    if let Some(secret) = session_from_headers(headers) {
+    if let Some(secret) = session_from_headers(headers, state.config.cookies_secure()) {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(sha256_hex(&secret))
             .execute(state.db.pool())
@@ -235,15 +250,17 @@ pub async fn logout(state: &AppState, headers: &HeaderMap) -> AppResult<String> 
     Ok(session_cookie("", 0, state.config.cookies_secure()))
 }
 
-/// The session cookie's value, if the request has one.
-pub fn session_from_headers(headers: &HeaderMap) -> Option<String> {
+/// The session cookie's value, if the request has one. Over https only the
+/// `__Host-` name counts: an unprefixed one may have been planted.
+pub fn session_from_headers(headers: &HeaderMap, secure: bool) -> Option<String> {
+    let wanted = session_cookie_name(secure);
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == SESSION_COOKIE && !value.is_empty())
+        .find(|(name, value)| *name == wanted && !value.is_empty())
         .map(|(_, value)| value.to_string())
 }
 
@@ -268,7 +285,7 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Op
             None => Err(AppError::unauthorized()),
         };
     }
-    let Some(secret) = session_from_headers(headers) else {
+    let Some(secret) = session_from_headers(headers, state.config.cookies_secure()) else {
         return Ok(None);
     };
     Ok(user_for_session(state, &secret).await?.map(|user| Caller {
@@ -434,9 +451,32 @@ mod tests {
             COOKIE,
             HeaderValue::from_static("a=1; minicode_session=abc; b=2"),
         );
-        assert_eq!(session_from_headers(&headers).as_deref(), Some("abc"));
+        assert_eq!(
+            session_from_headers(&headers, false).as_deref(),
+            Some("abc")
+        );
         headers.insert(COOKIE, HeaderValue::from_static("minicode_session="));
-        assert_eq!(session_from_headers(&headers), None);
+        assert_eq!(session_from_headers(&headers, false), None);
+    }
+
+    /// Over https a sibling host could plant `minicode_session` with a
+    /// `Domain` attribute; only the `__Host-` cookie, which it cannot set,
+    /// is read.
+    #[test]
+    fn over_https_only_the_host_prefixed_session_counts() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            COOKIE,
+            HeaderValue::from_static("minicode_session=planted; __Host-minicode_session=real"),
+        );
+        assert_eq!(
+            session_from_headers(&headers, true).as_deref(),
+            Some("real")
+        );
+        headers.insert(COOKIE, HeaderValue::from_static("minicode_session=planted"));
+        assert_eq!(session_from_headers(&headers, true), None);
+        assert!(session_cookie("v", 60, true).starts_with("__Host-minicode_session=v; Path=/;"));
+        assert!(session_cookie("v", 60, false).starts_with("minicode_session=v;"));
     }
 
     #[test]
