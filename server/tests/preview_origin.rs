@@ -155,6 +155,23 @@ async fn tickets_and_passes_open_one_project_for_its_owner_only() {
     );
     assert_eq!(res.headers()["referrer-policy"], "no-referrer");
 
+    // Entering sets the host's own cookie: host-only, secure, partitioned.
+    let res = app.bare_client().http.get(&location).send().await.unwrap();
+    assert_eq!(res.status(), 303);
+    assert_eq!(res.headers()["location"], "/src/main.tsx?x=1");
+    let set = res.headers()["set-cookie"].to_str().unwrap();
+    assert!(set.starts_with("__Host-minicode_preview="), "{set}");
+    for attribute in [
+        "; Path=/",
+        "; HttpOnly",
+        "; Secure",
+        "; Partitioned",
+        "SameSite=None",
+    ] {
+        assert!(set.contains(attribute), "{attribute}: {set}");
+    }
+    assert!(!set.to_ascii_lowercase().contains("domain="), "{set}");
+
     // The ticket is for the first project's host only.
     let stranger = app.bare_client();
     let second_origin = owner.preview_origin(&second);

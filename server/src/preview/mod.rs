@@ -307,14 +307,21 @@ fn exchange_ticket(state: &AppState, project: Uuid, request: &Request, now: i64)
         .issue(Kind::Pass, claims, now, ticket::PASS_TTL);
     let secure = state.previews.hosts.secure_context();
     // Host-only (no Domain), so no other preview host and not minicode ever
-    // gets it. `SameSite=None; Secure` where the host is a secure context,
-    // so the framed preview keeps it when the builder is another site;
-    // `Lax` on a plain-http preview domain (same site as the builder).
+    // gets it. Where the host is a secure context: `SameSite=None; Secure;
+    // Partitioned`, so the framed preview keeps it when the builder is
+    // another site (`127.0.0.1` framing `*.preview.localhost`, or a separate
+    // preview domain) even in browsers that block third-party cookies: it is
+    // kept in the builder's partition only. `Lax` on a plain-http preview
+    // domain (there the builder must be the same site).
     let cookie = format!(
         "{}={pass}; Path=/; HttpOnly; Max-Age={}; SameSite={}",
         state.previews.pass_cookie_name(),
         ticket::PASS_TTL.as_secs(),
-        if secure { "None; Secure" } else { "Lax" },
+        if secure {
+            "None; Secure; Partitioned"
+        } else {
+            "Lax"
+        },
     );
     let mut response = Redirect::to(&next).into_response();
     let headers = response.headers_mut();
