@@ -12,27 +12,11 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-/// A project running the fixture app; returns its id.
-async fn running_fixture(app: &common::TestApp, owner: &common::Client, name: &str) -> String {
-    let pid = owner.project(name).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    owner.upload_fixture(&pid).await;
-    app.server
-        .state
-        .sandboxes
-        .ensure_running(Uuid::parse_str(&pid).unwrap(), &CancellationToken::new())
-        .await
-        .expect("the fixture app starts");
-    pid
-}
-
 #[tokio::test]
 async fn the_preview_host_never_holds_the_session_and_the_builder_never_holds_the_pass() {
     let app = spawn().await;
     let owner = app.user("hostowner").await;
-    let pid = running_fixture(&app, &owner, "Own host").await;
+    let pid = common::running_fixture(&app, &owner, "Own host").await;
     let res = owner.preview(&format!("/preview/{pid}/")).await;
     assert_eq!(res.status(), 200);
     let origin = owner.preview_origin(&pid);

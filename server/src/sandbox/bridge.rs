@@ -103,6 +103,26 @@ impl Forwarders {
         Ok(address)
     }
 
+    /// Readies the way in to a dev server that has no network: a listener on
+    /// the project's port forwarding to `socket_dir`'s socket, and the
+    /// command wrapped so the bridge runs beside it. Returns the command to
+    /// run and where minicode will reach the server.
+    pub async fn serve(
+        &self,
+        project: &super::backend::ProjectEnv,
+        socket_dir: &Path,
+        command: CommandSpec,
+    ) -> Result<(CommandSpec, SocketAddr), super::SandboxError> {
+        let address = self
+            .ensure(project.id, project.port, socket_dir.join(SOCKET_NAME))
+            .await
+            .map_err(|e| super::SandboxError::PortConflict {
+                port: project.port,
+                log_tail: vec![e.to_string()],
+            })?;
+        Ok((wrap(command, project.port), address))
+    }
+
     /// Stops forwarding for `project` (it is being deleted, or minicode stops).
     pub fn remove(&self, project: uuid::Uuid) {
         self.lock().remove(&project);

@@ -836,18 +836,10 @@ impl Backend for DockerBackend {
                 // The container has no network: minicode reaches the dev
                 // server through the bridge's socket.
                 self.prepare_workspace(project).await?;
-                let socket = self
-                    .project_dir("sock", project.id)
-                    .join(bridge::SOCKET_NAME);
-                let address = self
+                let (command, address) = self
                     .forwarders
-                    .ensure(project.id, project.port, socket)
-                    .await
-                    .map_err(|e| SandboxError::PortConflict {
-                        port: project.port,
-                        log_tail: vec![e.to_string()],
-                    })?;
-                let command = bridge::wrap(command, project.port);
+                    .serve(project, &self.project_dir("sock", project.id), command)
+                    .await?;
                 let (_, exec) = self.launch(project, &command, &logs).await?;
                 let (tx, rx) = watch::channel(None);
                 let docker = self.docker.clone();

@@ -628,18 +628,9 @@ impl Backend for ProcessBackend {
             // Isolated: the dev server has no network; minicode reaches it
             // through the bridge's socket.
             let (command, address) = if isolated {
-                let socket = self
-                    .project_dir("sock", project.id)
-                    .join(bridge::SOCKET_NAME);
-                let address = self
-                    .forwarders
-                    .ensure(project.id, project.port, socket)
-                    .await
-                    .map_err(|e| SandboxError::PortConflict {
-                        port: project.port,
-                        log_tail: vec![e.to_string()],
-                    })?;
-                (bridge::wrap(command, project.port), address)
+                self.forwarders
+                    .serve(project, &self.project_dir("sock", project.id), command)
+                    .await?
             } else {
                 (command, ([127, 0, 0, 1], project.port).into())
             };

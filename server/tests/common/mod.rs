@@ -456,6 +456,25 @@ impl Client {
     }
 }
 
+/// A project running the fixture app; returns its id.
+pub async fn running_fixture(app: &TestApp, owner: &Client, name: &str) -> String {
+    let pid = owner.project(name).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    owner.upload_fixture(&pid).await;
+    app.server
+        .state
+        .sandboxes
+        .ensure_running(
+            uuid::Uuid::parse_str(&pid).unwrap(),
+            &tokio_util::sync::CancellationToken::new(),
+        )
+        .await
+        .expect("the fixture app starts");
+    pid
+}
+
 /// What a generation run's later phase does, on any sandbox backend:
 /// install, then start. The dev server keeps running when the dependencies
 /// did not change, and is stopped before they are installed again when they
