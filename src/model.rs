@@ -38,20 +38,22 @@ pub struct Page<T> {
 /// `?limit=&offset=` on every list endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageQuery {
+    /// Signed, so `-1` reaches the range check (a clear 422) rather than
+    /// failing to parse.
     #[serde(default = "default_limit")]
-    pub limit: u32,
+    pub limit: i64,
     #[serde(default)]
-    pub offset: u64,
+    pub offset: i64,
 }
 
-fn default_limit() -> u32 {
-    DEFAULT_PAGE_LIMIT
+fn default_limit() -> i64 {
+    i64::from(DEFAULT_PAGE_LIMIT)
 }
 
 impl Default for PageQuery {
     fn default() -> Self {
         Self {
-            limit: DEFAULT_PAGE_LIMIT,
+            limit: i64::from(DEFAULT_PAGE_LIMIT),
             offset: 0,
         }
     }

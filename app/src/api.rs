@@ -58,7 +58,7 @@ pub async fn logout() -> Result<(), ApiError> {
 }
 
 #[server(prefix = "/fn")]
-pub async fn list_projects(limit: u32, offset: u64) -> Result<Page<Project>, ApiError> {
+pub async fn list_projects(limit: i64, offset: i64) -> Result<Page<Project>, ApiError> {
     let (backend, parts) = context()?;
     backend
         .list_projects(&parts, minicode::PageQuery { limit, offset })

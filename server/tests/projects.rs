@@ -123,11 +123,19 @@ async fn bad_pagination_is_a_clear_4xx() {
         "VALIDATION_FAILED"
     );
     assert_eq!(
-        error_code(client.get("/api/projects?limit=abc").await, 400).await,
-        "BAD_REQUEST"
+        error_code(client.get("/api/projects?limit=-1").await, 422).await,
+        "VALIDATION_FAILED"
     );
     assert_eq!(
-        error_code(client.get("/api/projects?offset=-1").await, 400).await,
+        error_code(client.get("/api/projects?offset=-5").await, 422).await,
+        "VALIDATION_FAILED"
+    );
+    assert_eq!(
+        error_code(client.get("/api/chats?limit=-1").await, 422).await,
+        "VALIDATION_FAILED"
+    );
+    assert_eq!(
+        error_code(client.get("/api/projects?limit=abc").await, 400).await,
         "BAD_REQUEST"
     );
     assert_eq!(

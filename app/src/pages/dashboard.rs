@@ -57,7 +57,13 @@ fn Projects() -> impl IntoView {
                 delete.version().get(),
             )
         },
-        |(page, ..)| list_projects(PER_PAGE, (page - 1) * u64::from(PER_PAGE)),
+        |(page, ..)| {
+            let offset = (page - 1) * u64::from(PER_PAGE);
+            list_projects(
+                i64::from(PER_PAGE),
+                i64::try_from(offset).unwrap_or(i64::MAX),
+            )
+        },
     );
 
     let form: NodeRef<leptos::html::Form> = NodeRef::new();

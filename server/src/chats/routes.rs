@@ -29,15 +29,15 @@ pub fn router() -> Router<AppState> {
 #[serde(rename_all = "camelCase")]
 struct ChatListQuery {
     #[serde(default = "default_limit")]
-    limit: u32,
+    limit: i64,
     #[serde(default)]
-    offset: u64,
+    offset: i64,
     #[serde(default)]
     project_id: Option<String>,
 }
 
-fn default_limit() -> u32 {
-    minicode::DEFAULT_PAGE_LIMIT
+fn default_limit() -> i64 {
+    i64::from(minicode::DEFAULT_PAGE_LIMIT)
 }
 
 async fn list_for_project(

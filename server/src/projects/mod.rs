@@ -17,14 +17,15 @@ use crate::state::AppState;
 
 /// Checks `limit`/`offset` and converts them for SQL.
 pub fn page_bounds(page: PageQuery) -> AppResult<(i64, i64)> {
-    if page.limit == 0 || page.limit > MAX_PAGE_LIMIT {
+    if !(1..=i64::from(MAX_PAGE_LIMIT)).contains(&page.limit) {
         return Err(AppError::validation(format!(
             "limit must be between 1 and {MAX_PAGE_LIMIT}"
         )));
     }
-    let offset =
-        i64::try_from(page.offset).map_err(|_| AppError::validation("offset is too large"))?;
-    Ok((i64::from(page.limit), offset))
+    if page.offset < 0 {
+        return Err(AppError::validation("offset must be 0 or more"));
+    }
+    Ok((page.limit, page.offset))
 }
 
 /// Trims a name and checks it is 1..=MAX_NAME_CHARS characters.
@@ -221,18 +222,14 @@ mod tests {
         );
         assert!(
             page_bounds(PageQuery {
-                limit: MAX_PAGE_LIMIT + 1,
+                limit: i64::from(MAX_PAGE_LIMIT) + 1,
                 offset: 0
             })
             .is_err()
         );
-        assert!(
-            page_bounds(PageQuery {
-                limit: 1,
-                offset: u64::MAX
-            })
-            .is_err()
-        );
+        for (limit, offset) in [(-1, 0), (1, -1), (i64::MIN, i64::MIN)] {
+            assert!(page_bounds(PageQuery { limit, offset }).is_err());
+        }
         assert_eq!(
             page_bounds(PageQuery {
                 limit: 10,
