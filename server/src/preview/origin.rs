@@ -163,8 +163,8 @@ mod tests {
         );
         assert_eq!(
             hosts.project_of(&format!("{}.PREVIEW.localhost", ID.to_uppercase())),
-            None,
-            "only the canonical spelling"
+            Some(id),
+            "host names are case-insensitive"
         );
         for other in [
             "localhost:3000",
