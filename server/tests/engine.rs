@@ -393,6 +393,19 @@ async fn the_socket_refuses_strangers_and_survives_bad_frames() {
     assert_eq!(state["type"], "state");
     assert_eq!(state["payload"]["snapshot"]["state"], "idle");
     assert!(fake.requests().is_empty());
+
+    // A frame over the size limit is refused with 1009 and a reason, not a
+    // dropped connection.
+    let huge = format!(
+        r#"{{"type":"ping","payload":{{"pad":"{}"}}}}"#,
+        "x".repeat(300 * 1024)
+    );
+    socket.send(Message::Text(huge.into())).await.unwrap();
+    let closed = next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("a close frame");
+    assert_eq!(closed["type"], "__closed", "{closed}");
+    assert_eq!(closed["code"], 1009, "{closed}");
     app.stop().await;
 }
 

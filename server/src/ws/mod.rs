@@ -47,8 +47,21 @@ const BURST: usize = 64;
 /// Bytes of each socket's read buffer (allocated for every socket).
 const READ_BUFFER: usize = 1024;
 
+/// Largest message a client may send.
+const MAX_MESSAGE: usize = 256 * 1024;
+
+/// True when the socket failed because a message was over [`MAX_MESSAGE`].
+fn is_too_big(error: axum::Error) -> bool {
+    error
+        .into_inner()
+        .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
+        .is_some_and(|e| matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)))
+}
+
 /// Close codes (4000–4999 are for applications).
 pub mod close {
+    /// RFC 6455's "message too big".
+    pub const TOO_BIG: u16 = 1009;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const FORBIDDEN_ORIGIN: u16 = 4403;
     pub const NOT_FOUND: u16 = 4404;
@@ -87,7 +100,7 @@ async fn upgrade(
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(4 * 1024)
-        .max_message_size(256 * 1024)
+        .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             match verdict {
                 Ok((user, project)) => Connection::new(state, user, project).run(socket).await,
@@ -206,7 +219,21 @@ impl Connection {
             // dropped before a branch runs, so each branch may use the socket.
             tokio::select! {
                 incoming = socket.recv() => {
-                    let Some(Ok(message)) = incoming else { break };
+                    let message = match incoming {
+                        Some(Ok(message)) => message,
+                        Some(Err(e)) => {
+                            // Over the size limit: say so with the standard
+                            // code instead of just dropping the connection.
+                            if is_too_big(e) {
+                                let _ = socket.send(Message::Close(Some(CloseFrame {
+                                    code: close::TOO_BIG,
+                                    reason: format!("messages are limited to {} KiB", MAX_MESSAGE / 1024).into(),
+                                }))).await;
+                            }
+                            break;
+                        }
+                        None => break,
+                    };
                     last_heard = Instant::now();
                     let outgoing = match message {
                         // Boxed: requests are rare, and their futures (database,
