@@ -524,6 +524,22 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
         )
         .await;
     assert_eq!(common::error_code(again, 409).await, "BUSY");
+    // The refusal leaves no trace: no second run, and the state is the
+    // running one's (a phantom "cancelled" run used to take its place).
+    let (runs,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM agent_runs WHERE project_id = $1")
+        .bind(&pid)
+        .fetch_one(app.server.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(runs, 1);
+    let snapshot: Value = client
+        .get(&format!("/api/projects/{pid}/state"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(snapshot["data"]["state"], "cancelled", "{snapshot}");
+    assert!(snapshot["data"]["error"].is_null(), "{snapshot}");
 
     let started = Instant::now();
     let res: Value = client

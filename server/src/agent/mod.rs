@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use minicode::protocol::{AgentState, RunSnapshot, ServerEvent};
+use minicode::protocol::{RunSnapshot, ServerEvent};
 use minicode::{ApiError, ErrorCode, MAX_DESCRIPTION_CHARS, Project};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -120,17 +120,19 @@ impl Agents {
         }
         self.limiter.check(&format!("generate:{}", project.id))?;
         let model = state.models.resolve(project.model.as_deref())?;
-        let start_seq = state.events.last_seq(project.id).await?;
-        let run = store::create(state, project.id, &description, &model.id, start_seq).await?;
-        let cancel = match self.claim(project.id, Work::Generation, run) {
-            Ok(c) => c,
-            Err(e) => {
-                // The row exists but never ran: record why.
-                store::set_state(state, run, AgentState::Cancelled, None).await?;
-                store::set_error(state, run, "another run was in progress").await?;
-                return Err(e);
-            }
-        };
+        // Claimed before anything is stored: a refused request (BUSY)
+        // leaves no run behind to become the project's state.
+        let run = Uuid::new_v4();
+        let cancel = self.claim(project.id, Work::Generation, run)?;
+        let stored = async {
+            let start_seq = state.events.last_seq(project.id).await?;
+            store::create(state, run, project.id, &description, &model.id, start_seq).await
+        }
+        .await;
+        if let Err(e) = stored {
+            self.release(project.id, run);
+            return Err(e);
+        }
         // Keep the description as the project's, so the dashboard shows it.
         if project.description.is_empty() {
             let _ = sqlx::query("UPDATE projects SET description = $1 WHERE id = $2")

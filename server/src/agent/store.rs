@@ -66,12 +66,12 @@ pub struct RunRecord {
 
 pub async fn create(
     state: &AppState,
+    id: Uuid,
     project: Uuid,
     description: &str,
     model: &str,
     start_seq: u64,
-) -> AppResult<Uuid> {
-    let id = Uuid::new_v4();
+) -> AppResult<()> {
     let now = now_ms();
     sqlx::query(
         "INSERT INTO agent_runs (id, project_id, description, state, current_phase, last_step, error, model, \
@@ -87,7 +87,7 @@ pub async fn create(
     .bind(start_seq as i64)
     .execute(state.db.pool())
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 pub async fn set_state(
