@@ -141,11 +141,9 @@ fn previews_from_config(config: &Config) -> Result<preview::Previews, StartError
             format!("http://localhost:{port} http://127.0.0.1:{port} http://[::1]:{port}")
         }
     };
-    Ok(preview::Previews {
-        hosts,
-        signer,
-        frame_ancestors,
-    })
+    let csp = axum::http::HeaderValue::from_str(&preview::preview_csp(&frame_ancestors))
+        .map_err(|_| StartError::Config(format!("not a header value: {frame_ancestors}")))?;
+    Ok(preview::Previews { hosts, signer, csp })
 }
 
 /// Builds the configured sandbox backend and the manager around it.

@@ -253,14 +253,18 @@ pub async fn logout(state: &AppState, headers: &HeaderMap) -> AppResult<String> 
 /// The session cookie's value, if the request has one. Over https only the
 /// `__Host-` name counts: an unprefixed one may have been planted.
 pub fn session_from_headers(headers: &HeaderMap, secure: bool) -> Option<String> {
-    let wanted = session_cookie_name(secure);
+    cookie_value(headers, session_cookie_name(secure))
+}
+
+/// The non-empty value of cookie `name`, if the request has one.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, value)| *name == wanted && !value.is_empty())
+        .find(|(n, value)| *n == name && !value.is_empty())
         .map(|(_, value)| value.to_string())
 }
 

@@ -33,7 +33,7 @@ use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::auth::service::authenticate;
+use crate::auth::service::{authenticate, cookie_value};
 use crate::db::now_ms;
 use crate::projects;
 use crate::sandbox::Phase;
@@ -51,8 +51,9 @@ const PASS_COOKIE: &str = "minicode_preview";
 pub struct Previews {
     pub hosts: PreviewHosts,
     pub signer: Signer,
-    /// minicode's own origins, the only ones that may frame a preview.
-    pub frame_ancestors: String,
+    /// The preview hosts' CSP, made once: it names minicode's own origins
+    /// as the only ones that may frame a preview.
+    pub csp: HeaderValue,
 }
 
 impl Previews {
@@ -67,7 +68,7 @@ impl Previews {
 
 /// The generated app may use images and fonts from anywhere, but runs its
 /// scripts only from its own origin, and may only be framed by minicode.
-fn preview_csp(frame_ancestors: &str) -> String {
+pub fn preview_csp(frame_ancestors: &str) -> String {
     format!(
         "default-src 'self' data: blob:; script-src 'self' 'unsafe-inline' 'unsafe-eval' blob:; \
          style-src 'self' 'unsafe-inline' https:; img-src * data: blob:; font-src * data:; \
@@ -238,11 +239,7 @@ pub async fn by_host(State(state): State<AppState>, request: Request, next: Next
     };
     let mut response = serve_preview(&state, project, request).await;
     let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_str(&preview_csp(&state.previews.frame_ancestors))
-            .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'none'")),
-    );
+    headers.insert(header::CONTENT_SECURITY_POLICY, state.previews.csp.clone());
     headers.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
@@ -259,7 +256,7 @@ async fn serve_preview(state: &AppState, project: Uuid, request: Request) -> Res
     if request.uri().path() == ENTER_PATH {
         return exchange_ticket(state, project, &request, now);
     }
-    let pass = cookie(request.headers(), state.previews.pass_cookie_name());
+    let pass = cookie_value(request.headers(), state.previews.pass_cookie_name());
     let claims = pass.and_then(|p| state.previews.signer.verify(Kind::Pass, &p, now));
     let Some(claims) = claims.filter(|c| c.project == project) else {
         return not_found();
@@ -330,18 +327,6 @@ fn exchange_ticket(state: &AppState, project: Uuid, request: &Request, now: i64)
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
-}
-
-/// The value of cookie `name`, if the request has one.
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(n, v)| *n == name && !v.is_empty())
-        .map(|(_, v)| v.to_string())
 }
 
 fn is_websocket(headers: &HeaderMap) -> bool {

@@ -156,7 +156,9 @@ impl Cgroups {
     }
 
     /// Kills every process left in the project's group (one that left
-    /// minicode's process group on purpose included).
+    /// minicode's process group on purpose included). A few passes without
+    /// waiting catch children forked while the list was read; this runs on
+    /// the async runtime, so it never sleeps.
     pub fn kill_all(&self, project: Uuid) {
         let Some(dir) = self.dirs(project).into_iter().next() else {
             return;
@@ -178,7 +180,6 @@ impl Cgroups {
                     nix::sys::signal::Signal::SIGKILL,
                 );
             }
-            std::thread::sleep(std::time::Duration::from_millis(20));
         }
     }
 
