@@ -367,3 +367,25 @@ async fn a_hostile_app_reaches_nothing_outside_its_workspace() {
     common::hostile_app_reaches_nothing(&app).await;
     app.stop().await;
 }
+
+/// The unisolated mode copies the store entry into the workspace; once the
+/// copy is gone (the idle clean-up), the next start copies it again.
+#[tokio::test]
+async fn the_unsafe_mode_copies_modules_back_when_they_are_gone() {
+    let app = common::spawn_with(&["--sandbox", "process-unsafe"]).await;
+    let owner = app.user("unsafeowner").await;
+    let pid = common::running_fixture(&app, &owner, "Unsafe").await;
+    let id = Uuid::parse_str(&pid).unwrap();
+    let sandboxes = &app.server.state.sandboxes;
+    let modules = app.server.state.workspaces.dir(id).join("node_modules");
+    assert!(modules.join("vite/package.json").is_file(), "a copy");
+    sandboxes.stop(id).await;
+    std::fs::remove_dir_all(&modules).unwrap();
+    sandboxes
+        .ensure_running(id, &CancellationToken::new())
+        .await
+        .expect("starts again");
+    assert!(modules.join("vite/package.json").is_file(), "copied back");
+    assert_eq!(owner.preview(&format!("/preview/{pid}/")).await.status(), 200);
+    app.stop().await;
+}

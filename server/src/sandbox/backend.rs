@@ -123,7 +123,9 @@ pub trait Backend: Send + Sync + 'static {
     ) -> BoxFuture<'a, Result<(), SandboxError>>;
 
     /// Makes `project.modules` the app's `node_modules` (mounting backends
-    /// do it when each command starts; the unsafe one copies).
+    /// do it when each command starts; the unsafe one copies, unless its
+    /// copy of that entry is still there). Called on every install step, so
+    /// it must be cheap when nothing changed.
     fn attach_modules<'a>(
         &'a self,
         project: &'a ProjectEnv,

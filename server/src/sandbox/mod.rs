@@ -391,14 +391,10 @@ impl Sandboxes {
         let wanted =
             deps::read(&package_json, flavour).map_err(SandboxError::InvalidPackageJson)?;
         let current = self.inner.attached.get(project);
-        // The unsafe backend copies the modules into the workspace, which
-        // the idle clean-up may have removed since.
-        let copy_gone = self.kind() == crate::config::SandboxKind::ProcessUnsafe
-            && !env.workspace.join("node_modules").is_dir();
-        if current.as_deref() == Some(wanted.hash.as_str())
-            && self.inner.store.modules(&wanted.hash).is_some()
-            && !copy_gone
-        {
+        if current.as_deref() == Some(wanted.hash.as_str()) && env.modules.is_some() {
+            // Cheap when nothing changed (a copying backend re-copies only
+            // what the idle clean-up removed).
+            self.inner.backend.attach_modules(&env).await?;
             return Ok("dependencies are up to date");
         }
         // node_modules is about to change under it.

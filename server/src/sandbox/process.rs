@@ -88,6 +88,8 @@ pub struct ProcessBackend {
     groups: Mutex<HashMap<Uuid, Vec<i32>>>,
     /// The host side of each running dev server's bridge.
     forwarders: bridge::Forwarders,
+    /// process-unsafe: the store entry last copied into each workspace.
+    copied: Mutex<HashMap<Uuid, PathBuf>>,
 }
 
 impl ProcessBackend {
@@ -171,6 +173,7 @@ impl ProcessBackend {
             isolation,
             groups: Mutex::default(),
             forwarders: bridge::Forwarders::default(),
+            copied: Mutex::default(),
         };
         if backend.isolation.is_some() {
             backend.probe()?;
@@ -634,10 +637,27 @@ impl Backend for ProcessBackend {
             else {
                 return Ok(());
             };
-            tokio::task::spawn_blocking(move || super::deps::copy_into(&modules, &workspace))
+            let current = self
+                .copied
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&project.id)
+                .is_some_and(|m| *m == modules);
+            if current && workspace.join("node_modules").is_dir() {
+                return Ok(());
+            }
+            let source = modules.clone();
+            tokio::task::spawn_blocking(move || super::deps::copy_into(&source, &workspace))
                 .await
                 .map_err(|e| SandboxError::Io(e.to_string()))?
-                .map_err(|e| SandboxError::Io(format!("could not copy the installed modules: {e}")))
+                .map_err(|e| {
+                    SandboxError::Io(format!("could not copy the installed modules: {e}"))
+                })?;
+            self.copied
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(project.id, modules);
+            Ok(())
         })
     }
 
