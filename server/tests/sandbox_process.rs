@@ -386,6 +386,9 @@ async fn the_unsafe_mode_copies_modules_back_when_they_are_gone() {
         .await
         .expect("starts again");
     assert!(modules.join("vite/package.json").is_file(), "copied back");
-    assert_eq!(owner.preview(&format!("/preview/{pid}/")).await.status(), 200);
+    assert_eq!(
+        owner.preview(&format!("/preview/{pid}/")).await.status(),
+        200
+    );
     app.stop().await;
 }
