@@ -9,6 +9,9 @@ pub enum ErrorCode {
     BadRequest,
     ValidationFailed,
     Unauthorized,
+    /// Signed in, but not allowed: a read-only token writing, a non-admin on
+    /// an admin route.
+    Forbidden,
     /// A cookie-authenticated write without a same-origin proof.
     CsrfRejected,
     NotFound,
@@ -35,6 +38,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => "BAD_REQUEST",
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",
             ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
             ErrorCode::CsrfRejected => "CSRF_REJECTED",
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
@@ -56,7 +60,7 @@ impl ErrorCode {
             ErrorCode::BadRequest => 400,
             ErrorCode::ValidationFailed => 422,
             ErrorCode::Unauthorized => 401,
-            ErrorCode::CsrfRejected | ErrorCode::RegistrationClosed => 403,
+            ErrorCode::Forbidden | ErrorCode::CsrfRejected | ErrorCode::RegistrationClosed => 403,
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::Conflict | ErrorCode::Busy => 409,

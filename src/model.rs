@@ -65,12 +65,66 @@ pub struct User {
     pub id: Uuid,
     pub username: String,
     pub created_at: String,
+    /// Admins invite and disable users and see everyone's usage.
+    #[serde(default)]
+    pub is_admin: bool,
 }
 
 /// Body of register and login.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Credentials {
     pub username: String,
+    pub password: String,
+    /// The invitation code, when registration is by invite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub invite: Option<String>,
+}
+
+/// Who may create an account on this server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegistrationMode {
+    /// Anyone.
+    Open,
+    /// Whoever has an unused invitation from an admin.
+    Invite,
+    /// Nobody (but the first account, which becomes the admin).
+    Closed,
+}
+
+impl RegistrationMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RegistrationMode::Open => "open",
+            RegistrationMode::Invite => "invite",
+            RegistrationMode::Closed => "closed",
+        }
+    }
+}
+
+/// `GET /api/auth/registration`: what the sign-up form should offer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Registration {
+    pub mode: RegistrationMode,
+    /// No account exists yet: the next one becomes the admin, whatever the mode.
+    pub first_account: bool,
+    /// Whether a new account can be created at all right now (with an invite
+    /// when `mode` is `invite`).
+    pub accepting: bool,
+}
+
+/// `POST /api/auth/password`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+/// A request that must be confirmed with the password (deleting the account).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordConfirmation {
     pub password: String,
 }
 
@@ -84,11 +138,114 @@ pub struct ApiToken {
     pub prefix: String,
     pub created_at: String,
     pub last_used_at: Option<String>,
+    pub scope: TokenScope,
+    /// After this the token no longer works.
+    pub expires_at: Option<String>,
 }
 
+/// What an API token may do.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenScope {
+    /// Reads only: `GET` requests, and a WebSocket that watches but sends no commands.
+    Read,
+    /// Everything the user can do.
+    #[default]
+    Full,
+}
+
+impl TokenScope {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TokenScope::Read => "read",
+            TokenScope::Full => "full",
+        }
+    }
+}
+
+/// Longest lifetime of an API token, in days.
+pub const MAX_TOKEN_DAYS: u32 = 365;
+/// Lifetime of an API token when the request does not say, in days.
+pub const DEFAULT_TOKEN_DAYS: u32 = 30;
+
+/// `POST /api/auth/tokens`: minting a token needs the password again, so a
+/// stolen session alone cannot mint a long-lived credential.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct NewApiToken {
     pub name: String,
+    #[serde(default)]
+    pub scope: TokenScope,
+    /// 1 to [`MAX_TOKEN_DAYS`]; default [`DEFAULT_TOKEN_DAYS`].
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+    pub password: String,
+}
+
+/// A user as an admin sees them.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminUser {
+    pub id: Uuid,
+    pub username: String,
+    pub created_at: String,
+    pub is_admin: bool,
+    /// When an admin disabled the account; `None` while it is active.
+    pub disabled_at: Option<String>,
+    pub projects: u64,
+}
+
+/// `PATCH /api/admin/users/:id`: fields left out stay as they are.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AdminUserPatch {
+    #[serde(default)]
+    pub disabled: Option<bool>,
+    #[serde(default)]
+    pub is_admin: Option<bool>,
+}
+
+/// An invitation to register.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Invite {
+    pub id: Uuid,
+    pub note: String,
+    pub created_at: String,
+    pub expires_at: String,
+    /// The username that used it, once used.
+    pub used_by: Option<String>,
+    pub used_at: Option<String>,
+}
+
+/// `POST /api/admin/invites`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NewInvite {
+    #[serde(default)]
+    pub note: String,
+    /// 1 to 30; default 7.
+    #[serde(default)]
+    pub expires_in_days: Option<u32>,
+}
+
+/// The answer to creating an invite: the only time the code is returned.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedInvite {
+    pub invite: Invite,
+    pub code: String,
+    /// Where the invited person registers: `/?invite=<code>` on this server.
+    pub path: String,
+}
+
+/// `GET /api/admin/settings`: how the server is run, for the admin page.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerSettings {
+    pub registration: RegistrationMode,
+    pub sandbox: String,
+    pub users: u64,
 }
 
 /// The answer to creating a token: the only time the secret is returned.

@@ -27,10 +27,21 @@ fn set_session_cookie(value: &str) -> Result<(), ApiError> {
 }
 
 #[server(prefix = "/fn")]
-pub async fn register(username: String, password: String) -> Result<User, ApiError> {
+pub async fn register(
+    username: String,
+    password: String,
+    invite: Option<String>,
+) -> Result<User, ApiError> {
     let (backend, parts) = context()?;
     let signed_in = backend
-        .register(&parts, minicode::Credentials { username, password })
+        .register(
+            &parts,
+            minicode::Credentials {
+                username,
+                password,
+                invite,
+            },
+        )
         .await?;
     set_session_cookie(&signed_in.set_cookie)?;
     leptos_axum::redirect("/dashboard");
@@ -41,7 +52,14 @@ pub async fn register(username: String, password: String) -> Result<User, ApiErr
 pub async fn login(username: String, password: String) -> Result<User, ApiError> {
     let (backend, parts) = context()?;
     let signed_in = backend
-        .login(&parts, minicode::Credentials { username, password })
+        .login(
+            &parts,
+            minicode::Credentials {
+                username,
+                password,
+                invite: None,
+            },
+        )
         .await?;
     set_session_cookie(&signed_in.set_cookie)?;
     leptos_axum::redirect("/dashboard");

@@ -78,6 +78,24 @@ impl SandboxKind {
     }
 }
 
+/// `MINICODE_REGISTRATION`; see [`minicode::RegistrationMode`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    Open,
+    Invite,
+    Closed,
+}
+
+impl Registration {
+    pub fn mode(self) -> minicode::RegistrationMode {
+        match self {
+            Registration::Open => minicode::RegistrationMode::Open,
+            Registration::Invite => minicode::RegistrationMode::Invite,
+            Registration::Closed => minicode::RegistrationMode::Closed,
+        }
+    }
+}
+
 #[derive(Clone, Debug, Parser)]
 #[command(
     name = "minicode",
@@ -133,6 +151,12 @@ pub struct Config {
     /// Sign-in and registration attempts allowed per client IP per minute.
     #[arg(long, env = "MINICODE_AUTH_RATE_PER_MINUTE", default_value_t = 10)]
     pub auth_rate_per_minute: u32,
+
+    /// Who may create an account: `open` (anyone), `invite` (with an admin's
+    /// invitation) or `closed`. Whatever the mode, the first account of a new
+    /// server becomes its admin.
+    #[arg(long, env = "MINICODE_REGISTRATION", value_enum, default_value_t = Registration::Invite)]
+    pub registration: Registration,
 
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "MINICODE_TRUST_PROXY", default_value_t = false)]

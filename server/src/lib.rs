@@ -4,6 +4,7 @@
 //! `main.rs` is a thin wrapper over [`run`]; tests call [`Server::start`] to run
 //! the real server on a free port of 127.0.0.1.
 
+pub mod admin;
 pub mod agent;
 pub mod api;
 pub mod auth;

@@ -24,6 +24,13 @@ impl UiBackend {
             .await?
             .ok_or_else(AppError::unauthorized)
     }
+
+    /// The caller of a change: a read-only token may not make one.
+    async fn writer(&self, req: &Parts) -> AppResult<Caller> {
+        let caller = self.caller(req).await?;
+        caller.require_write()?;
+        Ok(caller)
+    }
 }
 
 /// Runs a service call and turns its error into what the UI shows.
@@ -83,7 +90,7 @@ impl Backend for UiBackend {
         req: &'a Parts,
         input: NewProject,
     ) -> BackendFuture<'a, Project> {
-        boxed(async move { projects::create(&self.state, &self.caller(req).await?, input).await })
+        boxed(async move { projects::create(&self.state, &self.writer(req).await?, input).await })
     }
 
     fn get_project<'a>(&'a self, req: &'a Parts, id: Uuid) -> BackendFuture<'a, Project> {
@@ -97,12 +104,12 @@ impl Backend for UiBackend {
         patch: ProjectPatch,
     ) -> BackendFuture<'a, Project> {
         boxed(
-            async move { projects::update(&self.state, &self.caller(req).await?, id, patch).await },
+            async move { projects::update(&self.state, &self.writer(req).await?, id, patch).await },
         )
     }
 
     fn delete_project<'a>(&'a self, req: &'a Parts, id: Uuid) -> BackendFuture<'a, ()> {
-        boxed(async move { projects::delete(&self.state, &self.caller(req).await?, id).await })
+        boxed(async move { projects::delete(&self.state, &self.writer(req).await?, id).await })
     }
 
     fn list_files<'a>(&'a self, req: &'a Parts, id: Uuid) -> BackendFuture<'a, Vec<FileEntry>> {

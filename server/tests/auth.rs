@@ -305,7 +305,10 @@ async fn api_tokens_are_shown_once_and_work_as_bearer() {
     let app = spawn().await;
     let client = app.user("tokener").await;
     let res = client
-        .post("/api/auth/tokens", &json!({"name": "ci"}))
+        .post(
+            "/api/auth/tokens",
+            &json!({"name": "ci", "password": "password123"}),
+        )
         .await;
     assert_eq!(res.status(), 201);
     let created: Value = res.json().await.unwrap();

@@ -83,7 +83,10 @@ fn script_generation(fake: &FakeLlm) {
 
 async fn token(client: &Client) -> String {
     let created: Value = client
-        .post("/api/auth/tokens", &json!({"name": "ws"}))
+        .post(
+            "/api/auth/tokens",
+            &json!({"name": "ws", "password": "password123"}),
+        )
         .await
         .json()
         .await

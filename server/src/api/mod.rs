@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health))
         .merge(auth::routes::router())
+        .merge(crate::admin::routes::router())
         .merge(projects::routes::router())
         .merge(chats::routes::router())
         .merge(files::routes::router(
@@ -224,7 +225,8 @@ async fn require_session_for_pages(
     next: Next,
 ) -> Response {
     let path = request.uri().path();
-    let protected = path == "/dashboard" || path.starts_with("/project/");
+    let protected =
+        matches!(path, "/dashboard" | "/account" | "/admin") || path.starts_with("/project/");
     if protected && request.method() == Method::GET {
         match auth::service::authenticate(&state, request.headers()).await {
             Ok(Some(_)) => {}

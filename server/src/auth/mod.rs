@@ -1,6 +1,8 @@
 //! Accounts, sessions, API tokens, CSRF protection and rate limits.
 
+pub mod account;
 pub mod csrf;
+pub mod invites;
 mod password;
 pub mod rate_limit;
 pub mod routes;
@@ -9,6 +11,7 @@ pub mod service;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::Method;
 use axum::http::request::Parts;
 
 pub use service::{AuthMethod, Caller};
@@ -16,7 +19,8 @@ pub use service::{AuthMethod, Caller};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// Handlers that take a `Caller` require a signed-in user (401 otherwise).
+/// Handlers that take a `Caller` require a signed-in user (401 otherwise);
+/// a read-only API token gets 403 on anything but a read.
 impl FromRequestParts<AppState> for Caller {
     type Rejection = AppError;
 
@@ -31,6 +35,9 @@ impl FromRequestParts<AppState> for Caller {
             .await?
             .ok_or_else(AppError::unauthorized)?;
         tracing::Span::current().record("user_id", tracing::field::display(caller.id()));
+        if !matches!(parts.method, Method::GET | Method::HEAD) {
+            caller.require_write()?;
+        }
         parts.extensions.insert(caller.clone());
         Ok(caller)
     }

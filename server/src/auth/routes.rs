@@ -1,4 +1,5 @@
-//! `/api/auth/*`: register, login, logout, me and personal API tokens.
+//! `/api/auth/*`: register, login, logout, the account (password, sign out
+//! everywhere, delete) and personal API tokens.
 
 use axum::Router;
 use axum::extract::{Path, State};
@@ -6,19 +7,25 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
-use minicode::{ApiToken, CreatedApiToken, Credentials, Data, NewApiToken, Page, PageQuery, User};
+use minicode::{
+    ApiToken, CreatedApiToken, Credentials, Data, NewApiToken, Page, PageQuery, PasswordChange,
+    PasswordConfirmation, Registration, User,
+};
 
-use super::{Caller, ClientIp, service};
+use super::{Caller, ClientIp, account, service};
 use crate::api::extract::{Json, Query, parse_id};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/api/auth/registration", get(registration))
         .route("/api/auth/register", post(register))
         .route("/api/auth/login", post(login))
         .route("/api/auth/logout", post(logout))
-        .route("/api/auth/me", get(me))
+        .route("/api/auth/logout-everywhere", post(logout_everywhere))
+        .route("/api/auth/password", post(change_password))
+        .route("/api/auth/me", get(me).delete(delete_account))
         .route("/api/auth/tokens", get(list_tokens).post(create_token))
         .route("/api/auth/tokens/{id}", delete(revoke_token))
 }
@@ -71,12 +78,45 @@ async fn me(caller: Caller) -> axum::Json<Data<User>> {
     axum::Json(Data { data: caller.user })
 }
 
+/// Public: what the sign-up form should offer.
+async fn registration(State(state): State<AppState>) -> AppResult<axum::Json<Data<Registration>>> {
+    Ok(axum::Json(Data {
+        data: service::registration(&state).await?,
+    }))
+}
+
+async fn logout_everywhere(State(state): State<AppState>, caller: Caller) -> AppResult<Response> {
+    let cleared = account::sign_out_everywhere(&state, &caller).await?;
+    with_cookie(StatusCode::NO_CONTENT, &cleared, ())
+}
+
+/// 204; a browser gets a fresh session cookie, every other session ends.
+async fn change_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<PasswordChange>,
+) -> AppResult<Response> {
+    match account::change_password(&state, &caller, input).await? {
+        Some(cookie) => with_cookie(StatusCode::NO_CONTENT, &cookie, ()),
+        None => Ok(StatusCode::NO_CONTENT.into_response()),
+    }
+}
+
+async fn delete_account(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<PasswordConfirmation>,
+) -> AppResult<Response> {
+    let cleared = account::delete_own(&state, &caller, &input.password).await?;
+    with_cookie(StatusCode::NO_CONTENT, &cleared, ())
+}
+
 async fn create_token(
     State(state): State<AppState>,
     caller: Caller,
     Json(input): Json<NewApiToken>,
 ) -> AppResult<(StatusCode, axum::Json<Data<CreatedApiToken>>)> {
-    let created = service::create_token(&state, &caller, &input.name).await?;
+    let created = service::create_token(&state, &caller, input).await?;
     Ok((StatusCode::CREATED, axum::Json(Data { data: created })))
 }
 

@@ -8,8 +8,9 @@ use axum::http::header::{AUTHORIZATION, COOKIE};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use minicode::{
-    ApiToken, CreatedApiToken, Credentials, MAX_NAME_CHARS, PASSWORD_CHARS, Page, PageQuery,
-    USERNAME_CHARS, User,
+    ApiError, ApiToken, CreatedApiToken, Credentials, DEFAULT_TOKEN_DAYS, ErrorCode,
+    MAX_NAME_CHARS, MAX_TOKEN_DAYS, NewApiToken, PASSWORD_CHARS, Page, PageQuery, RegistrationMode,
+    TokenScope, USERNAME_CHARS, User,
 };
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -40,11 +41,12 @@ pub fn session_cookie_name(secure: bool) -> &'static str {
 pub const TOKEN_PREFIX: &str = "mc_";
 
 /// How the caller proved who they are. Cookie-authenticated writes need the
-/// CSRF check; token-authenticated ones do not.
+/// CSRF check; token-authenticated ones do not, but a read-only token may
+/// not write at all.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AuthMethod {
     Cookie,
-    Token,
+    Token(TokenScope),
 }
 
 /// The authenticated user of a request.
@@ -58,6 +60,31 @@ impl Caller {
     pub fn id(&self) -> Uuid {
         self.user.id
     }
+
+    /// A read-only API token: it may look but not change anything.
+    pub fn read_only(&self) -> bool {
+        self.method == AuthMethod::Token(TokenScope::Read)
+    }
+
+    /// Refuses a change requested with a read-only token.
+    pub fn require_write(&self) -> AppResult<()> {
+        if self.read_only() {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "this API token is read-only; create a token with full access to make changes",
+            )
+            .into());
+        }
+        Ok(())
+    }
+
+    /// Refuses anyone but an admin.
+    pub fn require_admin(&self) -> AppResult<()> {
+        if !self.user.is_admin {
+            return Err(ApiError::new(ErrorCode::Forbidden, "only an admin may do that").into());
+        }
+        Ok(())
+    }
 }
 
 /// A fresh session: the user and the `Set-Cookie` header value.
@@ -67,12 +94,12 @@ pub struct NewSession {
 }
 
 /// 256 random bits, URL-safe.
-fn random_secret() -> String {
+pub(crate) fn random_secret() -> String {
     URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
 }
 
 /// Sessions and tokens are stored as their SHA-256, so a database leak does not leak them.
-fn sha256_hex(value: &str) -> String {
+pub(crate) fn sha256_hex(value: &str) -> String {
     hex::encode(Sha256::digest(value.as_bytes()))
 }
 
@@ -98,7 +125,7 @@ pub fn normalize_username(raw: &str) -> AppResult<String> {
     Ok(name)
 }
 
-fn check_password(password: &str) -> AppResult<()> {
+pub(crate) fn check_password(password: &str) -> AppResult<()> {
     let len = password.chars().count();
     if !PASSWORD_CHARS.contains(&len) {
         return Err(AppError::validation(format!(
@@ -115,49 +142,108 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> AppResult<User> {
         id: db::uuid(row.try_get::<String, _>("id")?.as_str()),
         username: row.try_get("username")?,
         created_at: rfc3339(row.try_get("created_at")?),
+        is_admin: row.try_get::<i64, _>("is_admin")? != 0,
     })
 }
 
-/// Creates an account and signs it in.
+/// The columns `user_from_row` reads, from a table aliased `u`.
+pub(crate) const USER_COLUMNS: &str = "u.id, u.username, u.created_at, u.is_admin";
+
+fn registration_closed(message: impl Into<String>) -> AppError {
+    ApiError::new(ErrorCode::RegistrationClosed, message).into()
+}
+
+/// Whether an account can be created right now, for the sign-up form.
+pub async fn registration(state: &AppState) -> AppResult<minicode::Registration> {
+    let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
+        .fetch_one(state.db.pool())
+        .await?;
+    let mode = effective_mode(state);
+    let first_account = users == 0;
+    Ok(minicode::Registration {
+        mode,
+        first_account,
+        accepting: first_account || mode != RegistrationMode::Closed,
+    })
+}
+
+/// The registration mode in force: `MINICODE_REGISTRATION`, except that a
+/// server running apps without a sandbox never takes a second account
+/// (unsandboxed apps can read the database).
+pub fn effective_mode(state: &AppState) -> RegistrationMode {
+    if state.config.sandbox == crate::config::SandboxKind::ProcessUnsafe {
+        RegistrationMode::Closed
+    } else {
+        state.config.registration.mode()
+    }
+}
+
+/// Creates an account and signs it in. The first account of a server becomes
+/// its admin; after that, `MINICODE_REGISTRATION` decides who may register.
 #[tracing::instrument(name = "auth.register", skip_all, fields(username = %input.username.trim()))]
 pub async fn register(state: &AppState, ip: IpAddr, input: Credentials) -> AppResult<NewSession> {
     state.auth_limiter.check(&format!("register:{ip}"))?;
     let username = normalize_username(&input.username)?;
-    if state.config.sandbox == crate::config::SandboxKind::ProcessUnsafe {
-        // Unsandboxed apps can read the database: only the machine's owner
-        // may have an account.
-        let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
-            .fetch_one(state.db.pool())
-            .await?;
-        if users > 0 {
-            return Err(minicode::ApiError::new(
-                minicode::ErrorCode::RegistrationClosed,
-                "registration is closed: this server runs apps without a sandbox \
-                 (MINICODE_SANDBOX=process-unsafe), so it has one account only",
-            )
-            .into());
+    check_password(&input.password)?;
+    let invite = input
+        .invite
+        .as_deref()
+        .map(str::trim)
+        .filter(|code| !code.is_empty());
+    let open = registration(state).await?;
+    if !open.first_account {
+        match open.mode {
+            RegistrationMode::Open => {}
+            RegistrationMode::Invite if invite.is_some() => {}
+            RegistrationMode::Invite => {
+                return Err(registration_closed(
+                    "registration on this server is by invitation: ask an admin for an invite link",
+                ));
+            }
+            RegistrationMode::Closed
+                if state.config.sandbox == crate::config::SandboxKind::ProcessUnsafe =>
+            {
+                return Err(registration_closed(
+                    "registration is closed: this server runs apps without a sandbox \
+                     (MINICODE_SANDBOX=process-unsafe), so it has one account only",
+                ));
+            }
+            RegistrationMode::Closed => {
+                return Err(registration_closed("registration is closed on this server"));
+            }
         }
     }
-    check_password(&input.password)?;
     let hash = password::hash(input.password).await?;
     let id = Uuid::new_v4();
     let now = now_ms();
+    // The account and the use of its invitation are one change: a used,
+    // revoked or expired code creates nothing.
+    let mut tx = state.db.pool().begin().await?;
+    // The first account is the admin; decided inside the insert, so it is
+    // the state of the table at that moment that counts.
     sqlx::query(
-        "INSERT INTO users (id, username, password_hash, created_at) VALUES ($1, $2, $3, $4)",
+        "INSERT INTO users (id, username, password_hash, created_at, is_admin) \
+         SELECT $1, $2, $3, $4, CASE WHEN EXISTS (SELECT 1 FROM users) THEN 0 ELSE 1 END",
     )
     .bind(id.to_string())
     .bind(&username)
     .bind(hash)
     .bind(now)
-    .execute(state.db.pool())
+    .execute(&mut *tx)
     .await
     .on_unique_violation("that username is taken")?;
-    let user = User {
-        id,
-        username,
-        created_at: rfc3339(now),
-    };
-    tracing::info!(user_id = %user.id, "account created");
+    if let (false, RegistrationMode::Invite, Some(code)) = (open.first_account, open.mode, invite) {
+        super::invites::redeem(&mut tx, code, id, now).await?;
+    }
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM users u WHERE u.id = $1"
+    ))
+    .bind(id.to_string())
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    let user = user_from_row(&row)?;
+    tracing::info!(user_id = %user.id, admin = user.is_admin, "account created");
     start_session(state, user).await
 }
 
@@ -177,7 +263,8 @@ pub async fn login(
         .auth_limiter
         .check(&format!("login-user:{username}"))?;
     let row = sqlx::query(
-        "SELECT id, username, password_hash, created_at FROM users WHERE username = $1",
+        "SELECT id, username, password_hash, created_at, is_admin, disabled_at FROM users \
+         WHERE username = $1",
     )
     .bind(&username)
     .fetch_optional(state.db.pool())
@@ -198,6 +285,14 @@ pub async fn login(
         tracing::info!("failed sign-in");
         return Err(wrong());
     }
+    if row.try_get::<Option<i64>, _>("disabled_at")?.is_some() {
+        tracing::info!("sign-in to a disabled account");
+        return Err(ApiError::new(
+            ErrorCode::Forbidden,
+            "this account has been disabled by an administrator",
+        )
+        .into());
+    }
     let user = user_from_row(&row)?;
     if let Some(previous) = session_from_headers(headers, state.config.cookies_secure()) {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
@@ -209,7 +304,7 @@ pub async fn login(
     start_session(state, user).await
 }
 
-async fn start_session(state: &AppState, user: User) -> AppResult<NewSession> {
+pub(crate) async fn start_session(state: &AppState, user: User) -> AppResult<NewSession> {
     let secret = random_secret();
     let now = now_ms();
     let ttl = state.config.session_ttl();
@@ -282,9 +377,9 @@ pub fn bearer_from_headers(headers: &HeaderMap) -> Option<String> {
 pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Option<Caller>> {
     if let Some(token) = bearer_from_headers(headers) {
         return match user_for_token(state, &token).await? {
-            Some(user) => Ok(Some(Caller {
+            Some((user, scope)) => Ok(Some(Caller {
                 user,
-                method: AuthMethod::Token,
+                method: AuthMethod::Token(scope),
             })),
             None => Err(AppError::unauthorized()),
         };
@@ -299,10 +394,10 @@ pub async fn authenticate(state: &AppState, headers: &HeaderMap) -> AppResult<Op
 }
 
 pub async fn user_for_session(state: &AppState, secret: &str) -> AppResult<Option<User>> {
-    let row = sqlx::query(
-        "SELECT u.id, u.username, u.created_at FROM sessions s JOIN users u ON u.id = s.user_id \
-         WHERE s.id_hash = $1 AND s.expires_at > $2",
-    )
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS} FROM sessions s JOIN users u ON u.id = s.user_id \
+         WHERE s.id_hash = $1 AND s.expires_at > $2 AND u.disabled_at IS NULL"
+    ))
     .bind(sha256_hex(secret))
     .bind(now_ms())
     .fetch_optional(state.db.pool())
@@ -310,29 +405,44 @@ pub async fn user_for_session(state: &AppState, secret: &str) -> AppResult<Optio
     row.as_ref().map(user_from_row).transpose()
 }
 
-/// Resolves an API token (also used for `?token=` on the WebSocket).
-pub async fn user_for_token(state: &AppState, token: &str) -> AppResult<Option<User>> {
+/// Resolves an API token (also used for `?token=` on the WebSocket): its
+/// user and what it may do. Expired tokens and disabled users' are refused.
+pub async fn user_for_token(
+    state: &AppState,
+    token: &str,
+) -> AppResult<Option<(User, TokenScope)>> {
     if !token.starts_with(TOKEN_PREFIX) {
         return Ok(None);
     }
     let hash = sha256_hex(token);
-    let row = sqlx::query(
-        "SELECT u.id, u.username, u.created_at FROM api_tokens t JOIN users u ON u.id = t.user_id \
-         WHERE t.token_hash = $1",
-    )
+    let now = now_ms();
+    let row = sqlx::query(&format!(
+        "SELECT {USER_COLUMNS}, t.scope FROM api_tokens t JOIN users u ON u.id = t.user_id \
+         WHERE t.token_hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) \
+         AND u.disabled_at IS NULL"
+    ))
     .bind(&hash)
+    .bind(now)
     .fetch_optional(state.db.pool())
     .await?;
     let Some(row) = row else { return Ok(None) };
+    let scope = scope_from_str(&row.try_get::<String, _>("scope")?);
     // Record use at most once a minute: no write on every request.
-    let now = now_ms();
     sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
         .bind(now)
         .bind(&hash)
         .bind(now - 60_000)
         .execute(state.db.pool())
         .await?;
-    Ok(Some(user_from_row(&row)?))
+    Ok(Some((user_from_row(&row)?, scope)))
+}
+
+/// Unknown scopes (there are none today) read as the narrowest.
+fn scope_from_str(value: &str) -> TokenScope {
+    match value {
+        "full" => TokenScope::Full,
+        _ => TokenScope::Read,
+    }
 }
 
 fn token_from_row(row: &sqlx::any::AnyRow) -> AppResult<ApiToken> {
@@ -342,7 +452,29 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> AppResult<ApiToken> {
         prefix: row.try_get("prefix")?,
         created_at: rfc3339(row.try_get("created_at")?),
         last_used_at: row.try_get::<Option<i64>, _>("last_used_at")?.map(rfc3339),
+        scope: scope_from_str(&row.try_get::<String, _>("scope")?),
+        expires_at: row.try_get::<Option<i64>, _>("expires_at")?.map(rfc3339),
     })
+}
+
+/// Checks the signed-in user's password again before a sensitive change
+/// (minting a token, deleting the account). Rate-limited per user, so a
+/// stolen session cannot be used to guess the password.
+pub(crate) async fn confirm_password(
+    state: &AppState,
+    user: Uuid,
+    password: &str,
+) -> AppResult<String> {
+    state.auth_limiter.check(&format!("confirm:{user}"))?;
+    let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
+        .bind(user.to_string())
+        .fetch_one(state.db.pool())
+        .await?;
+    if !password::verify(password.to_string(), stored.clone()).await? {
+        tracing::info!("wrong password on confirmation");
+        return Err(ApiError::new(ErrorCode::Forbidden, "the password is not right").into());
+    }
+    Ok(stored)
 }
 
 /// Creates a personal API token. The secret is in the answer and nowhere else.
@@ -350,20 +482,30 @@ fn token_from_row(row: &sqlx::any::AnyRow) -> AppResult<ApiToken> {
 pub async fn create_token(
     state: &AppState,
     caller: &Caller,
-    name: &str,
+    input: NewApiToken,
 ) -> AppResult<CreatedApiToken> {
-    let name = name.trim();
+    caller.require_write()?;
+    let name = input.name.trim();
     if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
         return Err(AppError::validation(format!(
             "token name must be 1 to {MAX_NAME_CHARS} characters"
         )));
     }
+    let days = input.expires_in_days.unwrap_or(DEFAULT_TOKEN_DAYS);
+    if !(1..=MAX_TOKEN_DAYS).contains(&days) {
+        return Err(AppError::validation(format!(
+            "a token lasts 1 to {MAX_TOKEN_DAYS} days"
+        )));
+    }
+    confirm_password(state, caller.id(), &input.password).await?;
     let secret = format!("{TOKEN_PREFIX}{}", random_secret());
     let prefix: String = secret.chars().take(TOKEN_PREFIX.len() + 6).collect();
     let id = Uuid::new_v4();
     let now = now_ms();
+    let expires = now + i64::from(days) * 86_400_000;
     sqlx::query(
-        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+        "INSERT INTO api_tokens (id, user_id, name, prefix, token_hash, created_at, scope, expires_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
     )
     .bind(id.to_string())
     .bind(caller.id().to_string())
@@ -371,9 +513,11 @@ pub async fn create_token(
     .bind(&prefix)
     .bind(sha256_hex(&secret))
     .bind(now)
+    .bind(input.scope.as_str())
+    .bind(expires)
     .execute(state.db.pool())
     .await?;
-    tracing::info!(token_id = %id, "api token created");
+    tracing::info!(token_id = %id, scope = input.scope.as_str(), days, "api token created");
     Ok(CreatedApiToken {
         token: ApiToken {
             id,
@@ -381,6 +525,8 @@ pub async fn create_token(
             prefix,
             created_at: rfc3339(now),
             last_used_at: None,
+            scope: input.scope,
+            expires_at: Some(rfc3339(expires)),
         },
         secret,
     })
@@ -393,7 +539,8 @@ pub async fn list_tokens(
 ) -> AppResult<Page<ApiToken>> {
     let (limit, offset) = crate::projects::page_bounds(page)?;
     let rows = sqlx::query(
-        "SELECT id, name, prefix, created_at, last_used_at FROM api_tokens WHERE user_id = $1 \
+        "SELECT id, name, prefix, created_at, last_used_at, scope, expires_at FROM api_tokens \
+         WHERE user_id = $1 \
          ORDER BY created_at DESC, id LIMIT $2 OFFSET $3",
     )
     .bind(caller.id().to_string())
@@ -413,6 +560,7 @@ pub async fn list_tokens(
 
 /// Revokes one of the caller's tokens; someone else's token id is a 404.
 pub async fn revoke_token(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()> {
+    caller.require_write()?;
     let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
         .bind(id.to_string())
         .bind(caller.id().to_string())

@@ -197,14 +197,20 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()
     if done.rows_affected() == 0 {
         return Err(AppError::not_found("project"));
     }
-    // Its rows are gone with the cascade; now its running app and files on disk.
-    state.sandboxes.destroy(id).await;
-    if let Err(e) = state.workspaces.remove(id).await {
-        tracing::warn!(error = %e, "could not remove the workspace of a deleted project");
-    }
-    state.events.forget(id);
+    discard(state, id).await;
     tracing::info!("project deleted");
     Ok(())
+}
+
+/// After a project's rows are gone (deleted, or with its owner's account):
+/// stops its agent work and running app and removes its files from disk.
+pub async fn discard(state: &AppState, id: Uuid) {
+    state.agents.cancel(state, id).await;
+    state.sandboxes.destroy(id).await;
+    if let Err(e) = state.workspaces.remove(id).await {
+        tracing::warn!(project_id = %id, error = %e, "could not remove the workspace of a deleted project");
+    }
+    state.events.forget(id);
 }
 
 #[cfg(test)]

@@ -26,7 +26,6 @@ use axum::http::header::ORIGIN;
 use axum::response::Response;
 use axum::routing::get;
 use futures::SinkExt;
-use minicode::User;
 use minicode::protocol::{ClientMessage, RawClientFrame, ServerEvent, ServerFrame};
 use serde::Deserialize;
 use tokio::sync::broadcast;
@@ -34,6 +33,7 @@ use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use uuid::Uuid;
 
 use crate::auth::service::{authenticate, user_for_token};
+use crate::auth::{AuthMethod, Caller};
 use crate::config::origin_of;
 use crate::db::now_ms;
 use crate::error::AppError;
@@ -103,7 +103,7 @@ async fn upgrade(
         .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             match verdict {
-                Ok((user, project)) => Connection::new(state, user, project).run(socket).await,
+                Ok((caller, project)) => Connection::new(state, caller, project).run(socket).await,
                 Err(refusal) => refuse(socket, refusal).await,
             }
         })
@@ -116,9 +116,16 @@ async fn admit(
     project: &str,
     token: Option<&str>,
     headers: &HeaderMap,
-) -> Result<(User, Uuid), Refusal> {
-    let user = match token {
-        Some(token) => user_for_token(state, token).await.ok().flatten(),
+) -> Result<(Caller, Uuid), Refusal> {
+    let caller = match token {
+        Some(token) => user_for_token(state, token)
+            .await
+            .ok()
+            .flatten()
+            .map(|(user, scope)| Caller {
+                user,
+                method: AuthMethod::Token(scope),
+            }),
         None => {
             // Browsers send cookies with cross-site WebSocket handshakes too:
             // a cookie-authenticated socket must come from our own pages.
@@ -130,14 +137,10 @@ async fn admit(
                     reason: "this page may not open minicode sockets",
                 });
             }
-            authenticate(state, headers)
-                .await
-                .ok()
-                .flatten()
-                .map(|c| c.user)
+            authenticate(state, headers).await.ok().flatten()
         }
     };
-    let Some(user) = user else {
+    let Some(caller) = caller else {
         return Err(Refusal {
             code: close::UNAUTHORIZED,
             reason: "sign in to continue",
@@ -149,8 +152,8 @@ async fn admit(
             reason: "project not found",
         });
     };
-    match crate::projects::owned_by(state, user.id, project).await {
-        Ok(_) => Ok((user, project)),
+    match crate::projects::owned_by(state, caller.id(), project).await {
+        Ok(_) => Ok((caller, project)),
         Err(_) => Err(Refusal {
             code: close::NOT_FOUND,
             reason: "project not found",
@@ -169,23 +172,25 @@ async fn refuse(mut socket: WebSocket, refusal: Refusal) {
 
 struct Connection {
     state: AppState,
-    user: User,
+    /// Who opened the socket, and how: a read-only token watches but may not
+    /// send commands.
+    caller: Caller,
     project: Uuid,
     /// The highest seq this client has been sent: frames at or below it are not sent again.
     last_sent: u64,
 }
 
 impl Connection {
-    fn new(state: AppState, user: User, project: Uuid) -> Self {
+    fn new(state: AppState, caller: Caller, project: Uuid) -> Self {
         Self {
             state,
-            user,
+            caller,
             project,
             last_sent: 0,
         }
     }
 
-    #[tracing::instrument(name = "ws", skip_all, fields(project_id = %self.project, user_id = %self.user.id))]
+    #[tracing::instrument(name = "ws", skip_all, fields(project_id = %self.project, user_id = %self.caller.id()))]
     async fn run(mut self, mut socket: WebSocket) {
         // Subscribe before taking the snapshot, so nothing falls in between.
         let (mut live, last_seq) = match self.state.events.subscribe(self.project).await {
@@ -363,6 +368,18 @@ impl Connection {
         correlation: Option<String>,
     ) -> Result<Vec<Message>, AppError> {
         let state = self.state.clone();
+        let changes = match &message {
+            ClientMessage::Ping {} | ClientMessage::GetState {} | ClientMessage::Resume { .. } => {
+                false
+            }
+            ClientMessage::Generate { .. }
+            | ClientMessage::Cancel {}
+            | ClientMessage::SendMessage { .. }
+            | ClientMessage::FixError { .. } => true,
+        };
+        if changes {
+            self.caller.require_write()?;
+        }
         let out = match message {
             ClientMessage::Ping {} => vec![reply(ServerEvent::Pong {}, correlation)],
             ClientMessage::GetState {} => {
@@ -446,11 +463,8 @@ impl Connection {
         Ok(out)
     }
 
-    fn caller(&self) -> crate::auth::Caller {
-        crate::auth::Caller {
-            user: self.user.clone(),
-            method: crate::auth::AuthMethod::Cookie,
-        }
+    fn caller(&self) -> Caller {
+        self.caller.clone()
     }
 }
 

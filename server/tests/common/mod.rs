@@ -81,6 +81,9 @@ pub async fn spawn_with(extra: &[&str]) -> TestApp {
         site_root.display().to_string(),
         "--auth-rate-per-minute".into(),
         "10000".into(),
+        // Tests sign up many users; the invite flow has its own tests.
+        "--registration".into(),
+        "open".into(),
         "--log".into(),
         "warn".into(),
         // One npm cache for every test server, so only the first install downloads.

@@ -1,0 +1,101 @@
+//! `/api/admin/*`: users, invitations and server settings. Admins only
+//! (403 for everyone else).
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, patch};
+use minicode::{
+    AdminUser, AdminUserPatch, CreatedInvite, Data, Invite, NewInvite, Page, PageQuery,
+    ServerSettings,
+};
+
+use crate::api::extract::{Json, Query, parse_id};
+use crate::auth::{Caller, invites};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/admin/settings", get(settings))
+        .route("/api/admin/users", get(list_users))
+        .route(
+            "/api/admin/users/{id}",
+            patch(update_user).delete(delete_user),
+        )
+        .route("/api/admin/invites", get(list_invites).post(create_invite))
+        .route("/api/admin/invites/{id}", delete(revoke_invite))
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<axum::Json<Data<ServerSettings>>> {
+    caller.require_admin()?;
+    Ok(axum::Json(Data {
+        data: super::settings(&state).await?,
+    }))
+}
+
+async fn list_users(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<PageQuery>,
+) -> AppResult<axum::Json<Page<AdminUser>>> {
+    caller.require_admin()?;
+    Ok(axum::Json(super::users(&state, page).await?))
+}
+
+async fn update_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(patch): Json<AdminUserPatch>,
+) -> AppResult<axum::Json<Data<AdminUser>>> {
+    caller.require_admin()?;
+    let id = parse_id(&id, "user")?;
+    Ok(axum::Json(Data {
+        data: super::update_user(&state, &caller, id, patch).await?,
+    }))
+}
+
+async fn delete_user(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    caller.require_admin()?;
+    let id = parse_id(&id, "user")?;
+    super::delete_user(&state, &caller, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn list_invites(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<PageQuery>,
+) -> AppResult<axum::Json<Page<Invite>>> {
+    caller.require_admin()?;
+    Ok(axum::Json(invites::list(&state, page).await?))
+}
+
+async fn create_invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Json(input): Json<NewInvite>,
+) -> AppResult<(StatusCode, axum::Json<Data<CreatedInvite>>)> {
+    caller.require_admin()?;
+    let created = invites::create(&state, caller.id(), input).await?;
+    Ok((StatusCode::CREATED, axum::Json(Data { data: created })))
+}
+
+async fn revoke_invite(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> AppResult<StatusCode> {
+    caller.require_admin()?;
+    let id = parse_id(&id, "invitation")?;
+    invites::revoke(&state, id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
