@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Starts minicode for the end-to-end tests: fresh data, offline model, process sandbox.
+# Starts minicode for the end-to-end tests: fresh data, offline model, process
+# sandbox, open registration (every test signs up its own users; the invite
+# flow has a server of its own in admin.spec.ts).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 port="$1"
@@ -13,4 +15,5 @@ exec "${MINICODE_BIN:-${CARGO_TARGET_DIR:-target}/debug/minicode}" \
   --data-dir "$data" \
   --database-url "sqlite://$data/minicode.db?mode=rwc" \
   --auth-rate-per-minute 1000 \
+  --registration "${E2E_REGISTRATION:-open}" \
   --log "${E2E_LOG:-info}"

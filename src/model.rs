@@ -205,6 +205,14 @@ pub struct AdminUserPatch {
     pub is_admin: Option<bool>,
 }
 
+/// `POST /api/admin/users/:id/password`: a new random password for a user
+/// who lost theirs, shown to the admin once to pass on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PasswordReset {
+    pub password: String,
+}
+
 /// An invitation to register.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -47,6 +47,8 @@ pub fn App() -> impl IntoView {
             <Routes fallback=pages::NotFound>
                 <Route path=path!("/") view=pages::Home/>
                 <Route path=path!("/dashboard") view=pages::Dashboard/>
+                <Route path=path!("/account") view=pages::AccountPage/>
+                <Route path=path!("/admin") view=pages::AdminPage/>
                 // Rendered in full before sending, so an unknown or foreign
                 // project answers with a real 404 status.
                 <Route path=path!("/project/:id") view=pages::ProjectPage ssr=SsrMode::Async/>

@@ -538,6 +538,50 @@ async fn deleting_the_account_removes_everything_and_needs_the_password() {
 }
 
 #[tokio::test]
+async fn an_admin_resets_a_lost_password() {
+    let app = spawn_with(&["--registration", "open"]).await;
+    let (admin, _) = register(&app, "admin", None).await;
+    let (user, _) = register(&app, "forgetful", None).await;
+    let users: Value = admin.get("/api/admin/users").await.json().await.unwrap();
+    let id = users["data"][1]["id"].as_str().unwrap().to_string();
+    let my_id = users["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        error_code(
+            user.post(&format!("/api/admin/users/{id}/password"), &json!({}))
+                .await,
+            403
+        )
+        .await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        error_code(
+            admin
+                .post(&format!("/api/admin/users/{my_id}/password"), &json!({}))
+                .await,
+            409
+        )
+        .await,
+        "CONFLICT"
+    );
+    let res = admin
+        .post(&format!("/api/admin/users/{id}/password"), &json!({}))
+        .await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    let fresh = body["data"]["password"].as_str().unwrap().to_string();
+    assert!(fresh.len() >= 16);
+    assert_eq!(
+        user.get("/api/auth/me").await.status(),
+        401,
+        "their sessions ended"
+    );
+    assert_eq!(login(&app, "forgetful", PASSWORD).await.1.status(), 401);
+    assert_eq!(login(&app, "forgetful", &fresh).await.1.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_admin_can_delete_a_user_with_their_data() {
     let app = spawn_with(&["--registration", "open"]).await;
     let (admin, _) = register(&app, "admin", None).await;

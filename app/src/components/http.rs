@@ -34,6 +34,12 @@ pub async fn send_empty(method: &str, url: &str) -> HttpResult<()> {
     call(method, url, None).await.map(|_| ())
 }
 
+/// `method url` with a JSON body and an answer with none worth reading (204).
+pub async fn send_only<B: Serialize>(method: &str, url: &str, body: &B) -> HttpResult<()> {
+    let body = serde_json::to_string(body).map_err(|e| e.to_string())?;
+    call(method, url, Some(body)).await.map(|_| ())
+}
+
 /// Percent-encodes each segment of a workspace path for use in a URL.
 pub fn encode_path(path: &str) -> String {
     path.split('/')

@@ -33,7 +33,8 @@ pub fn TopBar(user: User) -> impl IntoView {
                 " minicode"
             </a>
             <nav class="topbar-right">
-                <span class="muted" data-testid="current-user">{user.username}</span>
+                {user.is_admin.then(|| view! { <a href="/admin" data-testid="to-admin">"Admin"</a> })}
+                <a href="/account" class="muted" data-testid="current-user" title="Your account">{user.username}</a>
                 <ActionForm action=logout>
                     <button type="submit" class="button ghost" data-testid="logout">"Log out"</button>
                 </ActionForm>

@@ -3,9 +3,11 @@
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_query_map;
+use minicode::{Data, Registration, RegistrationMode};
 
 use crate::api::{Login, Register, current_user};
-use crate::components::action_error;
+use crate::components::{action_error, http};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -54,9 +56,52 @@ pub fn Home() -> impl IntoView {
 
 #[component]
 fn AuthForms() -> impl IntoView {
-    let mode = RwSignal::new(Mode::SignIn);
+    // An invitation link (`/?invite=…`) opens the registration form with the code in it.
+    let invite = use_query_map()
+        .get_untracked()
+        .get("invite")
+        .filter(|code| !code.trim().is_empty());
+    let mode = RwSignal::new(if invite.is_some() {
+        Mode::Register
+    } else {
+        Mode::SignIn
+    });
     let login = ServerAction::<Login>::new();
     let register = ServerAction::<Register>::new();
+    // Who may register here, asked in the browser: the form says so up front
+    // instead of after a refused attempt.
+    let registration = RwSignal::new(None::<Registration>);
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(r) = http::get::<Data<Registration>>("/api/auth/registration").await {
+                registration.set(Some(r.data));
+            }
+        });
+    });
+    let has_invite = invite.is_some();
+    let register_note = move || {
+        registration.get().map(|r| {
+            let text = if r.first_account {
+                "You are the first: this account becomes the server's administrator."
+            } else if !r.accepting {
+                "Registration is closed on this server."
+            } else if r.mode == RegistrationMode::Invite && !has_invite {
+                "Registration here is by invitation: open the link an administrator sent you."
+            } else {
+                return None;
+            };
+            Some(view! { <p class="note small" data-testid="registration-note">{text}</p> })
+        })
+    };
+    let invite = StoredValue::new(invite);
+    let invite_field = move || {
+        invite.get_value().map(|code| {
+            view! {
+                <input type="hidden" name="invite" value=code/>
+                <p class="note small" data-testid="invite-note">"You were invited: choose a username and a password."</p>
+            }
+        })
+    };
 
     view! {
         <div class="tabs" role="tablist">
@@ -78,6 +123,8 @@ fn AuthForms() -> impl IntoView {
             when=move || mode.get() == Mode::SignIn
             fallback=move || view! {
                 <ActionForm action=register attr:class="stack" attr:data-testid="register-form">
+                    {register_note}
+                    {invite_field}
                     <label>"Username"
                         <input name="username" autocomplete="username" required minlength="3" maxlength="32"
                             pattern="[A-Za-z0-9_.\\-]+" title="letters, digits, _ . and -"/>

@@ -104,6 +104,13 @@ pub async fn update_user(
     user(state, id).await
 }
 
+/// A new random password for a user who lost theirs; their sessions end.
+#[tracing::instrument(name = "admin.reset_password", skip_all, fields(admin_id = %admin.id(), target_user = %id))]
+pub async fn reset_password(state: &AppState, admin: &Caller, id: Uuid) -> AppResult<String> {
+    not_self(admin, id, "reset the password of")?;
+    account::reset_password(state, id).await
+}
+
 /// Deletes a user and all their data.
 #[tracing::instrument(name = "admin.delete_user", skip_all, fields(admin_id = %admin.id(), target_user = %id))]
 pub async fn delete_user(state: &AppState, admin: &Caller, id: Uuid) -> AppResult<()> {

@@ -4,10 +4,10 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch};
+use axum::routing::{delete, get, patch, post};
 use minicode::{
     AdminUser, AdminUserPatch, CreatedInvite, Data, Invite, NewInvite, Page, PageQuery,
-    ServerSettings,
+    PasswordReset, ServerSettings,
 };
 
 use crate::api::extract::{Json, Query, parse_id};
@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
             "/api/admin/users/{id}",
             patch(update_user).delete(delete_user),
         )
+        .route("/api/admin/users/{id}/password", post(reset_password))
         .route("/api/admin/invites", get(list_invites).post(create_invite))
         .route("/api/admin/invites/{id}", delete(revoke_invite))
 }
@@ -68,6 +69,19 @@ async fn delete_user(
     let id = parse_id(&id, "user")?;
     super::delete_user(&state, &caller, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn reset_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> AppResult<axum::Json<Data<PasswordReset>>> {
+    caller.require_admin()?;
+    let id = parse_id(&id, "user")?;
+    let password = super::reset_password(&state, &caller, id).await?;
+    Ok(axum::Json(Data {
+        data: PasswordReset { password },
+    }))
 }
 
 async fn list_invites(

@@ -41,6 +41,29 @@ pub async fn change_password(
     }
 }
 
+/// Gives a user who lost their password a new random one (for an admin to
+/// pass on) and ends their sessions.
+#[tracing::instrument(name = "account.reset_password", skip_all, fields(target_user = %user))]
+pub async fn reset_password(state: &AppState, user: Uuid) -> AppResult<String> {
+    // 16 random characters from an alphabet without look-alikes (about 90 bits).
+    const ALPHABET: &[u8] = b"abcdefghjkmnpqrstuvwxyzACDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let fresh: String = (0..16)
+        .map(|_| ALPHABET[rand::random_range(0..ALPHABET.len())] as char)
+        .collect();
+    let hash = password::hash(fresh.clone()).await?;
+    let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
+        .bind(hash)
+        .bind(user.to_string())
+        .execute(state.db.pool())
+        .await?;
+    if done.rows_affected() == 0 {
+        return Err(crate::error::AppError::not_found("user"));
+    }
+    end_sessions(state, user).await?;
+    tracing::info!("password reset by an admin");
+    Ok(fresh)
+}
+
 /// Ends every browser session of the caller, this one included; returns the
 /// clearing cookie.
 #[tracing::instrument(name = "account.sign_out_everywhere", skip_all, fields(user_id = %caller.id()))]

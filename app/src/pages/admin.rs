@@ -1,0 +1,305 @@
+//! `/admin`: the server's users and invitations, for admins.
+//!
+//! Like the account page, it talks to the REST API (`/api/admin/*`) from the
+//! browser; the server refuses everyone but admins, whatever this page shows.
+
+use leptos::either::EitherOf3;
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::components::Redirect;
+use minicode::{
+    AdminUser, AdminUserPatch, CreatedInvite, Data, Invite, NewInvite, Page, PasswordReset,
+    RegistrationMode, ServerSettings, User,
+};
+use uuid::Uuid;
+
+use crate::api::current_user;
+use crate::components::{TopBar, http, short_time};
+
+#[component]
+pub fn AdminPage() -> impl IntoView {
+    let user = Resource::new(|| (), |_| current_user());
+    view! {
+        <Title text="Admin"/>
+        <Suspense fallback=|| view! { <p class="muted pad">"Loading…"</p> }>
+            {move || Suspend::new(async move {
+                match user.await {
+                    Ok(Some(user)) if user.is_admin => EitherOf3::A(view! {
+                        <TopBar user=user.clone()/>
+                        <Admin me=user/>
+                    }),
+                    Ok(Some(user)) => EitherOf3::B(view! {
+                        <TopBar user/>
+                        <main class="account">
+                            <section class="card" data-testid="not-admin">
+                                <h1>"Admins only"</h1>
+                                <p class="muted">"This page is for the server's administrators. "<a href="/dashboard">"Back to your projects"</a></p>
+                            </section>
+                        </main>
+                    }),
+                    _ => EitherOf3::C(view! { <Redirect path="/"/> }),
+                }
+            })}
+        </Suspense>
+    }
+}
+
+#[component]
+fn Admin(me: User) -> impl IntoView {
+    let settings = RwSignal::new(None::<Result<ServerSettings, String>>);
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            let got = http::get::<Data<ServerSettings>>("/api/admin/settings").await;
+            settings.set(Some(got.map(|d| d.data)));
+        });
+    });
+    view! {
+        <main class="account admin">
+            <section class="card" data-testid="server-settings">
+                <h1>"Server"</h1>
+                {move || match settings.get() {
+                    None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
+                    Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                    Some(Ok(s)) => view! {
+                        <dl class="facts">
+                            <dt>"Registration"</dt>
+                            <dd data-testid="registration-mode">{registration_sentence(s.registration)}</dd>
+                            <dt>"Sandbox"</dt><dd><code>{s.sandbox}</code></dd>
+                            <dt>"Accounts"</dt><dd>{s.users}</dd>
+                        </dl>
+                        <p class="hint">"Registration is set with " <code>"MINICODE_REGISTRATION"</code> " (open, invite or closed); see docs/configuration.md."</p>
+                    }.into_any(),
+                }}
+            </section>
+            {move || settings.get().and_then(Result::ok)
+                .filter(|s| s.registration == RegistrationMode::Invite)
+                .map(|_| view! { <Invites/> })}
+            <Users me=me.id/>
+        </main>
+    }
+}
+
+fn registration_sentence(mode: RegistrationMode) -> &'static str {
+    match mode {
+        RegistrationMode::Open => "open: anyone who reaches this server can create an account",
+        RegistrationMode::Invite => "by invitation: new accounts need a link from an admin",
+        RegistrationMode::Closed => "closed: no new accounts",
+    }
+}
+
+/// The invitation link for a path the server returned (`/?invite=…`).
+fn absolute(path: &str) -> String {
+    #[cfg(feature = "hydrate")]
+    if let Some(origin) = web_sys::window().and_then(|w| w.location().origin().ok()) {
+        return format!("{origin}{path}");
+    }
+    path.to_string()
+}
+
+#[component]
+fn Invites() -> impl IntoView {
+    let invites = RwSignal::new(None::<Result<Vec<Invite>, String>>);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            let list = http::get::<Page<Invite>>("/api/admin/invites?limit=100").await;
+            invites.set(Some(list.map(|p| p.data)));
+        });
+    };
+    Effect::new(move |_| reload());
+    let note = RwSignal::new(String::new());
+    let created = RwSignal::new(None::<CreatedInvite>);
+    let error = RwSignal::new(None::<String>);
+    let create = move || {
+        let body = NewInvite {
+            note: note.get_untracked(),
+            expires_in_days: None,
+        };
+        leptos::task::spawn_local(async move {
+            match http::send::<_, Data<CreatedInvite>>("POST", "/api/admin/invites", &body).await {
+                Ok(made) => {
+                    error.set(None);
+                    note.set(String::new());
+                    created.set(Some(made.data));
+                    reload();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let withdraw = move |id: Uuid| {
+        leptos::task::spawn_local(async move {
+            match http::send_empty("DELETE", &format!("/api/admin/invites/{id}")).await {
+                Ok(()) => reload(),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section class="card" data-testid="invites">
+            <h2>"Invitations"</h2>
+            <p class="muted small">"Each link creates one account and lasts 7 days."</p>
+            <form class="token-form" data-testid="create-invite" on:submit=move |e| { e.prevent_default(); create(); }>
+                <label class="grow">"Who is it for? (a note for you)"
+                    <input name="invite-note" maxlength="200" placeholder="Grace, from the design team"
+                        prop:value=move || note.get() on:input=move |e| note.set(event_target_value(&e))/>
+                </label>
+                <button type="submit" class="button primary">"Create invitation"</button>
+            </form>
+            {move || created.get().map(|c| view! {
+                <div class="secret-once" role="status" data-testid="new-invite">
+                    <p class="small"><strong>"Send this link"</strong>" — it is not shown again."</p>
+                    <code class="secret" data-testid="invite-link">{absolute(&c.path)}</code>
+                    <button type="button" class="button small ghost" on:click=move |_| created.set(None)>"Done"</button>
+                </div>
+            })}
+            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e}</p> })}
+            {move || match invites.get() {
+                None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Ok(list)) if list.is_empty() => view! { <p class="muted small">"No invitations yet."</p> }.into_any(),
+                Some(Ok(list)) => view! {
+                    <table class="table" data-testid="invite-list">
+                        <thead><tr><th>"Note"</th><th>"Created"</th><th>"Status"</th><th></th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|i| {
+                                let id = i.id;
+                                let unused = i.used_at.is_none();
+                                let status = match (&i.used_by, &i.used_at) {
+                                    (Some(who), _) => format!("used by {who}"),
+                                    (None, Some(at)) => format!("used {}", short_time(at)),
+                                    (None, None) => format!("unused, expires {}", short_time(&i.expires_at)),
+                                };
+                                view! {
+                                    <tr>
+                                        <td>{if i.note.is_empty() { "—".to_string() } else { i.note }}</td>
+                                        <td class="muted">{short_time(&i.created_at)}</td>
+                                        <td>{status}</td>
+                                        <td>{unused.then(|| view! {
+                                            <button type="button" class="button small danger-ghost" on:click=move |_| withdraw(id)>"Withdraw"</button>
+                                        })}</td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn Users(me: Uuid) -> impl IntoView {
+    let users = RwSignal::new(None::<Result<Vec<AdminUser>, String>>);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            let list = http::get::<Page<AdminUser>>("/api/admin/users?limit=100").await;
+            users.set(Some(list.map(|p| p.data)));
+        });
+    };
+    Effect::new(move |_| reload());
+    let error = RwSignal::new(None::<String>);
+    let confirm_delete = RwSignal::new(None::<Uuid>);
+    // The password just generated for a user, to pass on: (username, password).
+    let reset = RwSignal::new(None::<(String, String)>);
+    let reset_password = move |id: Uuid, name: String| {
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/admin/users/{id}/password");
+            match http::send::<_, Data<PasswordReset>>("POST", &url, &()).await {
+                Ok(done) => {
+                    error.set(None);
+                    reset.set(Some((name, done.data.password)));
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let update = move |id: Uuid, patch: AdminUserPatch| {
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/admin/users/{id}");
+            match http::send::<_, Data<AdminUser>>("PATCH", &url, &patch).await {
+                Ok(_) => {
+                    error.set(None);
+                    reload();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    let delete = move |id: Uuid| {
+        leptos::task::spawn_local(async move {
+            match http::send_empty("DELETE", &format!("/api/admin/users/{id}")).await {
+                Ok(()) => {
+                    confirm_delete.set(None);
+                    reload();
+                }
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <section class="card" data-testid="users">
+            <h2>"Users"</h2>
+            <p class="muted small">"Disabling a user signs them out, stops their running apps and agent work, and stops their API tokens until you enable them again. Deleting removes the account with all its projects."</p>
+            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e}</p> })}
+            {move || reset.get().map(|(name, password)| view! {
+                <div class="secret-once" role="status" data-testid="reset-password">
+                    <p class="small"><strong>{format!("New password for {name}")}</strong>" — pass it on; it is not shown again. Their sessions have ended."</p>
+                    <code class="secret" data-testid="reset-password-value">{password}</code>
+                    <button type="button" class="button small ghost" on:click=move |_| reset.set(None)>"Done"</button>
+                </div>
+            })}
+            {move || match users.get() {
+                None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Ok(list)) => view! {
+                    <table class="table" data-testid="user-list">
+                        <thead><tr><th>"User"</th><th>"Since"</th><th>"Projects"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|u| {
+                                let id = u.id;
+                                let is_me = id == me;
+                                let disabled = u.disabled_at.is_some();
+                                let is_admin = u.is_admin;
+                                let name = u.username.clone();
+                                let reset_name = u.username.clone();
+                                view! {
+                                    <tr data-testid=format!("user-{}", u.username)>
+                                        <td>{u.username.clone()} {is_admin.then(|| view! { " " <span class="badge">"admin"</span> })} {is_me.then_some(" (you)")}</td>
+                                        <td class="muted">{short_time(&u.created_at)}</td>
+                                        <td>{u.projects}</td>
+                                        <td>{if disabled { "disabled" } else { "active" }}</td>
+                                        <td class="row-actions">
+                                            {(!is_me).then(|| view! {
+                                                <button type="button" class="button small" data-testid="toggle-disabled"
+                                                    on:click=move |_| update(id, AdminUserPatch { disabled: Some(!disabled), ..Default::default() })>
+                                                    {if disabled { "Enable" } else { "Disable" }}
+                                                </button>
+                                                <button type="button" class="button small ghost" data-testid="toggle-admin"
+                                                    on:click=move |_| update(id, AdminUserPatch { is_admin: Some(!is_admin), ..Default::default() })>
+                                                    {if is_admin { "Remove admin" } else { "Make admin" }}
+                                                </button>
+                                                <button type="button" class="button small ghost" data-testid="reset-user-password"
+                                                    on:click=move |_| reset_password(id, reset_name.clone())>"Reset password"</button>
+                                                <Show when=move || confirm_delete.get() == Some(id)
+                                                    fallback=move || view! {
+                                                        <button type="button" class="button small danger-ghost" data-testid="delete-user"
+                                                            on:click=move |_| confirm_delete.set(Some(id))>"Delete"</button>
+                                                    }>
+                                                    <span class="small">{format!("Delete {name} and all their projects?")}</span>
+                                                    <button type="button" class="button small danger" data-testid="confirm-delete-user"
+                                                        on:click=move |_| delete(id)>"Delete"</button>
+                                                    <button type="button" class="button small ghost" on:click=move |_| confirm_delete.set(None)>"Keep"</button>
+                                                </Show>
+                                            })}
+                                        </td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
