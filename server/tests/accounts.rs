@@ -735,6 +735,54 @@ async fn tokens_need_the_password_and_have_a_scope_and_an_expiry() {
     app.stop().await;
 }
 
+#[tokio::test]
+async fn a_socket_stops_taking_commands_once_its_token_is_revoked() {
+    let app = spawn_with(&["--registration", "open"]).await;
+    let (user, _) = register(&app, "revoker", None).await;
+    let pid = user.project("Watched").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let secret = token(&user, "full").await;
+    let url = format!(
+        "{}/ws/{pid}?token={secret}",
+        app.url.replace("http://", "ws://")
+    );
+    let (mut socket, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
+    assert_eq!(
+        next_text(&mut socket).await["type"],
+        "connection_established"
+    );
+    let listed: Value = user.get("/api/auth/tokens").await.json().await.unwrap();
+    let id = listed["data"][0]["id"].as_str().unwrap();
+    assert_eq!(
+        user.delete(&format!("/api/auth/tokens/{id}"))
+            .await
+            .status(),
+        204
+    );
+    socket
+        .send(Message::Text(
+            json!({"type": "generate", "payload": {"description": "a todo app"}})
+                .to_string()
+                .into(),
+        ))
+        .await
+        .unwrap();
+    let answer = next_text(&mut socket).await;
+    assert_eq!(answer["type"], "error", "{answer}");
+    assert_eq!(answer["payload"]["code"], "UNAUTHORIZED", "{answer}");
+    let runs: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM agent_runs WHERE project_id = $1")
+        .bind(&pid)
+        .fetch_one(app.server.state.db.pool())
+        .await
+        .unwrap();
+    assert_eq!(runs, 0, "the revoked token started nothing");
+    app.stop().await;
+}
+
 async fn next_text(
     socket: &mut tokio_tungstenite::WebSocketStream<
         tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,

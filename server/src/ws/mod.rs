@@ -32,9 +32,11 @@ use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use uuid::Uuid;
 
-use crate::auth::service::{authenticate, user_for_token};
+use crate::auth::service::{
+    authenticate, bearer_from_headers, session_from_headers, user_for_session, user_for_token,
+};
 use crate::auth::{AuthMethod, Caller};
-use crate::config::origin_of;
+use crate::config::{Secret, origin_of};
 use crate::db::now_ms;
 use crate::error::AppError;
 use crate::events::Frame;
@@ -56,6 +58,12 @@ fn is_too_big(error: axum::Error) -> bool {
         .into_inner()
         .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
         .is_some_and(|e| matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)))
+}
+
+/// How a socket was authenticated: kept to check it again later.
+enum Credential {
+    Session(Secret),
+    Token(Secret),
 }
 
 /// Close codes (4000–4999 are for applications).
@@ -103,7 +111,11 @@ async fn upgrade(
         .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             match verdict {
-                Ok((caller, project)) => Connection::new(state, caller, project).run(socket).await,
+                Ok((caller, credential, project)) => {
+                    Connection::new(state, caller, credential, project)
+                        .run(socket)
+                        .await
+                }
                 Err(refusal) => refuse(socket, refusal).await,
             }
         })
@@ -116,7 +128,14 @@ async fn admit(
     project: &str,
     token: Option<&str>,
     headers: &HeaderMap,
-) -> Result<(Caller, Uuid), Refusal> {
+) -> Result<(Caller, Credential, Uuid), Refusal> {
+    let credential = match (token, bearer_from_headers(headers)) {
+        (Some(token), _) => Credential::Token(Secret::new(token)),
+        (None, Some(bearer)) => Credential::Token(Secret::new(bearer)),
+        (None, None) => Credential::Session(Secret::new(
+            session_from_headers(headers, state.config.cookies_secure()).unwrap_or_default(),
+        )),
+    };
     let caller = match token {
         Some(token) => user_for_token(state, token)
             .await
@@ -153,7 +172,7 @@ async fn admit(
         });
     };
     match crate::projects::owned_by(state, caller.id(), project).await {
-        Ok(_) => Ok((caller, project)),
+        Ok(_) => Ok((caller, credential, project)),
         Err(_) => Err(Refusal {
             code: close::NOT_FOUND,
             reason: "project not found",
@@ -175,16 +194,21 @@ struct Connection {
     /// Who opened the socket, and how: a read-only token watches but may not
     /// send commands.
     caller: Caller,
+    /// What the socket was opened with, checked again before every command
+    /// and every other heartbeat: signing out everywhere, a password change,
+    /// a revoked or expired token or a disabled account also ends sockets.
+    credential: Credential,
     project: Uuid,
     /// The highest seq this client has been sent: frames at or below it are not sent again.
     last_sent: u64,
 }
 
 impl Connection {
-    fn new(state: AppState, caller: Caller, project: Uuid) -> Self {
+    fn new(state: AppState, caller: Caller, credential: Credential, project: Uuid) -> Self {
         Self {
             state,
             caller,
+            credential,
             project,
             last_sent: 0,
         }
@@ -219,6 +243,7 @@ impl Connection {
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
         heartbeat.tick().await;
         let mut last_heard = Instant::now();
+        let mut beats: u32 = 0;
         loop {
             // One task per socket, no split halves: the branches' futures are
             // dropped before a branch runs, so each branch may use the socket.
@@ -268,6 +293,12 @@ impl Connection {
                     Err(RecvError::Closed) => break,
                 },
                 _ = heartbeat.tick() => {
+                    beats = beats.wrapping_add(1);
+                    if beats % 2 == 0 && !self.still_signed_in().await {
+                        let _ = socket.send(Message::Close(Some(CloseFrame { code: close::UNAUTHORIZED, reason: "sign in to continue".into() }))).await;
+                        tracing::info!("closed a socket whose session or token ended");
+                        break;
+                    }
                     if last_heard.elapsed() > HEARTBEAT * 2 {
                         let _ = socket.send(Message::Close(Some(CloseFrame { code: close::STALE, reason: "no answer to pings".into() }))).await;
                         tracing::info!("dropped a stale connection");
@@ -379,6 +410,9 @@ impl Connection {
         };
         if changes {
             self.caller.require_write()?;
+            if !self.still_signed_in().await {
+                return Err(AppError::unauthorized());
+            }
         }
         let out = match message {
             ClientMessage::Ping {} => vec![reply(ServerEvent::Pong {}, correlation)],
@@ -465,6 +499,25 @@ impl Connection {
 
     fn caller(&self) -> Caller {
         self.caller.clone()
+    }
+
+    /// Whether the session or token the socket was opened with still works
+    /// (a database error counts as yes: a blip must not drop every socket).
+    async fn still_signed_in(&self) -> bool {
+        let state = &self.state;
+        let user = match &self.credential {
+            Credential::Session(secret) => user_for_session(state, secret.expose())
+                .await
+                .map(|u| u.map(|u| u.id)),
+            Credential::Token(secret) => user_for_token(state, secret.expose())
+                .await
+                .map(|u| u.map(|(u, _)| u.id)),
+        };
+        match user {
+            Ok(Some(id)) => id == self.caller.id(),
+            Ok(None) => false,
+            Err(_) => true,
+        }
     }
 }
 
