@@ -294,7 +294,7 @@ impl Connection {
                 },
                 _ = heartbeat.tick() => {
                     beats = beats.wrapping_add(1);
-                    if beats % 2 == 0 && !self.still_signed_in().await {
+                    if beats.is_multiple_of(2) && !self.still_signed_in().await {
                         let _ = socket.send(Message::Close(Some(CloseFrame { code: close::UNAUTHORIZED, reason: "sign in to continue".into() }))).await;
                         tracing::info!("closed a socket whose session or token ended");
                         break;
