@@ -230,7 +230,7 @@ pub async fn admit_work(
                 LimitUnit::Count,
                 used,
                 allowed,
-                Some(windows.hour_end - now),
+                Some(windows.hour_end),
             ));
         }
     }
@@ -250,7 +250,7 @@ pub async fn admit_work(
                 LimitUnit::Tokens,
                 tokens,
                 limits.tokens_per_day,
-                Some(windows.day_end - now),
+                Some(windows.day_end),
             ));
         }
         let spent = micro_usd(today.cost_usd);
@@ -269,7 +269,7 @@ pub async fn admit_work(
                 LimitUnit::MicroUsd,
                 spent,
                 budget,
-                Some(windows.day_end - now),
+                Some(windows.day_end),
             ));
         }
     }
@@ -387,7 +387,7 @@ fn over_limit(
     unit: LimitUnit,
     used: u64,
     allowed: u64,
-    resets_in_ms: Option<i64>,
+    resets_at_ms: Option<i64>,
 ) -> AppError {
     let now = now_ms();
     AppError::OverLimit {
@@ -399,10 +399,10 @@ fn over_limit(
                 unit,
                 used,
                 allowed,
-                resets_at: resets_in_ms.map(|ms| db::rfc3339(now + ms)),
+                resets_at: resets_at_ms.map(db::rfc3339),
             },
         ),
-        retry_after_secs: resets_in_ms.map(|ms| (ms.max(0) as u64).div_ceil(1000).max(1)),
+        retry_after_secs: resets_at_ms.map(|at| ((at - now).max(0) as u64).div_ceil(1000).max(1)),
     }
 }
 
@@ -519,14 +519,17 @@ mod tests {
             LimitUnit::Count,
             3,
             3,
-            Some(1_500),
+            Some(now_ms() + 1_500),
         );
         match e {
             AppError::OverLimit {
                 error,
                 retry_after_secs,
             } => {
-                assert_eq!(retry_after_secs, Some(2));
+                assert!(
+                    matches!(retry_after_secs, Some(1 | 2)),
+                    "{retry_after_secs:?}"
+                );
                 assert_eq!(error.status, 429);
                 assert!(error.limit.unwrap().resets_at.is_some());
             }
