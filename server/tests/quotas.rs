@@ -624,3 +624,99 @@ async fn usage_shows_today_this_month_and_per_project_and_survives_deletion() {
     assert_eq!(app.bare_client().get("/api/usage").await.status(), 401);
     app.stop().await;
 }
+
+/// Previews at once (the process sandbox, the fixture app): at the limit the
+/// least recently used idle preview makes room, and says so in its log; when
+/// every preview is busy with agent work, the next one is refused.
+#[tokio::test]
+async fn running_previews_make_room_by_stopping_the_oldest_idle_one_or_are_refused() {
+    use minicode_server::sandbox::Phase;
+
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, &["--quota-sandboxes", "2"]).await;
+    let sandboxes = app.server.state.sandboxes.clone();
+    let alice = app.user("alice").await;
+    let one = common::running_fixture(&app, &alice, "One").await;
+    let two = common::running_fixture(&app, &alice, "Two").await;
+    let [one_id, two_id] = [&one, &two].map(|p| uuid::Uuid::parse_str(p).unwrap());
+    // Someone else's preview does not count against alice.
+    let bob = app.user("bobby").await;
+    let bobs = common::running_fixture(&app, &bob, "Bob's").await;
+    let bobs_id = uuid::Uuid::parse_str(&bobs).unwrap();
+    // "Two" was used last, so "One" is the least recently used.
+    assert_eq!(
+        alice.preview(&format!("/preview/{two}/")).await.status(),
+        200
+    );
+
+    let (three, chat3) = project_with_chat(&alice, "Three").await;
+    let three_id = uuid::Uuid::parse_str(&three).unwrap();
+    alice.upload_fixture(&three).await;
+    let res = alice.preview(&format!("/preview/{three}/")).await;
+    assert_eq!(res.status(), 503, "starting");
+    assert_eq!(sandboxes.status(one_id).phase, Phase::Stopped, "made room");
+    assert_eq!(sandboxes.status(two_id).phase, Phase::Running);
+    assert_eq!(sandboxes.status(bobs_id).phase, Phase::Running);
+    assert!(
+        sandboxes
+            .log_tail(one_id, 20)
+            .iter()
+            .any(|l| l.contains("stopped this preview to make room")),
+        "{:?}",
+        sandboxes.log_tail(one_id, 20)
+    );
+    assert!(
+        common::wait_until(Duration::from_secs(90), || async {
+            sandboxes.status(three_id).phase == Phase::Running
+        })
+        .await,
+        "{:?}",
+        sandboxes.status(three_id)
+    );
+
+    // Both running previews busy with a chat reply: none can be stopped.
+    let chat2: Value = alice
+        .post(&format!("/api/projects/{two}/chats"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let chat2 = chat2["data"]["id"].as_str().unwrap().to_string();
+    for chat in [&chat2, &chat3] {
+        fake.push(
+            Reply::sse(
+                &"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Thinking\"}}]}\n\n",
+                64,
+            )
+            .then_hang(),
+        );
+        assert_eq!(send(&alice, chat, "work").await.status(), 202);
+    }
+    assert!(app.server.state.agents.busy(two_id).is_some());
+    assert!(app.server.state.agents.busy(three_id).is_some());
+    let res = alice
+        .post(&format!("/api/projects/{one}/sandbox/restart"), &json!({}))
+        .await;
+    let body = refusal(res, 429, "QUOTA_EXCEEDED", None).await;
+    assert_eq!(
+        body["limit"],
+        json!({"name": "sandboxes", "unit": "count", "used": 2, "allowed": 2})
+    );
+    let res = alice.preview(&format!("/preview/{one}/")).await;
+    assert_eq!(res.status(), 429);
+    assert!(res.text().await.unwrap().contains("none of them"));
+    assert_eq!(sandboxes.status(one_id).phase, Phase::Stopped);
+    assert_eq!(sandboxes.status(two_id).phase, Phase::Running);
+    assert_eq!(sandboxes.status(three_id).phase, Phase::Running);
+
+    for pid in [&two, &three] {
+        alice
+            .post(&format!("/api/projects/{pid}/stop"), &json!({}))
+            .await;
+        wait_idle(&app, pid).await;
+    }
+    for id in [two_id, three_id, bobs_id] {
+        sandboxes.stop(id).await;
+    }
+    app.stop().await;
+}
