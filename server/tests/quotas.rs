@@ -685,7 +685,7 @@ async fn running_previews_make_room_by_stopping_the_oldest_idle_one_or_are_refus
     for chat in [&chat2, &chat3] {
         fake.push(
             Reply::sse(
-                &"data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Thinking\"}}]}\n\n",
+                "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Thinking\"}}]}\n\n",
                 64,
             )
             .then_hang(),

@@ -333,7 +333,7 @@ async fn preview_room(
     }
     let excess = (used + 1 - allowed) as usize;
     // Least recently used first.
-    others.sort_by(|a, b| b.unused_for.cmp(&a.unused_for));
+    others.sort_by_key(|s| std::cmp::Reverse(s.unused_for));
     let idle: Vec<Uuid> = others
         .iter()
         .filter(|s| s.phase == Phase::Running && state.agents.busy(s.project).is_none())
