@@ -430,7 +430,11 @@ async fn the_money_budget_counts_what_priced_models_cost() {
             .contains("spent $1.20 of your $1.00"),
         "{body}"
     );
-    assert_eq!(messages(&alice, &chat).await.len(), 4);
+    // Both replies are stored with their cost (on PostgreSQL too: a NULL
+    // cost bound first must not break the next real one).
+    let all = messages(&alice, &chat).await;
+    assert_eq!(all.len(), 4, "{all:#?}");
+    assert_eq!(all[3]["usage"]["costUsd"], 0.6, "{all:#?}");
     let usage: Value = alice.get("/api/usage").await.json().await.unwrap();
     let cost = usage["data"]["today"]["costUsd"].as_f64().unwrap();
     assert!((cost - 1.2).abs() < 1e-9, "{usage}");

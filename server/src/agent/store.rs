@@ -156,7 +156,7 @@ pub async fn add_usage(
     )
     .bind(usage.input_tokens as i64)
     .bind(usage.output_tokens as i64)
-    .bind(usage.cost_usd)
+    .bind(db::OptF64(usage.cost_usd))
     .bind(run.to_string())
     .execute(state.db.pool())
     .await?;
@@ -168,7 +168,7 @@ pub async fn add_usage(
         )
         .bind(usage.input_tokens as i64)
         .bind(usage.output_tokens as i64)
-        .bind(usage.cost_usd)
+        .bind(db::OptF64(usage.cost_usd))
         .bind(run.to_string())
         .bind(i64::from(phase))
         .execute(state.db.pool())

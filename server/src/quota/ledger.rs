@@ -93,7 +93,7 @@ pub async fn record_model_call(
     .bind(model)
     .bind(i64::try_from(usage.input_tokens).unwrap_or(i64::MAX))
     .bind(i64::try_from(usage.output_tokens).unwrap_or(i64::MAX))
-    .bind(usage.cost_usd)
+    .bind(db::OptF64(usage.cost_usd))
     .bind(now_ms())
     .bind(project.to_string())
     .execute(state.db.pool())

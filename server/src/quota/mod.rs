@@ -124,7 +124,7 @@ pub async fn set_limits(
     .bind(overrides.chat_turns_per_hour)
     .bind(overrides.generations_per_hour)
     .bind(overrides.tokens_per_day)
-    .bind(overrides.usd_per_day)
+    .bind(db::OptF64(overrides.usd_per_day))
     .bind(now_ms())
     .execute(state.db.pool())
     .await?;
