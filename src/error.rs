@@ -1,6 +1,9 @@
-//! The one error shape every minicode API returns: `{error, code, status}`.
+//! The one error shape every minicode API returns: `{error, code, status}`,
+//! plus `limit` when a quota or budget refused the request.
 
 use serde::{Deserialize, Serialize};
+
+use crate::usage::LimitExceeded;
 
 /// Machine-readable error codes. Clients branch on these, never on messages.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -20,6 +23,12 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     RateLimited,
+    /// A per-user quota (projects, previews, chat turns or generations per
+    /// hour) is used up; the body's `limit` says which and when it resets.
+    QuotaExceeded,
+    /// The user's daily model budget (tokens or money) is spent; the body's
+    /// `limit` says which and when it resets.
+    BudgetExceeded,
     /// This server does not take new accounts.
     RegistrationClosed,
     /// The project already has an active agent run or chat turn.
@@ -46,6 +55,8 @@ impl ErrorCode {
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::QuotaExceeded => "QUOTA_EXCEEDED",
+            ErrorCode::BudgetExceeded => "BUDGET_EXCEEDED",
             ErrorCode::RegistrationClosed => "REGISTRATION_CLOSED",
             ErrorCode::Busy => "BUSY",
             ErrorCode::ModelError => "MODEL_ERROR",
@@ -66,20 +77,25 @@ impl ErrorCode {
             ErrorCode::Conflict | ErrorCode::Busy => 409,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::RateLimited => 429,
+            ErrorCode::RateLimited | ErrorCode::QuotaExceeded => 429,
+            ErrorCode::BudgetExceeded => 402,
             ErrorCode::ModelError | ErrorCode::SandboxError => 502,
             ErrorCode::Internal => 500,
         }
     }
 }
 
-/// `{ "error": message, "code": CODE, "status": n }`
+/// `{ "error": message, "code": CODE, "status": n }`, and `limit` for
+/// `QUOTA_EXCEEDED` / `BUDGET_EXCEEDED`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApiError {
     /// A sentence a user can read. Never contains secrets or internals.
     pub error: String,
     pub code: ErrorCode,
     pub status: u16,
+    /// What was exceeded and when it resets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<LimitExceeded>,
 }
 
 impl ApiError {
@@ -88,6 +104,15 @@ impl ApiError {
             error: message.into(),
             code,
             status: code.status(),
+            limit: None,
+        }
+    }
+
+    /// A refusal by a quota or budget, saying which limit and when it resets.
+    pub fn limit(code: ErrorCode, message: impl Into<String>, limit: LimitExceeded) -> Self {
+        Self {
+            limit: Some(limit),
+            ..Self::new(code, message)
         }
     }
 
@@ -153,6 +178,8 @@ mod tests {
             ErrorCode::CsrfRejected,
             ErrorCode::Busy,
             ErrorCode::MethodNotAllowed,
+            ErrorCode::QuotaExceeded,
+            ErrorCode::BudgetExceeded,
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
@@ -166,5 +193,29 @@ mod tests {
             v,
             serde_json::json!({"error": "project not found", "code": "NOT_FOUND", "status": 404})
         );
+    }
+
+    #[test]
+    fn limit_errors_carry_what_was_exceeded() {
+        let e = ApiError::limit(
+            ErrorCode::BudgetExceeded,
+            "spent",
+            LimitExceeded {
+                name: "usd_per_day".into(),
+                unit: crate::usage::LimitUnit::MicroUsd,
+                used: 1_500_000,
+                allowed: 1_000_000,
+                resets_at: Some("2025-01-02T00:00:00Z".into()),
+            },
+        );
+        assert_eq!(e.status, 402);
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(
+            v["limit"],
+            serde_json::json!({"name": "usd_per_day", "unit": "micro_usd", "used": 1_500_000,
+                "allowed": 1_000_000, "resetsAt": "2025-01-02T00:00:00Z"})
+        );
+        assert_eq!(serde_json::from_value::<ApiError>(v).unwrap(), e);
+        assert_eq!(ErrorCode::QuotaExceeded.status(), 429);
     }
 }

@@ -6,6 +6,7 @@
 pub mod error;
 pub mod model;
 pub mod protocol;
+pub mod usage;
 
 pub use error::{ApiError, ErrorCode};
 pub use model::*;

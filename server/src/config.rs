@@ -324,9 +324,42 @@ pub struct Config {
     #[arg(long, env = "MINICODE_MAX_PHASES", default_value_t = 6)]
     pub max_phases: u32,
 
-    /// Generations a project may start per hour.
-    #[arg(long, env = "MINICODE_GENERATIONS_PER_HOUR", default_value_t = 30)]
-    pub generations_per_hour: u32,
+    /// Projects one user may have (0: unlimited). Per-user overrides are
+    /// in the database (see `quota::set_limits`).
+    #[arg(long, env = "MINICODE_QUOTA_PROJECTS", default_value_t = 100)]
+    pub quota_projects: u64,
+
+    /// Previews one user may run at the same time (0: unlimited). At the
+    /// limit, starting another stops the user's least recently used idle one.
+    #[arg(long, env = "MINICODE_QUOTA_SANDBOXES", default_value_t = 2)]
+    pub quota_sandboxes: u64,
+
+    /// Chat turns one user may start per clock hour (UTC) (0: unlimited).
+    #[arg(long, env = "MINICODE_QUOTA_CHAT_TURNS_PER_HOUR", default_value_t = 60)]
+    pub quota_chat_turns_per_hour: u64,
+
+    /// Generations one user may start per clock hour (UTC) (0: unlimited).
+    /// Default 30.
+    #[arg(long, env = "MINICODE_QUOTA_GENERATIONS_PER_HOUR")]
+    pub quota_generations_per_hour: Option<u64>,
+
+    /// The former name of `MINICODE_QUOTA_GENERATIONS_PER_HOUR` (then per
+    /// project), still read when the new one is not set.
+    #[arg(long, env = "MINICODE_GENERATIONS_PER_HOUR", hide = true)]
+    pub generations_per_hour: Option<u64>,
+
+    /// Model tokens (input + output) one user may use per UTC day (0: unlimited).
+    #[arg(
+        long,
+        env = "MINICODE_QUOTA_TOKENS_PER_DAY",
+        default_value_t = 20_000_000
+    )]
+    pub quota_tokens_per_day: u64,
+
+    /// US dollars one user may spend per UTC day on models whose provider
+    /// reports a price (0: unlimited).
+    #[arg(long, env = "MINICODE_QUOTA_USD_PER_DAY", default_value_t = 20.0)]
+    pub quota_usd_per_day: f64,
 
     /// Most model calls in one chat reply.
     #[arg(long, env = "MINICODE_CHAT_MAX_STEPS", default_value_t = 25)]
@@ -394,11 +427,33 @@ impl Config {
         }
     }
 
+    /// The quotas every user has unless an operator set their own (0: unlimited).
+    pub fn quota_defaults(&self) -> minicode::usage::QuotaLimits {
+        minicode::usage::QuotaLimits {
+            projects: self.quota_projects,
+            sandboxes: self.quota_sandboxes,
+            chat_turns_per_hour: self.quota_chat_turns_per_hour,
+            generations_per_hour: self
+                .quota_generations_per_hour
+                .or(self.generations_per_hour)
+                .unwrap_or(DEFAULT_GENERATIONS_PER_HOUR),
+            tokens_per_day: self.quota_tokens_per_day,
+            usd_per_day: if self.quota_usd_per_day.is_finite() {
+                self.quota_usd_per_day.max(0.0)
+            } else {
+                0.0
+            },
+        }
+    }
+
     /// The origin (`scheme://host[:port]`) of the public URL, if one is configured.
     pub fn public_origin(&self) -> Option<String> {
         self.public_url.as_deref().map(origin_of)
     }
 }
+
+/// `MINICODE_QUOTA_GENERATIONS_PER_HOUR` when neither it nor its former name is set.
+pub const DEFAULT_GENERATIONS_PER_HOUR: u64 = 30;
 
 /// Limits of one chat turn.
 #[derive(Clone, Copy, Debug)]
@@ -459,6 +514,20 @@ mod tests {
                 "sqlite:///tmp/x/minicode.db?mode=rwc"
             );
         }
+    }
+
+    #[test]
+    fn the_former_generations_variable_still_counts() {
+        let config = Config::parse_from(["minicode", "--generations-per-hour", "7"]);
+        assert_eq!(config.quota_defaults().generations_per_hour, 7);
+        let config = Config::parse_from([
+            "minicode",
+            "--generations-per-hour",
+            "7",
+            "--quota-generations-per-hour",
+            "9",
+        ]);
+        assert_eq!(config.quota_defaults().generations_per_hour, 9);
     }
 
     #[test]

@@ -177,6 +177,35 @@ pub fn rfc3339(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// An optional float to bind (costs, dollar limits); bind this, never an
+/// `Option<f64>`. sqlx 0.8.6's Any driver sends a NULL `f64` to PostgreSQL
+/// as FLOAT4 (its Real/Double null mapping is swapped), and a statement
+/// first prepared with a NULL there then refuses every real value on that
+/// connection ("incorrect binary data format in bind parameter"): an
+/// assistant message with a cost was lost that way. This sends NULL as the
+/// FLOAT8 the columns are.
+#[derive(Clone, Copy, Debug)]
+pub struct OptF64(pub Option<f64>);
+
+impl sqlx::Type<sqlx::Any> for OptF64 {
+    fn type_info() -> sqlx::any::AnyTypeInfo {
+        <f64 as sqlx::Type<sqlx::Any>>::type_info()
+    }
+}
+
+impl<'q> sqlx::Encode<'q, sqlx::Any> for OptF64 {
+    fn encode_by_ref(
+        &self,
+        buf: &mut <sqlx::Any as sqlx::Database>::ArgumentBuffer<'q>,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        match self.0 {
+            Some(value) => <f64 as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&value, buf),
+            // Any's NULL of f32 ("Real") is the one PostgreSQL gets as FLOAT8.
+            None => <Option<f32> as sqlx::Encode<'q, sqlx::Any>>::encode_by_ref(&None, buf),
+        }
+    }
+}
+
 /// Parses a UUID stored as TEXT. Rows are written by us, so a bad one is a bug.
 pub fn uuid(text: &str) -> uuid::Uuid {
     uuid::Uuid::from_str(text).unwrap_or_else(|_| {

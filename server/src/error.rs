@@ -18,6 +18,13 @@ pub enum AppError {
     /// Too many attempts; retry after this many seconds.
     #[error("too many attempts")]
     RateLimited { retry_after_secs: u64 },
+    /// A quota or budget refused the request (429 or 402, with `limit` in the
+    /// body); `Retry-After` when the limit resets at a known time.
+    #[error("{error}")]
+    OverLimit {
+        error: ApiError,
+        retry_after_secs: Option<u64>,
+    },
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
     #[error("{0}")]
@@ -54,7 +61,7 @@ impl AppError {
     /// What the client is told. Internal details are logged, never returned.
     pub fn to_api_error(&self) -> ApiError {
         match self {
-            AppError::Api(e) => e.clone(),
+            AppError::Api(e) | AppError::OverLimit { error: e, .. } => e.clone(),
             AppError::RateLimited { retry_after_secs } => ApiError::new(
                 ErrorCode::RateLimited,
                 format!("too many attempts; try again in {retry_after_secs} s"),
@@ -83,7 +90,7 @@ impl AppError {
         match self {
             AppError::Db(e) => tracing::error!(error = %e, "database error"),
             AppError::Internal(e) => tracing::error!(error = %e, "internal error"),
-            AppError::Api(_) | AppError::RateLimited { .. } => {}
+            AppError::Api(_) | AppError::RateLimited { .. } | AppError::OverLimit { .. } => {}
         }
     }
 }
@@ -94,10 +101,15 @@ impl IntoResponse for AppError {
         let body = self.to_api_error();
         let status = StatusCode::from_u16(body.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let mut response = (status, axum::Json(body)).into_response();
-        if let AppError::RateLimited { retry_after_secs } = self {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, retry_after_secs.into());
+        let retry_after = match self {
+            AppError::RateLimited { retry_after_secs } => Some(retry_after_secs),
+            AppError::OverLimit {
+                retry_after_secs, ..
+            } => retry_after_secs,
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response.headers_mut().insert(RETRY_AFTER, secs.into());
         }
         response
     }

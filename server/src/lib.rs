@@ -20,6 +20,7 @@ pub mod llm;
 pub mod maintenance;
 pub mod preview;
 pub mod projects;
+pub mod quota;
 pub mod sandbox;
 pub mod scof;
 pub mod state;
@@ -109,7 +110,8 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let previews = previews_from_config(&config)?;
     Ok(AppState {
         previews: Arc::new(previews),
-        agents: agent::Agents::new(config.generations_per_hour),
+        agents: agent::Agents::new(),
+        admissions: quota::Admissions::default(),
         models: Arc::new(models),
         auth_limiter: Arc::new(RateLimiter::per_minute(config.auth_rate_per_minute)),
         config: Arc::new(config),

@@ -27,6 +27,8 @@ pub struct AppState {
     pub agents: Agents,
     /// The configured model providers.
     pub models: Arc<Models>,
+    /// Serialises quota checks with the rows that record what they admitted.
+    pub admissions: crate::quota::Admissions,
     /// Preview hosts and the key their tickets are signed with.
     pub previews: Arc<crate::preview::Previews>,
 }

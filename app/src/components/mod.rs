@@ -9,6 +9,7 @@ pub mod http;
 pub mod markdown;
 pub mod preview;
 pub mod project_settings;
+pub mod usage;
 pub mod workspace;
 pub mod ws;
 

@@ -23,7 +23,6 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use crate::auth::Caller;
-use crate::auth::rate_limit::RateLimiter;
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
 
@@ -48,15 +47,21 @@ pub struct Agents {
     /// Cancelled at server shutdown: tasks stop without changing their stored
     /// state, so the next start resumes them.
     shutdown: CancellationToken,
-    limiter: Arc<RateLimiter>,
+}
+
+impl Default for Agents {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl Agents {
-    pub fn new(generations_per_hour: u32) -> Self {
+    /// Per-user limits on generations and chat turns are the quota
+    /// module's (`quota::admit_work`), checked once the project is claimed.
+    pub fn new() -> Self {
         Self {
             active: Arc::default(),
             shutdown: CancellationToken::new(),
-            limiter: Arc::new(RateLimiter::per_hour(generations_per_hour)),
         }
     }
 
@@ -118,18 +123,33 @@ impl Agents {
                 "the description must be at most {MAX_DESCRIPTION_CHARS} characters"
             )));
         }
-        self.limiter.check(&format!("generate:{}", project.id))?;
         let model = state.models.resolve(project.model.as_deref())?;
-        // Claimed before anything is stored: a refused request (BUSY)
-        // leaves no run behind to become the project's state.
+        // Claimed before anything is stored: a refused request (BUSY, or
+        // over a quota) leaves no run behind to become the project's state,
+        // and releases the claim.
         let run = Uuid::new_v4();
         let cancel = self.claim(project.id, Work::Generation, run)?;
+        let owner = match owner_of(state, project.id).await {
+            Ok(owner) => owner,
+            Err(e) => {
+                self.release(project.id, run);
+                return Err(e);
+            }
+        };
+        if let Err(e) =
+            crate::quota::admit_work(state, owner, project.id, Work::Generation, run, &model.id)
+                .await
+        {
+            self.release(project.id, run);
+            return Err(e);
+        }
         let stored = async {
             let start_seq = state.events.last_seq(project.id).await?;
             store::create(state, run, project.id, &description, &model.id, start_seq).await
         }
         .await;
         if let Err(e) = stored {
+            crate::quota::ledger::forget_start(state, run).await;
             self.release(project.id, run);
             return Err(e);
         }
@@ -278,6 +298,17 @@ impl Agents {
     pub(crate) fn release_chat(&self, project: Uuid, turn: Uuid) {
         self.release(project, turn);
     }
+}
+
+/// The user a project belongs to.
+async fn owner_of(state: &AppState, project: Uuid) -> AppResult<Uuid> {
+    let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM projects WHERE id = $1")
+        .bind(project.to_string())
+        .fetch_optional(state.db.pool())
+        .await?;
+    owner
+        .map(|o| crate::db::uuid(&o))
+        .ok_or_else(|| AppError::not_found("project"))
 }
 
 /// Publishes an event, logging (not failing) if the log is unavailable.

@@ -124,6 +124,7 @@ async fn restart(
     {
         return Err(AppError::validation("the project has no app to run yet"));
     }
+    crate::quota::make_room_for_preview(&state, project.id).await?;
     let sandboxes = state.sandboxes.clone();
     let state2 = state.clone();
     tokio::spawn(async move {

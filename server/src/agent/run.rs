@@ -57,7 +57,13 @@ impl RunError {
 impl From<crate::error::AppError> for RunError {
     fn from(e: crate::error::AppError) -> Self {
         let api = minicode::ApiError::from(e);
-        RunError::failed("INTERNAL", api.error)
+        let code = match api.code {
+            code @ (minicode::ErrorCode::QuotaExceeded | minicode::ErrorCode::BudgetExceeded) => {
+                code.as_str()
+            }
+            _ => "INTERNAL",
+        };
+        RunError::failed(code, api.error)
     }
 }
 
@@ -194,7 +200,15 @@ async fn steps(
                 .await;
                 let (phase, usage) = design(ctx, n, phases).await?;
                 store::save_phase(&ctx.state, ctx.run, &phase).await?;
-                store::add_usage(&ctx.state, ctx.run, Some(n), usage).await?;
+                store::add_usage(
+                    &ctx.state,
+                    ctx.project,
+                    ctx.run,
+                    &ctx.model.id,
+                    Some(n),
+                    usage,
+                )
+                .await?;
                 store::set_step(&ctx.state, ctx.run, Step::Designed(n)).await?;
                 phases.retain(|p| p.number != n);
                 phases.push(phase.clone());
@@ -229,6 +243,7 @@ async fn steps(
             Next::Install(n) => {
                 enter(ctx, AgentState::InstallingDeps, n).await?;
                 ensure_workspace(ctx).await?;
+                crate::quota::make_room_for_preview(&ctx.state, ctx.project).await?;
                 ctx.state
                     .sandboxes
                     .install(ctx.project, &ctx.cancel)
@@ -483,7 +498,15 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
         // stored, and clients that saw it begin must not keep half of it.
         writer.abandon().await;
     }
-    store::add_usage(&ctx.state, ctx.run, Some(phase.number), usage).await?;
+    store::add_usage(
+        &ctx.state,
+        ctx.project,
+        ctx.run,
+        &ctx.model.id,
+        Some(phase.number),
+        usage,
+    )
+    .await?;
     result?;
     if !writer.packages.is_empty() {
         writer.add_packages().await?;

@@ -131,20 +131,32 @@ pub async fn set_error(state: &AppState, run: Uuid, message: &str) -> AppResult<
     Ok(())
 }
 
-/// Adds a model call's usage to the run and, if given, to its phase.
+/// Adds a model call's usage to the run and, if given, to its phase, and
+/// to the project owner's usage ledger (what quotas count).
 pub async fn add_usage(
     state: &AppState,
+    project: Uuid,
     run: Uuid,
+    model: &str,
     phase: Option<u32>,
     usage: Usage,
 ) -> AppResult<()> {
+    crate::quota::ledger::record_model_call(
+        state,
+        project,
+        super::Work::Generation,
+        run,
+        model,
+        usage,
+    )
+    .await?;
     sqlx::query(
         "UPDATE agent_runs SET input_tokens = input_tokens + $1, output_tokens = output_tokens + $2, \
          cost_usd = CASE WHEN $3 IS NULL THEN cost_usd ELSE COALESCE(cost_usd, 0) + $3 END WHERE id = $4",
     )
     .bind(usage.input_tokens as i64)
     .bind(usage.output_tokens as i64)
-    .bind(usage.cost_usd)
+    .bind(db::OptF64(usage.cost_usd))
     .bind(run.to_string())
     .execute(state.db.pool())
     .await?;
@@ -156,7 +168,7 @@ pub async fn add_usage(
         )
         .bind(usage.input_tokens as i64)
         .bind(usage.output_tokens as i64)
-        .bind(usage.cost_usd)
+        .bind(db::OptF64(usage.cost_usd))
         .bind(run.to_string())
         .bind(i64::from(phase))
         .execute(state.db.pool())

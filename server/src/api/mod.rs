@@ -64,6 +64,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .merge(crate::agent::routes::router())
         .merge(crate::checkpoints::routes::router())
+        .merge(crate::quota::routes::router())
         .route("/api", any(api_not_found))
         .route("/api/", any(api_not_found))
         .route("/api/{*rest}", any(api_not_found))

@@ -22,7 +22,7 @@ use minicode::{MAX_MESSAGE_CHARS, Message, Role, ToolCallRecord, Usage};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::agent::{Agents, prompts, publish};
+use crate::agent::{Agents, Work, prompts, publish};
 use crate::auth::Caller;
 use crate::checkpoints::{self, Kind};
 use crate::error::{AppError, AppResult};
@@ -75,6 +75,13 @@ pub async fn start_turn(
     let model = state.models.resolve(project_row.model.as_deref())?;
     let reply_id = Uuid::new_v4();
     let cancel = agents.claim_chat(project, reply_id)?;
+    // Over a quota or budget: nothing is stored, and the claim is released.
+    if let Err(e) =
+        crate::quota::admit_work(state, caller.id(), project, Work::Chat, reply_id, &model.id).await
+    {
+        agents.release_chat(project, reply_id);
+        return Err(e);
+    }
 
     // The user's words are kept before anything else can fail.
     let stored = chats::append_message(
@@ -88,6 +95,7 @@ pub async fn start_turn(
     )
     .await;
     if let Err(e) = stored {
+        crate::quota::ledger::forget_start(state, reply_id).await;
         agents.release_chat(project, reply_id);
         return Err(e);
     }
@@ -283,6 +291,18 @@ impl Turn {
                 Err(e) => return Ending::Failed(e.to_string()),
             };
             usage.add(step_usage);
+            if let Err(e) = crate::quota::ledger::record_model_call(
+                &self.state,
+                self.project,
+                Work::Chat,
+                self.reply,
+                &self.model.id,
+                step_usage,
+            )
+            .await
+            {
+                tracing::warn!(error = %e, "could not record the model call's usage");
+            }
             if calls.is_empty() {
                 return Ending::Done;
             }

@@ -355,6 +355,19 @@ async fn not_running(state: &AppState, project: Uuid, headers: &HeaderMap) -> Re
     }
     let busy = matches!(status.phase, Phase::Installing | Phase::Starting);
     if !busy {
+        // Within the owner's limit on running previews (stopping an idle
+        // one of theirs if need be), or a page that says why not.
+        if let Err(e) = crate::quota::make_room_for_preview(state, project).await {
+            let api = minicode::ApiError::from(e);
+            return preview_page(
+                headers,
+                StatusCode::from_u16(api.status).unwrap_or(StatusCode::TOO_MANY_REQUESTS),
+                "Too many previews running",
+                &api.error,
+                None,
+                false,
+            );
+        }
         let sandboxes = state.sandboxes.clone();
         let state = state.clone();
         tokio::spawn(async move {

@@ -111,6 +111,8 @@ pub async fn create(state: &AppState, caller: &Caller, input: NewProject) -> App
     let name = clean_name(&input.name, "name")?;
     let description = clean_description(&input.description)?;
     let model = clean_model(input.model)?;
+    // Held until the row is stored, so two requests cannot both take the last one.
+    let _admitted = crate::quota::admit_project(state, caller.id()).await?;
     let id = Uuid::new_v4();
     let now = now_ms();
     sqlx::query(

@@ -148,6 +148,15 @@ pub struct Status {
     pub log_tail: Vec<String>,
 }
 
+/// A sandbox that holds resources, as [`Sandboxes::active`] lists it.
+#[derive(Clone, Copy, Debug)]
+pub struct ActiveSandbox {
+    pub project: Uuid,
+    pub phase: Phase,
+    /// Since the preview was last served or a step last began.
+    pub unused_for: Duration,
+}
+
 struct Slot {
     /// One lifecycle step at a time per project.
     step: tokio::sync::Mutex<()>,
@@ -770,6 +779,38 @@ impl Sandboxes {
             self.stop(*project).await;
         }
         idle_projects
+    }
+
+    /// The sandboxes that hold resources now (installing, starting or
+    /// running), with how long each has gone unused; for the per-user quota.
+    pub fn active(&self) -> Vec<ActiveSandbox> {
+        let slots = self.inner.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots
+            .iter()
+            .filter_map(|(id, slot)| {
+                let state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
+                matches!(
+                    state.phase,
+                    Phase::Installing | Phase::Starting | Phase::Running
+                )
+                .then(|| ActiveSandbox {
+                    project: *id,
+                    phase: state.phase,
+                    unused_for: state.last_used.elapsed(),
+                })
+            })
+            .collect()
+    }
+
+    /// Stops a project's sandbox and says why in its log (which its page shows).
+    pub async fn stop_with_note(&self, project: Uuid, note: &str) {
+        self.slot(project).sink.system(note);
+        self.stop(project).await;
+    }
+
+    /// Adds a line to a project's sandbox log (shown on its page).
+    pub fn note(&self, project: Uuid, note: &str) {
+        self.slot(project).sink.system(note);
     }
 
     /// True if the project's sandbox did anything within `window`.
