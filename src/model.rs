@@ -248,12 +248,14 @@ pub struct CreatedInvite {
 }
 
 /// `GET /api/admin/settings`: how the server is run, for the admin page.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ServerSettings {
     pub registration: RegistrationMode,
     pub sandbox: String,
     pub users: u64,
+    /// The limits of a user without overrides (`MINICODE_QUOTA_*`; 0 is unlimited).
+    pub quota_defaults: crate::usage::QuotaLimits,
 }
 
 /// The answer to creating a token: the only time the secret is returned.

@@ -8,8 +8,6 @@ mod components;
 mod pages;
 
 /// The signed-in user's usage and quotas, for the account page.
-pub use components::usage::UsagePanel;
-
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::{

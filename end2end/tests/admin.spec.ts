@@ -115,11 +115,33 @@ test('an invite-only server: the admin invites, disables and enables; a user run
   await login.getByRole('button', { name: 'Sign in' }).click();
   await expect(grace).toHaveURL(/\/dashboard$/);
 
-  // Grace's account page: a read-only token, shown once, that can only read.
+  // The admin gives Grace a limit of one project; her second is refused
+  // with a sentence that says why, and nothing is created.
+  const quota = admin.getByTestId('quota-grace');
+  await quota.getByTestId('edit-quota').click();
+  const limits = admin.getByTestId('quota-form');
+  await limits.getByLabel('Projects').fill('1');
+  await limits.getByRole('button', { name: 'Save limits' }).click();
+  await expect(quota).toContainText('custom');
+  await expect(quota).toContainText('1 projects');
+  await hydrated(grace);
+  const create = grace.getByTestId('create-project');
+  await create.getByLabel('Name').fill('First');
+  await create.getByRole('button', { name: 'Create project' }).click();
+  await expect(grace.getByTestId('project-card').filter({ hasText: 'First' })).toBeVisible();
+  await create.getByLabel('Name').fill('Second');
+  await create.getByRole('button', { name: 'Create project' }).click();
+  await expect(grace.getByRole('alert')).toContainText('the most you may have');
+  await grace.reload();
+  await expect(grace.getByTestId('project-card')).toHaveCount(1);
+
+  // Grace's account page: her usage and limits, and a read-only token,
+  // shown once, that can only read.
   await hydrated(grace);
   await grace.getByTestId('current-user').click();
   await expect(grace).toHaveURL(/\/account$/);
   await hydrated(grace);
+  await expect(grace.locator('[data-testid="usage-limit"][data-name="projects"]')).toContainText('1');
   const tokens = grace.getByTestId('tokens');
   await expect(tokens.getByTestId('no-tokens')).toBeVisible();
   await tokens.getByLabel('Name').fill('reader');

@@ -538,6 +538,53 @@ async fn deleting_the_account_removes_everything_and_needs_the_password() {
 }
 
 #[tokio::test]
+async fn admins_see_everyones_usage_and_set_limits_per_user() {
+    let app = spawn_with(&["--registration", "open"]).await;
+    let (admin, _) = register(&app, "admin", None).await;
+    let (user, _) = register(&app, "limited", None).await;
+    let users: Value = admin.get("/api/admin/users").await.json().await.unwrap();
+    let id = users["data"][1]["id"].as_str().unwrap().to_string();
+    let path = format!("/api/admin/users/{id}/quota");
+
+    assert_eq!(
+        error_code(user.get("/api/admin/usage").await, 403).await,
+        "FORBIDDEN"
+    );
+    assert_eq!(
+        error_code(user.put(&path, &json!({"projects": 100})).await, 403).await,
+        "FORBIDDEN",
+        "nobody raises their own limits"
+    );
+    let res = admin.put(&path, &json!({"projects": -1})).await;
+    assert_eq!(error_code(res, 422).await, "VALIDATION_FAILED");
+
+    let res = admin.put(&path, &json!({"projects": 1})).await;
+    assert_eq!(res.status(), 200);
+    let limits: Value = res.json().await.unwrap();
+    assert_eq!(limits["data"]["projects"], 1);
+    user.project("The one").await;
+    let res = user
+        .post("/api/projects", &json!({"name": "One too many"}))
+        .await;
+    assert_eq!(error_code(res, 429).await, "QUOTA_EXCEEDED");
+
+    let usage: Value = admin.get("/api/admin/usage").await.json().await.unwrap();
+    let rows = usage["data"].as_array().unwrap();
+    assert_eq!(rows.len(), 2);
+    let limited = rows.iter().find(|r| r["username"] == "limited").unwrap();
+    assert_eq!(limited["overrides"]["projects"], 1);
+    assert_eq!(limited["limits"]["projects"], 1);
+    let settings: Value = admin.get("/api/admin/settings").await.json().await.unwrap();
+    assert!(
+        settings["data"]["quotaDefaults"]["projects"]
+            .as_u64()
+            .unwrap()
+            > 1
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn an_admin_resets_a_lost_password() {
     let app = spawn_with(&["--registration", "open"]).await;
     let (admin, _) = register(&app, "admin", None).await;

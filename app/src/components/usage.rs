@@ -10,7 +10,7 @@ use super::http;
 use super::short_time;
 
 /// `1234567` → `1,234,567`.
-fn thousands(n: u64) -> String {
+pub(crate) fn thousands(n: u64) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {
@@ -22,7 +22,7 @@ fn thousands(n: u64) -> String {
     out
 }
 
-fn dollars(usd: f64) -> String {
+pub(crate) fn dollars(usd: f64) -> String {
     format!("${usd:.2}")
 }
 
@@ -155,7 +155,7 @@ pub fn UsagePanel() -> impl IntoView {
         });
     });
     view! {
-        <section class="usage" aria-label="Usage and limits" data-testid="usage">
+        <section class="usage-panel" aria-label="Usage and limits" data-testid="usage">
             {move || match report.get() {
                 None => view! { <p class="muted small">"Loading usage…"</p> }.into_any(),
                 Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),

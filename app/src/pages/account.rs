@@ -15,6 +15,7 @@ use minicode::{
 
 use crate::api::current_user;
 use crate::components::project_settings::go_to;
+use crate::components::usage::UsagePanel;
 use crate::components::{TopBar, http, short_time};
 
 #[component]
@@ -58,6 +59,10 @@ fn Account(user: User) -> impl IntoView {
                     "Member since " {short_time(&user.created_at)}
                     {user.is_admin.then(|| view! { " · " <span class="badge">"admin"</span> " · " <a href="/admin">"Admin page"</a> })}
                 </p>
+            </section>
+            <section class="card">
+                <h2>"Usage and limits"</h2>
+                <UsagePanel/>
             </section>
             <ChangePassword/>
             <Sessions/>
@@ -294,7 +299,7 @@ fn DeleteAccount(username: String) -> impl IntoView {
             <h2>"Delete account"</h2>
             <p class="small">"Deletes your account and everything in it: every project with its files, chats, checkpoints and running preview, and your API tokens. This cannot be undone."</p>
             <form class="stack narrow-form" on:submit=move |e| { e.prevent_default(); delete(); }>
-                <label>"Type your username, " <code>{username.clone()}</code> ", to confirm"
+                <label>{format!("Type your username ({username}) to confirm")}
                     <input required name="confirm-username" autocomplete="off"
                         prop:value=move || typed.get() on:input=move |e| typed.set(event_target_value(&e))/>
                 </label>

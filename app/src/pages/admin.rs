@@ -7,6 +7,7 @@ use leptos::either::EitherOf3;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
+use minicode::usage::{QuotaLimits, QuotaOverrides, UserUsage};
 use minicode::{
     AdminUser, AdminUserPatch, CreatedInvite, Data, Invite, NewInvite, Page, PasswordReset,
     RegistrationMode, ServerSettings, User,
@@ -14,6 +15,7 @@ use minicode::{
 use uuid::Uuid;
 
 use crate::api::current_user;
+use crate::components::usage::{dollars, thousands};
 use crate::components::{TopBar, http, short_time};
 
 #[component]
@@ -75,6 +77,7 @@ fn Admin(me: User) -> impl IntoView {
                 .filter(|s| s.registration == RegistrationMode::Invite)
                 .map(|_| view! { <Invites/> })}
             <Users me=me.id/>
+            {move || settings.get().and_then(Result::ok).map(|s| view! { <Quotas defaults=s.quota_defaults/> })}
         </main>
     }
 }
@@ -302,4 +305,216 @@ fn Users(me: Uuid) -> impl IntoView {
             }}
         </section>
     }
+}
+
+/// One editable limit: its label, the override's field, and the default.
+struct LimitField {
+    label: &'static str,
+    name: &'static str,
+    default: String,
+    value: RwSignal<String>,
+}
+
+/// `""` → no override; a number → that (0 is unlimited).
+fn parse_override(text: &str) -> Result<Option<i64>, String> {
+    let text = text.trim().replace(',', "");
+    if text.is_empty() {
+        return Ok(None);
+    }
+    text.parse::<i64>()
+        .map(Some)
+        .map_err(|_| format!("“{text}” is not a whole number"))
+}
+
+fn shown(limit: u64) -> String {
+    if limit == 0 {
+        "unlimited".into()
+    } else {
+        thousands(limit)
+    }
+}
+
+#[component]
+fn Quotas(defaults: QuotaLimits) -> impl IntoView {
+    let rows = RwSignal::new(None::<Result<Vec<UserUsage>, String>>);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            let got = http::get::<Data<Vec<UserUsage>>>("/api/admin/usage").await;
+            rows.set(Some(got.map(|d| d.data)));
+        });
+    };
+    Effect::new(move |_| reload());
+    let editing = RwSignal::new(None::<Uuid>);
+    let defaults = StoredValue::new(defaults);
+    view! {
+        <section class="card" data-testid="quotas">
+            <h2>"Usage and limits"</h2>
+            <p class="muted small">"Model usage per user (UTC days and months) and the limits in force. Defaults come from the "
+                <code>"MINICODE_QUOTA_*"</code>" settings; an override replaces one for one user (0 means unlimited, empty means the default)."</p>
+            {move || match rows.get() {
+                None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Ok(list)) => view! {
+                    <table class="table" data-testid="quota-list">
+                        <thead><tr>
+                            <th>"User"</th><th>"Tokens today"</th><th>"Spent today"</th>
+                            <th>"Tokens this month"</th><th>"Spent this month"</th><th>"Limits"</th><th></th>
+                        </tr></thead>
+                        <tbody>
+                            {list.into_iter().map(|u| {
+                                let id = u.user_id;
+                                let overridden = u.overrides != QuotaOverrides::default();
+                                let limits = u.limits.clone();
+                                let summary = format!(
+                                    "{} tokens/day · {} a day · {} chat turns/h · {} generations/h · {} projects · {} previews",
+                                    shown(limits.tokens_per_day),
+                                    if limits.usd_per_day == 0.0 { "unlimited".to_string() } else { dollars(limits.usd_per_day) },
+                                    shown(limits.chat_turns_per_hour),
+                                    shown(limits.generations_per_hour),
+                                    shown(limits.projects),
+                                    shown(limits.sandboxes),
+                                );
+                                let overrides = u.overrides.clone();
+                                let name = u.username.clone();
+                                view! {
+                                    <tr data-testid=format!("quota-{}", u.username)>
+                                        <td>{u.username.clone()}</td>
+                                        <td>{thousands(u.today.total_tokens())}</td>
+                                        <td>{dollars(u.today.cost_usd)}</td>
+                                        <td>{thousands(u.this_month.total_tokens())}</td>
+                                        <td>{dollars(u.this_month.cost_usd)}</td>
+                                        <td class="small">{summary} {overridden.then(|| view! { " " <span class="badge">"custom"</span> })}</td>
+                                        <td><button type="button" class="button small ghost" data-testid="edit-quota"
+                                            on:click=move |_| editing.set(if editing.get_untracked() == Some(id) { None } else { Some(id) })>"Edit"</button></td>
+                                    </tr>
+                                    <Show when=move || editing.get() == Some(id)>
+                                        <tr><td colspan="7">
+                                            <QuotaForm user=id username=name.clone() overrides=overrides.clone()
+                                                defaults=defaults.get_value() on_saved=move || { editing.set(None); reload(); }/>
+                                        </td></tr>
+                                    </Show>
+                                }.into_any()
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            }}
+        </section>
+    }
+}
+
+#[component]
+fn QuotaForm(
+    user: Uuid,
+    username: String,
+    overrides: QuotaOverrides,
+    defaults: QuotaLimits,
+    on_saved: impl Fn() + Copy + Send + Sync + 'static,
+) -> impl IntoView {
+    let text = |v: Option<i64>| v.map(|v| v.to_string()).unwrap_or_default();
+    let fields = [
+        LimitField {
+            label: "Tokens per day",
+            name: "tokensPerDay",
+            default: shown(defaults.tokens_per_day),
+            value: RwSignal::new(text(overrides.tokens_per_day)),
+        },
+        LimitField {
+            label: "Chat turns per hour",
+            name: "chatTurnsPerHour",
+            default: shown(defaults.chat_turns_per_hour),
+            value: RwSignal::new(text(overrides.chat_turns_per_hour)),
+        },
+        LimitField {
+            label: "Generations per hour",
+            name: "generationsPerHour",
+            default: shown(defaults.generations_per_hour),
+            value: RwSignal::new(text(overrides.generations_per_hour)),
+        },
+        LimitField {
+            label: "Projects",
+            name: "projects",
+            default: shown(defaults.projects),
+            value: RwSignal::new(text(overrides.projects)),
+        },
+        LimitField {
+            label: "Previews at once",
+            name: "sandboxes",
+            default: shown(defaults.sandboxes),
+            value: RwSignal::new(text(overrides.sandboxes)),
+        },
+    ];
+    let values: Vec<RwSignal<String>> = fields.iter().map(|f| f.value).collect();
+    let usd = RwSignal::new(
+        overrides
+            .usd_per_day
+            .map(|v| v.to_string())
+            .unwrap_or_default(),
+    );
+    let usd_default = if defaults.usd_per_day == 0.0 {
+        "unlimited".to_string()
+    } else {
+        format!("{:.2}", defaults.usd_per_day)
+    };
+    let error = RwSignal::new(None::<String>);
+    let save = move || {
+        let read = |i: usize| parse_override(&values[i].get_untracked());
+        let parsed = (|| -> Result<QuotaOverrides, String> {
+            let usd_text = usd
+                .get_untracked()
+                .trim()
+                .trim_start_matches('$')
+                .to_string();
+            Ok(QuotaOverrides {
+                tokens_per_day: read(0)?,
+                chat_turns_per_hour: read(1)?,
+                generations_per_hour: read(2)?,
+                projects: read(3)?,
+                sandboxes: read(4)?,
+                usd_per_day: if usd_text.is_empty() {
+                    None
+                } else {
+                    Some(
+                        usd_text
+                            .parse::<f64>()
+                            .map_err(|_| format!("“{usd_text}” is not an amount of dollars"))?,
+                    )
+                },
+            })
+        })();
+        let body = match parsed {
+            Ok(body) => body,
+            Err(e) => {
+                error.set(Some(e));
+                return;
+            }
+        };
+        leptos::task::spawn_local(async move {
+            let url = format!("/api/admin/users/{user}/quota");
+            match http::send::<_, Data<QuotaLimits>>("PUT", &url, &body).await {
+                Ok(_) => on_saved(),
+                Err(e) => error.set(Some(e)),
+            }
+        });
+    };
+    view! {
+        <form class="quota-form" data-testid="quota-form" on:submit=move |e| { e.prevent_default(); save(); }>
+            <p class="small"><strong>{format!("Limits for {username}")}</strong>" — leave a field empty for the server's default."</p>
+            <div class="quota-fields">
+                {fields.into_iter().map(|f| view! {
+                    <label>{f.label}
+                        <input inputmode="numeric" name=f.name placeholder=format!("default: {}", f.default)
+                            prop:value=move || f.value.get() on:input=move |e| f.value.set(event_target_value(&e))/>
+                    </label>
+                }).collect_view()}
+                <label>"Dollars per day"
+                    <input inputmode="decimal" name="usdPerDay" placeholder=format!("default: {usd_default}")
+                        prop:value=move || usd.get() on:input=move |e| usd.set(event_target_value(&e))/>
+                </label>
+            </div>
+            <button type="submit" class="button primary small">"Save limits"</button>
+            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e}</p> })}
+        </form>
+    }
+    .into_any()
 }

@@ -127,5 +127,6 @@ pub async fn settings(state: &AppState) -> AppResult<ServerSettings> {
         registration: crate::auth::service::effective_mode(state),
         sandbox: state.config.sandbox.as_str().to_string(),
         users: users.max(0) as u64,
+        quota_defaults: state.config.quota_defaults(),
     })
 }

@@ -1,10 +1,11 @@
-//! `/api/admin/*`: users, invitations and server settings. Admins only
-//! (403 for everyone else).
+//! `/api/admin/*`: users, their usage and limits, invitations and server
+//! settings. Admins only (403 for everyone else).
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::routing::{delete, get, patch, post};
+use axum::routing::{delete, get, patch, post, put};
+use minicode::usage::{QuotaLimits, QuotaOverrides, UserUsage};
 use minicode::{
     AdminUser, AdminUserPatch, CreatedInvite, Data, Invite, NewInvite, Page, PageQuery,
     PasswordReset, ServerSettings,
@@ -24,6 +25,8 @@ pub fn router() -> Router<AppState> {
             patch(update_user).delete(delete_user),
         )
         .route("/api/admin/users/{id}/password", post(reset_password))
+        .route("/api/admin/users/{id}/quota", put(set_quota))
+        .route("/api/admin/usage", get(usage))
         .route("/api/admin/invites", get(list_invites).post(create_invite))
         .route("/api/admin/invites/{id}", delete(revoke_invite))
 }
@@ -81,6 +84,31 @@ async fn reset_password(
     let password = super::reset_password(&state, &caller, id).await?;
     Ok(axum::Json(Data {
         data: PasswordReset { password },
+    }))
+}
+
+/// Every user's usage today and this month, with their limits and overrides.
+async fn usage(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> AppResult<axum::Json<Data<Vec<UserUsage>>>> {
+    caller.require_admin()?;
+    Ok(axum::Json(Data {
+        data: crate::quota::usage_by_user(&state).await?,
+    }))
+}
+
+/// Replaces a user's quota overrides; answers the limits now in force.
+async fn set_quota(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    Json(overrides): Json<QuotaOverrides>,
+) -> AppResult<axum::Json<Data<QuotaLimits>>> {
+    caller.require_admin()?;
+    let id = parse_id(&id, "user")?;
+    Ok(axum::Json(Data {
+        data: crate::quota::set_limits(&state, id, overrides).await?,
     }))
 }
 

@@ -34,16 +34,6 @@ impl RateLimiter {
         }
     }
 
-    /// Allows `per_hour` attempts in a burst, refilled evenly over an hour.
-    pub fn per_hour(per_hour: u32) -> Self {
-        let capacity = f64::from(per_hour.max(1));
-        Self {
-            capacity,
-            per_second: capacity / 3600.0,
-            buckets: Mutex::new(HashMap::new()),
-        }
-    }
-
     /// Takes one attempt from `key`'s bucket, or says how long to wait.
     pub fn check(&self, key: &str) -> Result<(), AppError> {
         let now = Instant::now();
