@@ -2,7 +2,21 @@
 
 mod common;
 
-use common::spawn;
+use common::{Client, spawn};
+use serde_json::Value;
+
+/// Calls a server function the way the hydrated page does (a form body,
+/// answered in JSON).
+async fn server_fn(client: &Client, name: &str, form: &[(&str, &str)]) -> reqwest::Response {
+    client
+        .http
+        .post(client.url(&format!("/fn/{name}")))
+        .header("accept", "application/json")
+        .form(form)
+        .send()
+        .await
+        .unwrap()
+}
 
 #[tokio::test]
 async fn home_page_renders_with_forms() {
@@ -31,6 +45,8 @@ async fn protected_pages_redirect_signed_out_visitors() {
     let client = app.client();
     for path in [
         "/dashboard",
+        "/account",
+        "/admin",
         "/project/00000000-0000-0000-0000-000000000000",
     ] {
         let res = client.get(path).await;
@@ -79,5 +95,67 @@ async fn unknown_pages_are_404() {
     let app = spawn().await;
     let res = app.client().get("/no/such/page").await;
     assert_eq!(res.status(), 404);
+    app.stop().await;
+}
+
+/// A user's mistake is a 4xx with the API's error body, not a 500 the
+/// browser reports as a server failure.
+#[tokio::test]
+async fn server_functions_answer_user_errors_with_their_status() {
+    let app = spawn().await;
+    let anyone = app.client();
+    let res = server_fn(
+        &anyone,
+        "login",
+        &[("username", "nobody"), ("password", "wrong-password")],
+    )
+    .await;
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "UNAUTHORIZED", "{body}");
+
+    let res = server_fn(
+        &anyone,
+        "register",
+        &[("username", "x"), ("password", "password123")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    app.user("taken").await;
+    let res = server_fn(
+        &anyone,
+        "register",
+        &[("username", "taken"), ("password", "password123")],
+    )
+    .await;
+    assert_eq!(res.status(), 409);
+
+    let user = app.user("maker").await;
+    let res = server_fn(
+        &user,
+        "create_project",
+        &[("name", " "), ("description", "")],
+    )
+    .await;
+    assert_eq!(res.status(), 422);
+    let res = server_fn(
+        &user,
+        "delete_project",
+        &[("id", "00000000-0000-0000-0000-000000000000")],
+    )
+    .await;
+    assert_eq!(res.status(), 404);
+
+    // A plain form post (no WASM yet) is still sent back to its page.
+    let res = anyone
+        .http
+        .post(anyone.url("/fn/login"))
+        .header("accept", "text/html")
+        .header("referer", anyone.url("/"))
+        .form(&[("username", "nobody"), ("password", "wrong-password")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 302);
     app.stop().await;
 }
