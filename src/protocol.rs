@@ -106,6 +106,10 @@ pub struct RunSnapshot {
     pub chat_busy: bool,
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// Which output stream a sandbox log line came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -162,7 +166,13 @@ pub enum ServerEvent {
     FilesWritten {
         count: u32,
     },
-    DepsInstalled {},
+    /// The dependencies are ready. `changed` is false when they were already
+    /// up to date (a later phase or a chat edit re-checks them): a client
+    /// shows "installed" only once per actual install.
+    DepsInstalled {
+        #[serde(default = "yes")]
+        changed: bool,
+    },
     ServerStarted {
         url: String,
     },
@@ -236,7 +246,7 @@ impl ServerEvent {
             ServerEvent::FileEnd { .. } => "file_end",
             ServerEvent::FileDeleted { .. } => "file_deleted",
             ServerEvent::FilesWritten { .. } => "files_written",
-            ServerEvent::DepsInstalled {} => "deps_installed",
+            ServerEvent::DepsInstalled { .. } => "deps_installed",
             ServerEvent::ServerStarted { .. } => "server_started",
             ServerEvent::SandboxLog { .. } => "sandbox_log",
             ServerEvent::GenerationComplete { .. } => "generation_complete",
@@ -376,7 +386,7 @@ mod tests {
     #[test]
     fn kind_matches_serialised_type() {
         let events = [
-            ServerEvent::DepsInstalled {},
+            ServerEvent::DepsInstalled { changed: true },
             ServerEvent::Pong {},
             ServerEvent::error("X", "y"),
             ServerEvent::Resync { last_seq: 1 },

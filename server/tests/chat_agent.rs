@@ -252,6 +252,39 @@ async fn the_agent_reads_and_edits_through_openai_tool_calls_and_undo_restores_t
     app.stop().await;
 }
 
+/// Words the model writes before a tool call and after it read as two
+/// paragraphs, not one run-on sentence ("…first.I changed…").
+#[tokio::test]
+async fn each_steps_words_start_a_paragraph_of_their_own() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, "openai").await;
+    let client = app.user("para").await;
+    let (_pid, chat) = project_with_chat(&client).await;
+    let mut chunks = vec![
+        json!({"choices": [{"index": 0, "delta": {"content": "Let me look at the app first."}}]}),
+    ];
+    chunks.extend(tool_call_chunks(
+        0,
+        "call_1",
+        "Read",
+        &json!({"path": "src/App.tsx"}),
+    ));
+    chunks.push(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}));
+    fake.push(Reply::sse(&openai_sse(&chunks), 11));
+    fake.push(openai_text_reply("It already says Old Title."));
+
+    assert_eq!(
+        send(&client, &chat, "what does it say?").await.status(),
+        202
+    );
+    let messages = wait_for_reply(&client, &chat, 1).await;
+    assert_eq!(
+        messages[1]["content"],
+        "Let me look at the app first.\n\nIt already says Old Title."
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn the_agent_works_through_anthropic_tool_use() {
     let fake = FakeLlm::start().await;

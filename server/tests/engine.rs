@@ -233,6 +233,14 @@ async fn a_generation_streams_over_the_socket_and_a_reconnecting_client_misses_n
     ] {
         assert!(kinds.contains(&expected), "no {expected} in {kinds:?}");
     }
+    // Phase 2 re-checks the dependencies it did not change: one install.
+    let installs: Vec<&Value> = live
+        .iter()
+        .filter(|f| f["type"] == "deps_installed")
+        .map(|f| &f["payload"]["changed"])
+        .collect();
+    assert_eq!(installs.len(), 2, "one check per phase: {installs:?}");
+    assert_eq!(installs, [&json!(true), &json!(false)]);
     let seqs: Vec<u64> = live.iter().filter_map(|f| f["seq"].as_u64()).collect();
     assert!(
         seqs.windows(2).all(|w| w[1] > w[0]),

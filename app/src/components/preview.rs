@@ -112,11 +112,7 @@ fn LogConsole() -> impl IntoView {
                     each=move || ws.logs.get()
                     key=|l| l.key
                     children=|l| {
-                        let class = match l.stream {
-                            LogStream::Stdout => "log stdout",
-                            LogStream::Stderr => "log stderr",
-                            LogStream::System => "log system",
-                        };
+                        let class = log_class(l.stream, &l.text);
                         view! { <div class=class>{l.text}</div> }
                     }
                 />
@@ -124,4 +120,54 @@ fn LogConsole() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+/// The CSS class of a console line. Tools write warnings to stderr too
+/// (`npm warn deprecated …`): those are yellow, not red like failures.
+fn log_class(stream: LogStream, text: &str) -> &'static str {
+    match stream {
+        LogStream::Stdout => "log stdout",
+        LogStream::System => "log system",
+        LogStream::Stderr if is_warning(text) => "log warn",
+        LogStream::Stderr => "log stderr",
+    }
+}
+
+fn is_warning(text: &str) -> bool {
+    let lower = text.trim_start().to_ascii_lowercase();
+    ["npm warn", "warn ", "warning", "(!) ", "[warn]"]
+        .iter()
+        .any(|p| lower.starts_with(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npm_warnings_are_not_failures() {
+        assert_eq!(
+            log_class(
+                LogStream::Stderr,
+                "npm warn deprecated inflight@1.0.6: leaks"
+            ),
+            "log warn"
+        );
+        assert_eq!(
+            log_class(LogStream::Stderr, "npm WARN config production"),
+            "log warn"
+        );
+        assert_eq!(
+            log_class(LogStream::Stderr, "npm error code ERESOLVE"),
+            "log stderr"
+        );
+        assert_eq!(
+            log_class(LogStream::Stderr, "Error: Cannot find module 'x'"),
+            "log stderr"
+        );
+        assert_eq!(
+            log_class(LogStream::Stdout, "warning: stdout stays plain"),
+            "log stdout"
+        );
+    }
 }

@@ -393,11 +393,14 @@ impl Workspace {
                     editor::set_value("");
                 }
             }
-            // Chat edits re-check dependencies too; only a build's install is a milestone.
-            ServerEvent::DepsInstalled {} if self.state.get_untracked().is_active() => {
+            // Every phase and chat edit re-checks the dependencies; only an
+            // actual install during a build is a milestone.
+            ServerEvent::DepsInstalled { changed: true }
+                if self.state.get_untracked().is_active() =>
+            {
                 self.push(ItemKind::Note("Dependencies installed".into()))
             }
-            ServerEvent::DepsInstalled {} => {}
+            ServerEvent::DepsInstalled { .. } => {}
             ServerEvent::ServerStarted { .. } => {
                 self.server_running.set(true);
                 if live {

@@ -434,13 +434,23 @@ impl Turn {
             match &event {
                 StreamEvent::Text(delta) => {
                     step_text.push_str(delta);
-                    text.push_str(delta);
+                    // A step's words after a tool call start a paragraph of
+                    // their own instead of running on from the last sentence.
+                    let delta = if step_text.len() == delta.len()
+                        && !text.is_empty()
+                        && !text.ends_with('\n')
+                    {
+                        format!("\n\n{delta}")
+                    } else {
+                        delta.clone()
+                    };
+                    text.push_str(&delta);
                     publish(
                         &self.state,
                         self.project,
                         ServerEvent::MessageDelta {
                             message_id: self.reply,
-                            delta: delta.clone(),
+                            delta,
                         },
                     )
                     .await;

@@ -19,7 +19,8 @@
 //!
 //! Answers stream in small chunks paced to `chars_per_sec`, so the UI, the
 //! parser and the agent loop see the same kind of traffic as with a hosted
-//! model, and usage is estimated as characters / 4.
+//! model. It reports no usage: it spends no model tokens, and estimates
+//! shown as tokens would read as real usage (and count against budgets).
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::LazyLock;
@@ -54,11 +55,7 @@ impl Provider for Offline {
 
     fn stream(&self, request: ChatRequest, cancel: CancellationToken) -> EventStream {
         let answer = answer(&request);
-        let usage = Usage {
-            input_tokens: tokens(input_chars(&request)),
-            output_tokens: tokens(answer.chars()),
-            cost_usd: None,
-        };
+        let usage = Usage::default();
         pace(
             script(answer, usage, self.chars_per_sec),
             self.chars_per_sec,
@@ -86,15 +83,6 @@ impl Answer {
             calls: Vec::new(),
         }
     }
-
-    fn chars(&self) -> usize {
-        self.text.chars().count()
-            + self
-                .calls
-                .iter()
-                .map(|(_, name, args)| name.len() + args.to_string().chars().count())
-                .sum::<usize>()
-    }
 }
 
 fn answer(request: &ChatRequest) -> Answer {
@@ -111,33 +99,6 @@ fn answer(request: &ChatRequest) -> Answer {
         } => Answer::text(implement(description, phase, files)),
         Purpose::Chat => chat(&request.messages),
     }
-}
-
-/// Rough token estimate: a token is about four characters.
-fn tokens(chars: usize) -> u64 {
-    chars.div_ceil(4) as u64
-}
-
-fn input_chars(request: &ChatRequest) -> usize {
-    let messages: usize = request
-        .messages
-        .iter()
-        .map(|m| match m {
-            LlmMessage::User { content } => content.chars().count(),
-            LlmMessage::Assistant {
-                content,
-                tool_calls,
-            } => {
-                content.chars().count()
-                    + tool_calls
-                        .iter()
-                        .map(|c| c.name.len() + c.arguments.to_string().chars().count())
-                        .sum::<usize>()
-            }
-            LlmMessage::ToolResult { content, .. } => content.chars().count(),
-        })
-        .sum();
-    request.system.chars().count() + messages
 }
 
 /// A small deterministic PRNG (xorshift) so chunk sizes vary like a real
@@ -2389,7 +2350,7 @@ mod tests {
         for _ in 0..5 {
             let (step, calls, reason, usage, _) =
                 run(&offline, request(Purpose::Chat, messages.clone())).await;
-            assert!(usage.input_tokens > 0);
+            assert_eq!(usage, Usage::default(), "no model, no usage");
             text.push_str(&step);
             if calls.is_empty() {
                 assert_eq!(reason, FinishReason::Stop);
@@ -2665,6 +2626,6 @@ mod tests {
         assert!(elapsed >= target * 0.9, "{elapsed} < {target}");
         assert!(elapsed < target + 1.0, "{elapsed}");
         assert!(events > expected / 40, "small chunks");
-        assert_eq!(usage.output_tokens, tokens(expected));
+        assert_eq!(usage.output_tokens, 0, "no model, no usage");
     }
 }

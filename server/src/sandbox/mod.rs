@@ -345,7 +345,7 @@ impl Sandboxes {
         };
         let token = Self::begin_step(&slot, phase, cancel);
         match self.install_locked(project, &slot, &token).await {
-            Ok(how) => {
+            Ok((changed, how)) => {
                 slot.sink.system(how);
                 {
                     let mut state = slot.state.lock().unwrap_or_else(|p| p.into_inner());
@@ -353,7 +353,8 @@ impl Sandboxes {
                         state.phase = Phase::Stopped;
                     }
                 }
-                self.publish(project, ServerEvent::DepsInstalled {}).await;
+                self.publish(project, ServerEvent::DepsInstalled { changed })
+                    .await;
                 Ok(())
             }
             Err(e) => {
@@ -384,7 +385,7 @@ impl Sandboxes {
         project: Uuid,
         slot: &Slot,
         cancel: &CancellationToken,
-    ) -> Result<&'static str, SandboxError> {
+    ) -> Result<(bool, &'static str), SandboxError> {
         let mut env = self.env(project, slot)?;
         let package_json = self
             .inner
@@ -404,7 +405,7 @@ impl Sandboxes {
             // Cheap when nothing changed (a copying backend re-copies only
             // what the idle clean-up removed).
             self.inner.backend.attach_modules(&env).await?;
-            return Ok("dependencies are up to date");
+            return Ok((false, "dependencies are up to date"));
         }
         // node_modules is about to change under it.
         self.stop_dev_server(project, slot, "the dependencies changed")
@@ -416,7 +417,7 @@ impl Sandboxes {
             .attached
             .set(project, &wanted.hash)
             .map_err(|e| SandboxError::Io(e.to_string()))?;
-        Ok(how)
+        Ok((true, how))
     }
 
     /// The store entry for `wanted`, installed first if there is none.
