@@ -36,6 +36,8 @@ pub enum Work {
 struct Active {
     work: Work,
     id: Uuid,
+    /// The chat of a chat turn (its socket may cancel it).
+    chat: Option<Uuid>,
     /// Cancelled by the user: the run ends as `cancelled`.
     cancel: CancellationToken,
 }
@@ -70,7 +72,13 @@ impl Agents {
     }
 
     /// Claims the project for `work`, or says what it is busy with.
-    fn claim(&self, project: Uuid, work: Work, id: Uuid) -> AppResult<CancellationToken> {
+    fn claim(
+        &self,
+        project: Uuid,
+        work: Work,
+        id: Uuid,
+        chat: Option<Uuid>,
+    ) -> AppResult<CancellationToken> {
         let mut active = self.lock();
         if let Some(current) = active.get(&project) {
             let what = match current.work {
@@ -88,6 +96,7 @@ impl Agents {
             Active {
                 work,
                 id,
+                chat,
                 cancel: cancel.clone(),
             },
         );
@@ -128,7 +137,7 @@ impl Agents {
         // over a quota) leaves no run behind to become the project's state,
         // and releases the claim.
         let run = Uuid::new_v4();
-        let cancel = self.claim(project.id, Work::Generation, run)?;
+        let cancel = self.claim(project.id, Work::Generation, run, None)?;
         let owner = match owner_of(state, project.id).await {
             Ok(owner) => owner,
             Err(e) => {
@@ -200,6 +209,24 @@ impl Agents {
         }
     }
 
+    /// Cancels the project's chat turn if it is one of `chat`'s (a chat's
+    /// socket cancels its own turn, never a generation or another chat's).
+    /// True if there was one.
+    pub fn cancel_chat(&self, project: Uuid, chat: Uuid) -> bool {
+        let token = self
+            .lock()
+            .get(&project)
+            .filter(|a| a.work == Work::Chat && a.chat == Some(chat))
+            .map(|a| a.cancel.clone());
+        match token {
+            Some(token) => {
+                token.cancel();
+                true
+            }
+            None => false,
+        }
+    }
+
     /// The project's agent as clients see it.
     pub async fn snapshot(&self, state: &AppState, project: Uuid) -> AppResult<RunSnapshot> {
         let last_seq = state.events.last_seq(project).await?;
@@ -239,7 +266,7 @@ impl Agents {
                     continue;
                 }
             };
-            let cancel = match self.claim(record.project_id, Work::Generation, record.id) {
+            let cancel = match self.claim(record.project_id, Work::Generation, record.id, None) {
                 Ok(c) => c,
                 Err(_) => continue,
             };
@@ -291,8 +318,13 @@ impl Agents {
     }
 
     /// For the chat module: claim the project for a turn.
-    pub(crate) fn claim_chat(&self, project: Uuid, turn: Uuid) -> AppResult<CancellationToken> {
-        self.claim(project, Work::Chat, turn)
+    pub(crate) fn claim_chat(
+        &self,
+        project: Uuid,
+        chat: Uuid,
+        turn: Uuid,
+    ) -> AppResult<CancellationToken> {
+        self.claim(project, Work::Chat, turn, Some(chat))
     }
 
     pub(crate) fn release_chat(&self, project: Uuid, turn: Uuid) {

@@ -22,7 +22,7 @@ use minicode::{MAX_MESSAGE_CHARS, Message, Role, ToolCallRecord, Usage};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::agent::{Agents, Work, prompts, publish};
+use crate::agent::{Agents, Work, prompts};
 use crate::auth::Caller;
 use crate::checkpoints::{self, Kind};
 use crate::error::{AppError, AppResult};
@@ -74,7 +74,7 @@ pub async fn start_turn(
     }
     let model = state.models.resolve(project_row.model.as_deref())?;
     let reply_id = Uuid::new_v4();
-    let cancel = agents.claim_chat(project, reply_id)?;
+    let cancel = agents.claim_chat(project, chat_id, reply_id)?;
     // Over a quota or budget: nothing is stored, and the claim is released.
     if let Err(e) =
         crate::quota::admit_work(state, caller.id(), project, Work::Chat, reply_id, &model.id).await
@@ -176,24 +176,29 @@ enum Ending {
 }
 
 impl Turn {
+    /// Publishes one of the turn's events on the project's log, tagged with
+    /// the chat so its socket (`/api/chats/:id/ws`) gets it.
+    async fn publish(&self, event: ServerEvent) {
+        if let Err(e) = self
+            .state
+            .events
+            .publish_for_chat(self.project, self.chat, event)
+            .await
+        {
+            tracing::warn!(error = %e, "could not publish a chat event");
+        }
+    }
+
     #[tracing::instrument(name = "chat.turn", skip_all, fields(project_id = %self.project, chat_id = %self.chat))]
     async fn run(self) {
-        publish(
-            &self.state,
-            self.project,
-            ServerEvent::MessageStart {
-                message_id: self.reply,
-                chat_id: self.chat,
-            },
-        )
+        self.publish(ServerEvent::MessageStart {
+            message_id: self.reply,
+            chat_id: self.chat,
+        })
         .await;
-        publish(
-            &self.state,
-            self.project,
-            ServerEvent::Status {
-                status: "thinking".into(),
-            },
-        )
+        self.publish(ServerEvent::Status {
+            status: "thinking".into(),
+        })
         .await;
         let mut text = String::new();
         let mut records = Vec::new();
@@ -222,31 +227,16 @@ impl Turn {
         )
         .await;
         match stored {
-            Ok(message) => {
-                publish(
-                    &self.state,
-                    self.project,
-                    ServerEvent::MessageComplete { message },
-                )
-                .await
-            }
+            Ok(message) => self.publish(ServerEvent::MessageComplete { message }).await,
             Err(e) => tracing::error!(error = %e, "could not store the assistant's message"),
         }
         if let Ending::Failed(why) = &ending {
-            publish(
-                &self.state,
-                self.project,
-                ServerEvent::error("MODEL_ERROR", why.clone()),
-            )
-            .await;
+            self.publish(ServerEvent::error("MODEL_ERROR", why.clone()))
+                .await;
         }
-        publish(
-            &self.state,
-            self.project,
-            ServerEvent::Status {
-                status: "idle".into(),
-            },
-        )
+        self.publish(ServerEvent::Status {
+            status: "idle".into(),
+        })
         .await;
         tracing::info!(
             tools = records.len(),
@@ -324,39 +314,27 @@ impl Turn {
                         call.name, repeats
                     ));
                 }
-                publish(
-                    &self.state,
-                    self.project,
-                    ServerEvent::ToolUse {
-                        message_id: self.reply,
-                        tool_call_id: call.id.clone(),
-                        tool_name: call.name.clone(),
-                        tool_input: call.arguments.clone(),
-                    },
-                )
+                self.publish(ServerEvent::ToolUse {
+                    message_id: self.reply,
+                    tool_call_id: call.id.clone(),
+                    tool_name: call.name.clone(),
+                    tool_input: call.arguments.clone(),
+                })
                 .await;
-                publish(
-                    &self.state,
-                    self.project,
-                    ServerEvent::Status {
-                        status: format!("running {}", call.name),
-                    },
-                )
+                self.publish(ServerEvent::Status {
+                    status: format!("running {}", call.name),
+                })
                 .await;
                 let outcome =
                     tools::run(&self.state, self.project, &call.name, &call.arguments).await;
                 progressed |= outcome.ok && (outcome.changed_files || *repeats == 1);
-                publish(
-                    &self.state,
-                    self.project,
-                    ServerEvent::ToolResult {
-                        message_id: self.reply,
-                        tool_call_id: call.id.clone(),
-                        tool_name: call.name.clone(),
-                        ok: outcome.ok,
-                        summary: outcome.summary.clone(),
-                    },
-                )
+                self.publish(ServerEvent::ToolResult {
+                    message_id: self.reply,
+                    tool_call_id: call.id.clone(),
+                    tool_name: call.name.clone(),
+                    ok: outcome.ok,
+                    summary: outcome.summary.clone(),
+                })
                 .await;
                 records.push(ToolCallRecord {
                     id: call.id.clone(),
@@ -404,13 +382,9 @@ impl Turn {
                     "Stopped after {step} steps (the limit for one reply)."
                 ));
             }
-            publish(
-                &self.state,
-                self.project,
-                ServerEvent::Status {
-                    status: "thinking".into(),
-                },
-            )
+            self.publish(ServerEvent::Status {
+                status: "thinking".into(),
+            })
             .await;
         }
         Ending::Done
@@ -445,14 +419,10 @@ impl Turn {
                         delta.clone()
                     };
                     text.push_str(&delta);
-                    publish(
-                        &self.state,
-                        self.project,
-                        ServerEvent::MessageDelta {
-                            message_id: self.reply,
-                            delta,
-                        },
-                    )
+                    self.publish(ServerEvent::MessageDelta {
+                        message_id: self.reply,
+                        delta,
+                    })
                     .await;
                 }
                 StreamEvent::Finish { usage: u, .. } => usage = *u,

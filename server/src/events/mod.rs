@@ -37,6 +37,10 @@ pub(crate) const WRITER_PENDING: usize = 16_384;
 pub struct Frame {
     pub seq: u64,
     pub kind: &'static str,
+    /// The chat whose turn published this event (`message_start` … `status
+    /// idle`); `None` for the project's other events. Lets a chat's socket
+    /// forward and replay that chat's events only.
+    pub chat: Option<Uuid>,
     /// Serialised once; every socket's text message is a reference-counted
     /// clone of these bytes, not a copy.
     pub json: Utf8Bytes,
@@ -110,10 +114,32 @@ impl EventBus {
         Ok(seqs.last().copied().unwrap_or_default())
     }
 
+    /// Publishes one event of a chat turn, tagged with its chat (see [`Frame::chat`]).
+    pub async fn publish_for_chat(
+        &self,
+        project: Uuid,
+        chat: Uuid,
+        event: ServerEvent,
+    ) -> AppResult<u64> {
+        let seqs = self
+            .publish_tagged(project, Some(chat), vec![event])
+            .await?;
+        Ok(seqs.last().copied().unwrap_or_default())
+    }
+
     /// Publishes several events in order, under one lock.
     pub async fn publish_many(
         &self,
         project: Uuid,
+        events: Vec<ServerEvent>,
+    ) -> AppResult<Vec<u64>> {
+        self.publish_tagged(project, None, events).await
+    }
+
+    async fn publish_tagged(
+        &self,
+        project: Uuid,
+        chat: Option<Uuid>,
         events: Vec<ServerEvent>,
     ) -> AppResult<Vec<u64>> {
         let log = self.log(project).await?;
@@ -137,6 +163,7 @@ impl EventBus {
                 let frame = Arc::new(Frame {
                     seq,
                     kind,
+                    chat,
                     json,
                     created_ms: now,
                 });
@@ -179,6 +206,27 @@ impl EventBus {
         after: u64,
         up_to: u64,
     ) -> AppResult<Vec<Arc<Frame>>> {
+        self.replay_where(project, None, after, up_to).await
+    }
+
+    /// Like [`EventBus::replay`], but only the frames of one chat's turns.
+    pub async fn replay_chat(
+        &self,
+        project: Uuid,
+        chat: Uuid,
+        after: u64,
+        up_to: u64,
+    ) -> AppResult<Vec<Arc<Frame>>> {
+        self.replay_where(project, Some(chat), after, up_to).await
+    }
+
+    async fn replay_where(
+        &self,
+        project: Uuid,
+        chat: Option<Uuid>,
+        after: u64,
+        up_to: u64,
+    ) -> AppResult<Vec<Arc<Frame>>> {
         if after >= up_to {
             return Ok(Vec::new());
         }
@@ -190,6 +238,7 @@ impl EventBus {
                 .recent
                 .iter()
                 .filter(|f| f.seq > after && f.seq <= up_to)
+                .filter(|f| chat.is_none() || f.chat == chat)
                 .cloned()
                 .collect();
             (frames, ring_start)
@@ -199,20 +248,33 @@ impl EventBus {
         }
         // The older part is only in the database; make sure what is queued is stored first.
         self.writer.flush().await;
-        let rows = sqlx::query(
-            "SELECT seq, kind, frame, created_at FROM events WHERE project_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq",
-        )
-        .bind(project.to_string())
-        .bind(after as i64)
-        .bind(ring_start.min(up_to + 1) as i64)
-        .fetch_all(self.db.pool())
-        .await?;
+        // Binds are positional: the chat, when filtering, is the last one ($4).
+        let sql = match chat {
+            None => {
+                "SELECT seq, kind, chat_id, frame, created_at FROM events \
+                 WHERE project_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq"
+            }
+            Some(_) => {
+                "SELECT seq, kind, chat_id, frame, created_at FROM events \
+                 WHERE project_id = $1 AND seq > $2 AND seq < $3 AND chat_id = $4 ORDER BY seq"
+            }
+        };
+        let mut query = sqlx::query(sql)
+            .bind(project.to_string())
+            .bind(after as i64)
+            .bind(ring_start.min(up_to + 1) as i64);
+        if let Some(chat) = chat {
+            query = query.bind(chat.to_string());
+        }
+        let rows = query.fetch_all(self.db.pool()).await?;
         let mut frames = Vec::with_capacity(rows.len() + from_memory.len());
         for row in rows {
             let kind: String = row.try_get("kind")?;
+            let chat: Option<String> = row.try_get("chat_id")?;
             frames.push(Arc::new(Frame {
                 seq: row.try_get::<i64, _>("seq")?.max(0) as u64,
                 kind: static_kind(&kind),
+                chat: chat.as_deref().map(crate::db::uuid),
                 json: row.try_get::<String, _>("frame")?.into(),
                 created_ms: row.try_get("created_at")?,
             }));

@@ -153,8 +153,8 @@ async fn write_batch(db: &Db, batch: &[(Uuid, Arc<Frame>)]) -> Result<(), sqlx::
     for (project, frame) in batch {
         // A project deleted meanwhile has no row to reference: skip quietly.
         sqlx::query(
-            "INSERT INTO events (project_id, seq, kind, frame, created_at) \
-             SELECT $1, $2, $3, $4, $5 WHERE EXISTS (SELECT 1 FROM projects WHERE id = $1) \
+            "INSERT INTO events (project_id, seq, kind, frame, created_at, chat_id) \
+             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM projects WHERE id = $1) \
              ON CONFLICT (project_id, seq) DO NOTHING",
         )
         .bind(project.to_string())
@@ -162,6 +162,7 @@ async fn write_batch(db: &Db, batch: &[(Uuid, Arc<Frame>)]) -> Result<(), sqlx::
         .bind(frame.kind)
         .bind(frame.json.as_str())
         .bind(frame.created_ms)
+        .bind(frame.chat.map(|c| c.to_string()))
         .execute(&mut *tx)
         .await?;
     }

@@ -1,4 +1,5 @@
-//! `/ws/:projectId`: the project's live channel.
+//! `/ws/:projectId`: the project's live channel, and `/api/chats/:id/ws`:
+//! one chat's.
 //!
 //! On connect the client gets `connection_established` with a snapshot of the
 //! project's agent. From then on it receives every event of the project's log
@@ -14,6 +15,13 @@
 //! connection stays open; the server pings every 30 s and drops a client
 //! that stops answering; a client that falls too far behind (its bounded
 //! queue overflows) is told to `resync` instead of slowing anyone else.
+//!
+//! A chat's socket is the same connection narrowed to one chat: it is
+//! authenticated the same way, forwards and replays only the events that
+//! chat's turns published (tagged in the log, see `events::Frame::chat`),
+//! and takes `send_message {content}` (the chat is implied), `cancel {}`
+//! (that chat's turn only), `resume {lastSeq}` and `ping`. Seqs are the
+//! project log's, so a chat's stream has gaps where other events were.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -77,7 +85,9 @@ pub mod close {
 }
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/ws/{project}", get(upgrade))
+    Router::new()
+        .route("/ws/{project}", get(upgrade))
+        .route("/api/chats/{id}/ws", get(upgrade_chat))
 }
 
 #[derive(Deserialize)]
@@ -92,6 +102,24 @@ struct Refusal {
     reason: &'static str,
 }
 
+impl Refusal {
+    fn not_found(what: &'static str) -> Self {
+        Refusal {
+            code: close::NOT_FOUND,
+            reason: what,
+        }
+    }
+}
+
+/// An admitted socket: who, with what, and what it watches.
+struct Admitted {
+    caller: Caller,
+    credential: Credential,
+    project: Uuid,
+    /// Set for a chat's socket: only this chat's events, its commands only.
+    chat: Option<Uuid>,
+}
+
 async fn upgrade(
     State(state): State<AppState>,
     Path(project): Path<String>,
@@ -99,7 +127,28 @@ async fn upgrade(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Response {
-    let verdict = admit(&state, &project, query.token.as_deref(), &headers).await;
+    let verdict = admit_project(&state, &project, query.token.as_deref(), &headers).await;
+    open(state, upgrade, verdict)
+}
+
+/// `/api/chats/:id/ws`: one chat's events and commands (seed 003's socket).
+async fn upgrade_chat(
+    State(state): State<AppState>,
+    Path(chat): Path<String>,
+    Query(query): Query<WsQuery>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let verdict = admit_chat(&state, &chat, query.token.as_deref(), &headers).await;
+    open(state, upgrade, verdict)
+}
+
+/// Upgrades, then runs the connection or closes it with the refusal.
+fn open(
+    state: AppState,
+    upgrade: WebSocketUpgrade,
+    verdict: Result<Admitted, Refusal>,
+) -> Response {
     // Small buffers: tungstenite's defaults (128 KiB to read and to write)
     // cost about 150 KiB per idle socket, 1.5 GB for 10,000 tabs. The read
     // buffer is allocated up front for every socket and clients send small
@@ -111,24 +160,60 @@ async fn upgrade(
         .max_message_size(MAX_MESSAGE)
         .on_upgrade(move |socket| async move {
             match verdict {
-                Ok((caller, credential, project)) => {
-                    Connection::new(state, caller, credential, project)
-                        .run(socket)
-                        .await
-                }
+                Ok(admitted) => Connection::new(state, admitted).run(socket).await,
                 Err(refusal) => refuse(socket, refusal).await,
             }
         })
 }
 
-/// Authenticates the socket (API token in `?token=`, or the session cookie)
-/// and checks the project is the user's.
-async fn admit(
+/// Admits a project's socket: an authenticated caller who owns the project.
+async fn admit_project(
     state: &AppState,
     project: &str,
     token: Option<&str>,
     headers: &HeaderMap,
-) -> Result<(Caller, Credential, Uuid), Refusal> {
+) -> Result<Admitted, Refusal> {
+    let (caller, credential) = authenticate_socket(state, token, headers).await?;
+    let project = Uuid::parse_str(project).map_err(|_| Refusal::not_found("project not found"))?;
+    match crate::projects::owned_by(state, caller.id(), project).await {
+        Ok(_) => Ok(Admitted {
+            caller,
+            credential,
+            project,
+            chat: None,
+        }),
+        Err(_) => Err(Refusal::not_found("project not found")),
+    }
+}
+
+/// Admits a chat's socket: an authenticated caller whose project the chat is in.
+async fn admit_chat(
+    state: &AppState,
+    chat: &str,
+    token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<Admitted, Refusal> {
+    let (caller, credential) = authenticate_socket(state, token, headers).await?;
+    let chat = Uuid::parse_str(chat).map_err(|_| Refusal::not_found("chat not found"))?;
+    match crate::chats::owned_by(state, caller.id(), chat).await {
+        Ok(found) => Ok(Admitted {
+            caller,
+            credential,
+            project: found.project_id,
+            chat: Some(chat),
+        }),
+        Err(_) => Err(Refusal::not_found("chat not found")),
+    }
+}
+
+/// Authenticates a socket's handshake: an API token in `?token=` (nothing
+/// else is considered then), else a bearer header or the session cookie,
+/// the cookie only from our own pages' `Origin`.
+async fn authenticate_socket(
+    state: &AppState,
+    token: Option<&str>,
+    headers: &HeaderMap,
+) -> Result<(Caller, Credential), Refusal> {
     let credential = match (token, bearer_from_headers(headers)) {
         (Some(token), _) => Credential::Token(Secret::new(token)),
         (None, Some(bearer)) => Credential::Token(Secret::new(bearer)),
@@ -159,23 +244,11 @@ async fn admit(
             authenticate(state, headers).await.ok().flatten()
         }
     };
-    let Some(caller) = caller else {
-        return Err(Refusal {
+    match caller {
+        Some(caller) => Ok((caller, credential)),
+        None => Err(Refusal {
             code: close::UNAUTHORIZED,
             reason: "sign in to continue",
-        });
-    };
-    let Ok(project) = Uuid::parse_str(project) else {
-        return Err(Refusal {
-            code: close::NOT_FOUND,
-            reason: "project not found",
-        });
-    };
-    match crate::projects::owned_by(state, caller.id(), project).await {
-        Ok(_) => Ok((caller, credential, project)),
-        Err(_) => Err(Refusal {
-            code: close::NOT_FOUND,
-            reason: "project not found",
         }),
     }
 }
@@ -199,23 +272,38 @@ struct Connection {
     /// a revoked or expired token or a disabled account also ends sockets.
     credential: Credential,
     project: Uuid,
-    /// The highest seq this client has been sent: frames at or below it are not sent again.
+    /// A chat's socket: only frames of this chat's turns are sent, and the
+    /// commands are that chat's.
+    chat: Option<Uuid>,
+    /// The highest seq this client has been sent, or (on a chat's socket)
+    /// passed over as another chat's or the project's: frames at or below
+    /// it are not sent again.
     last_sent: u64,
 }
 
 impl Connection {
-    fn new(state: AppState, caller: Caller, credential: Credential, project: Uuid) -> Self {
+    fn new(state: AppState, admitted: Admitted) -> Self {
         Self {
             state,
-            caller,
-            credential,
-            project,
+            caller: admitted.caller,
+            credential: admitted.credential,
+            project: admitted.project,
+            chat: admitted.chat,
             last_sent: 0,
         }
     }
 
-    #[tracing::instrument(name = "ws", skip_all, fields(project_id = %self.project, user_id = %self.caller.id()))]
+    /// Whether this socket forwards `frame`: all of them on a project's
+    /// socket, the frames of its chat's turns on a chat's.
+    fn wants(&self, frame: &Frame) -> bool {
+        self.chat.is_none() || frame.chat == self.chat
+    }
+
+    #[tracing::instrument(name = "ws", skip_all, fields(project_id = %self.project, user_id = %self.caller.id(), chat_id = tracing::field::Empty))]
     async fn run(mut self, mut socket: WebSocket) {
+        if let Some(chat) = self.chat {
+            tracing::Span::current().record("chat_id", tracing::field::display(chat));
+        }
         // Subscribe before taking the snapshot, so nothing falls in between.
         let (mut live, last_seq) = match self.state.events.subscribe(self.project).await {
             Ok(s) => s,
@@ -327,9 +415,11 @@ impl Connection {
         while let Some(frame) = next.take() {
             if frame.seq > self.last_sent {
                 self.last_sent = frame.seq;
-                // A reference-counted clone of the bytes serialised once for all sockets.
-                tx.feed(Message::Text(frame.json.clone())).await?;
-                fed += 1;
+                if self.wants(&frame) {
+                    // A reference-counted clone of the bytes serialised once for all sockets.
+                    tx.feed(Message::Text(frame.json.clone())).await?;
+                    fed += 1;
+                }
             }
             if fed < BURST {
                 next = match live.try_recv() {
@@ -372,7 +462,11 @@ impl Connection {
             }
         };
         let correlation = raw.correlation_id.clone();
-        let message = match raw.message() {
+        let parsed = match self.chat {
+            None => raw.message(),
+            Some(chat) => chat_message(raw, text, chat),
+        };
+        let message = match parsed {
             Ok(m) => m,
             Err(problem) => {
                 return vec![reply(
@@ -428,8 +522,15 @@ impl Connection {
                 } else {
                     last_seq
                 };
-                let frames: Vec<Arc<Frame>> =
-                    state.events.replay(self.project, from, up_to).await?;
+                let frames: Vec<Arc<Frame>> = match self.chat {
+                    None => state.events.replay(self.project, from, up_to).await?,
+                    Some(chat) => {
+                        state
+                            .events
+                            .replay_chat(self.project, chat, from, up_to)
+                            .await?
+                    }
+                };
                 let mut out = Vec::with_capacity(frames.len() + 1);
                 for frame in frames {
                     out.push(Message::Text(frame.json.clone()));
@@ -454,7 +555,10 @@ impl Connection {
                 )]
             }
             ClientMessage::Cancel {} => {
-                let cancelled = state.agents.cancel(&state, self.project).await;
+                let cancelled = match self.chat {
+                    None => state.agents.cancel(&state, self.project).await,
+                    Some(chat) => state.agents.cancel_chat(self.project, chat),
+                };
                 let status = if cancelled {
                     "cancelling"
                 } else {
@@ -518,6 +622,47 @@ impl Connection {
             Ok(None) => false,
             Err(_) => true,
         }
+    }
+}
+
+/// The client message of a chat's socket: `send_message {content}` (for
+/// this chat), `cancel`, `resume` and `ping`; anything else is refused. A
+/// frame without `payload` may carry its fields beside `type` (seed 003's
+/// clients send `{type: "send_message", content}`).
+fn chat_message(mut raw: RawClientFrame, text: &str, chat: Uuid) -> Result<ClientMessage, String> {
+    if raw.payload.is_null()
+        && let Ok(serde_json::Value::Object(mut fields)) = serde_json::from_str(text)
+    {
+        for envelope in ["type", "payload", "timestamp", "seq", "correlationId"] {
+            fields.remove(envelope);
+        }
+        raw.payload = serde_json::Value::Object(fields);
+    }
+    match raw.kind.as_str() {
+        "send_message" => {
+            #[derive(Deserialize)]
+            #[serde(rename_all = "camelCase")]
+            struct Send {
+                content: String,
+                #[serde(default)]
+                chat_id: Option<Uuid>,
+            }
+            let send: Send = serde_json::from_value(raw.payload)
+                .map_err(|e| format!("invalid `send_message` payload: {e}"))?;
+            if send.chat_id.is_some_and(|other| other != chat) {
+                return Err(format!(
+                    "this socket is chat {chat}'s; send to another chat on its own socket"
+                ));
+            }
+            Ok(ClientMessage::SendMessage {
+                chat_id: chat,
+                content: send.content,
+            })
+        }
+        "cancel" | "resume" | "ping" => raw.message(),
+        other => Err(format!(
+            "unknown message type `{other}` (a chat's socket takes send_message, cancel, resume and ping)"
+        )),
     }
 }
 
