@@ -496,3 +496,66 @@ pub struct ModelInfo {
     /// Used by projects that have not chosen a model.
     pub default: bool,
 }
+
+/// Why a checkpoint was taken.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CheckpointKind {
+    /// After a generation phase: "After phase 2: Features".
+    Phase,
+    /// Before a chat turn that changed files: "Before: make it dark".
+    /// Restoring it undoes the turn.
+    Chat,
+    /// The files just before a restore: restoring it undoes the restore.
+    BeforeRestore,
+    /// The files a restore put back: "Restored to: …".
+    Restore,
+}
+
+/// A checkpoint as listed (`GET /api/projects/:id/checkpoints`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Checkpoint {
+    pub id: Uuid,
+    pub kind: CheckpointKind,
+    pub message: String,
+    /// For a chat checkpoint, the files the turn changed (what restoring it
+    /// undoes); for the others, the files changed since the previous one.
+    pub changed_files: Vec<String>,
+    pub created_at: String,
+}
+
+/// One file's change in a checkpoint's diff.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FileDiff {
+    pub path: String,
+    /// `added`, `modified` or `deleted`.
+    pub change: String,
+    /// A unified diff (empty for binary files).
+    pub diff: String,
+}
+
+/// `GET /api/projects/:id/checkpoints/:cp`: a checkpoint and its changes
+/// (the same files as its `changedFiles`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CheckpointDiff {
+    pub checkpoint: Checkpoint,
+    pub files: Vec<FileDiff>,
+}
+
+/// The answer to a restore.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Restored {
+    /// The checkpoint recording the restored files ("Restored to: …"); the
+    /// restored checkpoint itself when nothing had to change.
+    pub checkpoint_id: Uuid,
+    /// The files just before the restore: restore this one to undo. The
+    /// restored checkpoint itself when nothing had to change.
+    pub undo_checkpoint_id: Uuid,
+    /// The files the restore wrote or removed; empty when the files already
+    /// matched (then nothing was recorded either).
+    pub changed_files: Vec<String>,
+}

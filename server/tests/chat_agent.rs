@@ -252,6 +252,103 @@ async fn the_agent_reads_and_edits_through_openai_tool_calls_and_undo_restores_t
     app.stop().await;
 }
 
+/// The undo list reads as a history: a turn that changed files has a
+/// "Before: …" point that shows what the turn changed and undoes it; a turn
+/// that changed nothing leaves no point; restoring a point the files
+/// already match says so and records nothing.
+#[tokio::test]
+async fn each_turn_that_changes_files_has_an_undo_point_named_after_it() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, "openai").await;
+    let client = app.user("historian").await;
+    let (pid, chat) = project_with_chat(&client).await;
+    let points = |client: &Client| {
+        let url = format!("/api/projects/{pid}/checkpoints");
+        let client = Client {
+            http: client.http.clone(),
+            base: client.base.clone(),
+            jar: None,
+        };
+        async move {
+            let list: Value = client.get(&url).await.json().await.unwrap();
+            list["data"].as_array().unwrap().clone()
+        }
+    };
+
+    // A turn that only reads leaves no point.
+    fake.push(openai_tool_reply(
+        "call_1",
+        "Read",
+        json!({"path": "src/App.tsx"}),
+    ));
+    fake.push(openai_text_reply("It says Old Title."));
+    assert_eq!(
+        send(&client, &chat, "what does it say?").await.status(),
+        202
+    );
+    wait_for_reply(&client, &chat, 1).await;
+    assert!(points(&client).await.is_empty(), "nothing to undo");
+
+    // A turn that edits has its point, named after what it undoes.
+    fake.push(openai_tool_reply(
+        "call_2",
+        "Edit",
+        json!({"path": "src/App.tsx", "old_string": "Old Title", "new_string": "New Title"}),
+    ));
+    fake.push(openai_text_reply("Done."));
+    assert_eq!(
+        send(&client, &chat, "\n  make the title New\nplease")
+            .await
+            .status(),
+        202
+    );
+    wait_for_reply(&client, &chat, 2).await;
+    let list = points(&client).await;
+    assert_eq!(list.len(), 1, "{list:?}");
+    assert_eq!(list[0]["kind"], "chat");
+    assert_eq!(list[0]["message"], "Before: make the title New");
+    assert_eq!(list[0]["changedFiles"], json!(["src/App.tsx"]));
+    let id = list[0]["id"].as_str().unwrap().to_string();
+    let diff: Value = client
+        .get(&format!("/api/projects/{pid}/checkpoints/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let patch = diff["data"]["files"][0]["diff"].as_str().unwrap();
+    assert!(
+        patch.contains("-  return <h1>Old Title</h1>;")
+            && patch.contains("+  return <h1>New Title</h1>;"),
+        "the point shows what the turn changed: {patch}"
+    );
+
+    // Restoring it undoes the turn, between two named points.
+    let url = format!("/api/projects/{pid}/checkpoints/{id}/restore");
+    let restored: Value = client.post(&url, &json!({})).await.json().await.unwrap();
+    assert_eq!(restored["data"]["changedFiles"], json!(["src/App.tsx"]));
+    assert_eq!(file(&client, &pid, "src/App.tsx").await, APP);
+    let messages: Vec<String> = points(&client)
+        .await
+        .iter()
+        .map(|c| c["message"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        messages,
+        [
+            "Restored to: Before: make the title New",
+            "Before restoring to: Before: make the title New",
+            "Before: make the title New",
+        ]
+    );
+
+    // Again: the files already match, so nothing is written or recorded.
+    let again: Value = client.post(&url, &json!({})).await.json().await.unwrap();
+    assert_eq!(again["data"]["changedFiles"], json!([]), "{again}");
+    assert_eq!(again["data"]["checkpointId"], id.as_str());
+    assert_eq!(points(&client).await.len(), 3);
+    app.stop().await;
+}
+
 /// Words the model writes before a tool call and after it read as two
 /// paragraphs, not one run-on sentence ("…first.I changed…").
 #[tokio::test]

@@ -186,9 +186,8 @@ async fn the_offline_generator_builds_a_working_app_and_chat_edits_it_with_undo(
     );
     assert_eq!(file(&client, &pid, "src/App.tsx").await, before);
 
-    // Undo the title change: restore the newest checkpoint from before that
-    // turn. Nothing changed between the last phase and the turn, so that is
-    // the phase's own checkpoint (an unchanged workspace is not stored twice).
+    // Undo the title change by restoring the last phase's checkpoint (the
+    // files as the build left them, before the turn).
     let list = get_json(&client, &format!("/api/projects/{pid}/checkpoints")).await;
     let cp = list["data"]
         .as_array()

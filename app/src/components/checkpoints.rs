@@ -1,52 +1,58 @@
 //! Checkpoints: the project's undo points — list, what changed, restore.
 
 use leptos::prelude::*;
-use minicode::{Data, Page};
-use serde::Deserialize;
+use minicode::{Checkpoint, CheckpointDiff, CheckpointKind, Data, Page, Restored};
 use uuid::Uuid;
 
 use super::http;
 use super::short_time;
 use super::workspace::Workspace;
 
-/// `GET /api/projects/:id/checkpoints` rows (the server's `Checkpoint`).
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Checkpoint {
-    pub id: Uuid,
-    pub kind: String,
-    pub message: String,
-    pub changed_files: Vec<String>,
-    pub created_at: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct FileDiff {
-    pub path: String,
-    pub change: String,
-    pub diff: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-pub struct CheckpointDiff {
-    pub checkpoint: Checkpoint,
-    pub files: Vec<FileDiff>,
-}
-
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Restored {
-    pub checkpoint_id: Uuid,
-    pub undo_checkpoint_id: Uuid,
-}
-
-fn kind_label(kind: &str) -> &'static str {
+fn kind_label(kind: CheckpointKind) -> &'static str {
     match kind {
-        "phase" => "Phase",
-        "chat" => "Before chat",
-        "before_restore" => "Before restore",
-        "restore" => "Restore",
-        _ => "Checkpoint",
+        CheckpointKind::Phase => "Phase",
+        CheckpointKind::Chat => "Chat",
+        CheckpointKind::BeforeRestore => "Before restore",
+        CheckpointKind::Restore => "Restore",
+    }
+}
+
+fn kind_attr(kind: CheckpointKind) -> &'static str {
+    match kind {
+        CheckpointKind::Phase => "phase",
+        CheckpointKind::Chat => "chat",
+        CheckpointKind::BeforeRestore => "before_restore",
+        CheckpointKind::Restore => "restore",
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+/// What a card says about its files: a turn's point undoes the turn's
+/// changes; the others changed files since the point before them.
+fn files_sentence(kind: CheckpointKind, files: usize) -> String {
+    match kind {
+        CheckpointKind::Chat => format!(
+            "Restoring undoes this turn's changes to {files} file{}",
+            plural(files)
+        ),
+        _ if files == 0 => "No file changed since the point before".to_string(),
+        _ => format!("{files} changed file{}", plural(files)),
+    }
+}
+
+/// The sentence after a restore.
+fn restored_sentence(r: &Restored) -> String {
+    let n = r.changed_files.len();
+    if n == 0 {
+        "The files already match this point: nothing to restore.".to_string()
+    } else {
+        format!(
+            "Restored {n} file{}. The files as they were just before are kept as a point too, so this can be undone.",
+            plural(n)
+        )
     }
 }
 
@@ -113,7 +119,7 @@ pub fn CheckpointsPanel() -> impl IntoView {
             let result =
                 http::send::<_, Data<Restored>>("POST", &url, &serde_json::json!({})).await;
             message.set(Some(match result {
-                Ok(_) => "Restored. The state before the restore is saved as a checkpoint too, so this can be undone.".into(),
+                Ok(done) => restored_sentence(&done.data),
                 Err(e) => format!("Not restored: {e}"),
             }));
         });
@@ -126,20 +132,20 @@ pub fn CheckpointsPanel() -> impl IntoView {
                 None => view! { <p class="muted small pad-s">"Loading checkpoints…"</p> }.into_any(),
                 Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
                 Some(Ok(items)) if items.is_empty() => view! {
-                    <p class="muted small pad-s">"No checkpoints yet: one is taken after every build phase and before every chat change."</p>
+                    <p class="muted small pad-s">"No checkpoints yet: one is taken after every build phase and for every chat turn that changes files."</p>
                 }.into_any(),
                 Some(Ok(items)) => items.into_iter().map(|cp| {
                     let id = cp.id;
-                    let files = cp.changed_files.len();
+                    let files = files_sentence(cp.kind, cp.changed_files.len());
                     let file_list = cp.changed_files.join(", ");
                     view! {
-                        <article class="checkpoint" data-testid="checkpoint" data-kind=cp.kind.clone()>
+                        <article class="checkpoint" data-testid="checkpoint" data-kind=kind_attr(cp.kind)>
                             <div class="checkpoint-head">
-                                <span class="badge">{kind_label(&cp.kind)}</span>
+                                <span class="badge">{kind_label(cp.kind)}</span>
                                 <span class="muted small">{short_time(&cp.created_at)}</span>
                             </div>
                             <p class="checkpoint-message" data-testid="checkpoint-message">{cp.message.clone()}</p>
-                            <p class="muted small" title=file_list>{format!("{files} changed file{}", if files == 1 { "" } else { "s" })}</p>
+                            <p class="muted small" title=file_list data-testid="checkpoint-files">{files}</p>
                             <div class="card-actions">
                                 <button type="button" class="button ghost small" data-testid="checkpoint-diff"
                                     aria-expanded=move || (open.get() == Some(id)).to_string()
@@ -151,7 +157,7 @@ pub fn CheckpointsPanel() -> impl IntoView {
                                         <button type="button" class="button ghost small" data-testid="checkpoint-restore"
                                             on:click=move |_| confirming.set(Some(id))>"Restore"</button>
                                     }>
-                                    <span class="small">"Restore the files to this point?"</span>
+                                    <span class="small confirm-text">"Restore the files to this point?"</span>
                                     <button type="button" class="button danger small" data-testid="confirm-restore"
                                         disabled=move || ws.busy()
                                         on:click=move |_| restore(id)>"Restore"</button>
@@ -179,4 +185,29 @@ pub fn CheckpointsPanel() -> impl IntoView {
         </section>
     }
     .into_any()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_restore_that_changes_nothing_says_so() {
+        let id = Uuid::nil();
+        let noop = Restored {
+            checkpoint_id: id,
+            undo_checkpoint_id: id,
+            changed_files: vec![],
+        };
+        assert!(restored_sentence(&noop).contains("nothing to restore"));
+        let real = Restored {
+            changed_files: vec!["src/App.tsx".into()],
+            ..noop
+        };
+        assert!(restored_sentence(&real).starts_with("Restored 1 file."));
+        assert_eq!(
+            files_sentence(CheckpointKind::Chat, 2),
+            "Restoring undoes this turn's changes to 2 files"
+        );
+    }
 }

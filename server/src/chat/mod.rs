@@ -24,7 +24,7 @@ use uuid::Uuid;
 
 use crate::agent::{Agents, Work, prompts};
 use crate::auth::Caller;
-use crate::checkpoints::{self, Kind};
+use crate::checkpoints;
 use crate::error::{AppError, AppResult};
 use crate::llm::models::ResolvedModel;
 use crate::llm::{
@@ -99,18 +99,13 @@ pub async fn start_turn(
         agents.release_chat(project, reply_id);
         return Err(e);
     }
-    let preview: String = content
-        .lines()
-        .next()
-        .unwrap_or_default()
-        .chars()
-        .take(60)
-        .collect();
-    if let Err(e) =
-        checkpoints::create(state, project, Kind::Chat, &format!("Before: {preview}")).await
-    {
-        tracing::warn!(error = %e, "could not take a checkpoint before a chat turn");
-    }
+    let undo_point = match checkpoints::before_turn(state, project, &content).await {
+        Ok(id) => Some(id),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not take a checkpoint before a chat turn");
+            None
+        }
+    };
 
     let turn = Turn {
         state: state.clone(),
@@ -120,6 +115,7 @@ pub async fn start_turn(
         model,
         cancel,
         guards: state.config.chat_guards(),
+        undo_point,
     };
     let agents = agents.clone();
     tokio::spawn(async move {
@@ -165,6 +161,8 @@ struct Turn {
     model: ResolvedModel,
     cancel: CancellationToken,
     guards: Guards,
+    /// The "Before: …" checkpoint taken for this turn, finished when it ends.
+    undo_point: Option<Uuid>,
 }
 
 /// How a turn ended.
@@ -204,6 +202,13 @@ impl Turn {
         let mut records = Vec::new();
         let mut usage = Usage::default();
         let ending = self.steps(&mut text, &mut records, &mut usage).await;
+        // Before the reply is complete, so a client that sees it done finds
+        // the turn's undo point in the list.
+        if let Some(id) = self.undo_point
+            && let Err(e) = checkpoints::after_turn(&self.state, self.project, id).await
+        {
+            tracing::warn!(error = %e, "could not finish a chat turn's checkpoint");
+        }
 
         let content = match &ending {
             Ending::Done => text.clone(),

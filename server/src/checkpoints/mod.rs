@@ -3,17 +3,20 @@
 //! A checkpoint is a manifest `{path: version id}` of the project's live files
 //! at one moment. Every version of every file is already stored
 //! (`generated_files`), so the versions table is the content-addressed store
-//! and a checkpoint costs one small row. One is taken after each generation
-//! phase and before each chat turn; restoring one writes exactly the bytes of
-//! those versions back, removes files that did not exist then, tells open
-//! editors, and is itself a checkpoint, so a restore can be undone too.
+//! and a checkpoint costs one small row. The list reads as a history:
+//! "After phase 2: Features" after each generation phase; "Before: make it
+//! dark" for each chat turn that changed files (taken before the turn, so
+//! restoring it undoes the turn; it shows what the turn changed); "Before
+//! restoring to: …" and "Restored to: …" around a restore, which writes
+//! exactly the bytes of those versions back, removes files that did not
+//! exist then and tells open editors, so a restore can be undone too.
 
 pub mod routes;
 
 use std::collections::BTreeMap;
 
 use minicode::protocol::{Phase, ServerEvent};
-use serde::Serialize;
+pub use minicode::{Checkpoint, CheckpointKind as Kind, FileDiff};
 use sqlx::Row;
 use uuid::Uuid;
 
@@ -23,59 +26,22 @@ use crate::files::{self, Source};
 use crate::state::AppState;
 use crate::workspace::RelPath;
 
-/// Why a checkpoint was taken.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    Phase,
-    Chat,
-    /// The files just before a restore: restoring it undoes the restore.
-    #[serde(rename = "before_restore")]
-    BeforeRestore,
-    Restore,
-}
-
-impl Kind {
-    fn as_str(self) -> &'static str {
-        match self {
-            Kind::Phase => "phase",
-            Kind::Chat => "chat",
-            Kind::BeforeRestore => "before_restore",
-            Kind::Restore => "restore",
-        }
-    }
-
-    fn parse(s: &str) -> Kind {
-        match s {
-            "phase" => Kind::Phase,
-            "restore" => Kind::Restore,
-            "before_restore" => Kind::BeforeRestore,
-            _ => Kind::Chat,
-        }
+fn kind_str(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Phase => "phase",
+        Kind::Chat => "chat",
+        Kind::BeforeRestore => "before_restore",
+        Kind::Restore => "restore",
     }
 }
 
-/// A checkpoint as listed.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Checkpoint {
-    pub id: Uuid,
-    pub kind: Kind,
-    pub message: String,
-    /// Paths changed since the previous checkpoint.
-    pub changed_files: Vec<String>,
-    pub created_at: String,
-}
-
-/// One file's change in a checkpoint's diff.
-#[derive(Clone, Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct FileDiff {
-    pub path: String,
-    /// `added`, `modified` or `deleted`.
-    pub change: &'static str,
-    /// A unified diff (empty for binary files).
-    pub diff: String,
+fn parse_kind(s: &str) -> Kind {
+    match s {
+        "phase" => Kind::Phase,
+        "restore" => Kind::Restore,
+        "before_restore" => Kind::BeforeRestore,
+        _ => Kind::Chat,
+    }
 }
 
 type Manifest = BTreeMap<String, Uuid>;
@@ -88,20 +54,34 @@ async fn current_manifest(state: &AppState, project: Uuid) -> AppResult<Manifest
         .collect())
 }
 
-/// `(id, manifest)` of the project's newest checkpoint.
-async fn newest(state: &AppState, project: Uuid) -> AppResult<Option<(Uuid, Manifest)>> {
+/// The project's newest checkpoint: its id, its files, and the files after
+/// it (for a chat checkpoint, as its turn left them; the same otherwise).
+struct Newest {
+    id: Uuid,
+    files: Manifest,
+    after: Manifest,
+}
+
+async fn newest(state: &AppState, project: Uuid) -> AppResult<Option<Newest>> {
     let row = sqlx::query(
-        "SELECT id, manifest FROM checkpoints WHERE project_id = $1 ORDER BY position DESC LIMIT 1",
+        "SELECT id, manifest, after_manifest FROM checkpoints \
+         WHERE project_id = $1 ORDER BY position DESC LIMIT 1",
     )
     .bind(project.to_string())
     .fetch_optional(state.db.pool())
     .await?;
     row.map(|row| {
-        let manifest: String = row.try_get("manifest")?;
-        Ok((
-            db::uuid(&row.try_get::<String, _>("id")?),
-            serde_json::from_str(&manifest).unwrap_or_default(),
-        ))
+        let files: Manifest =
+            serde_json::from_str(&row.try_get::<String, _>("manifest")?).unwrap_or_default();
+        let after = match row.try_get::<Option<String>, _>("after_manifest")? {
+            Some(raw) => serde_json::from_str(&raw).unwrap_or_default(),
+            None => files.clone(),
+        };
+        Ok(Newest {
+            id: db::uuid(&row.try_get::<String, _>("id")?),
+            files,
+            after,
+        })
     })
     .transpose()
 }
@@ -124,13 +104,36 @@ fn changed(before: &Manifest, after: &Manifest) -> Vec<String> {
 pub async fn create(state: &AppState, project: Uuid, kind: Kind, message: &str) -> AppResult<Uuid> {
     let manifest = current_manifest(state, project).await?;
     let previous = newest(state, project).await?;
+    // The same files as the newest point: that point is this one too.
     if kind != Kind::Restore
-        && let Some((id, ref before)) = previous
-        && *before == manifest
+        && let Some(newest) = &previous
+        && newest.files == manifest
     {
-        return Ok(id);
+        return Ok(newest.id);
     }
-    let changed_files = changed(&previous.map(|(_, m)| m).unwrap_or_default(), &manifest);
+    let changed_files = changed(&previous.map(|n| n.after).unwrap_or_default(), &manifest);
+    let message = insert(state, project, kind, message, &manifest, &changed_files).await?;
+    crate::agent::publish(
+        state,
+        project,
+        ServerEvent::CheckpointCreated {
+            id: message.0,
+            message: message.1,
+        },
+    )
+    .await;
+    Ok(message.0)
+}
+
+/// Stores a checkpoint row; returns its id and (bounded) message.
+async fn insert(
+    state: &AppState,
+    project: Uuid,
+    kind: Kind,
+    message: &str,
+    manifest: &Manifest,
+    changed_files: &[String],
+) -> AppResult<(Uuid, String)> {
     let id = Uuid::new_v4();
     let message: String = message.chars().take(200).collect();
     sqlx::query(
@@ -140,19 +143,71 @@ pub async fn create(state: &AppState, project: Uuid, kind: Kind, message: &str) 
     .bind(id.to_string())
     .bind(project.to_string())
     .bind(&message)
-    .bind(kind.as_str())
-    .bind(serde_json::to_string(&manifest).map_err(|e| AppError::internal(e.to_string()))?)
-    .bind(serde_json::to_string(&changed_files).map_err(|e| AppError::internal(e.to_string()))?)
+    .bind(kind_str(kind))
+    .bind(serde_json::to_string(manifest).map_err(|e| AppError::internal(e.to_string()))?)
+    .bind(serde_json::to_string(changed_files).map_err(|e| AppError::internal(e.to_string()))?)
     .bind(now_ms())
     .execute(state.db.pool())
     .await?;
+    Ok((id, message))
+}
+
+/// The undo point of a chat turn, taken before it starts: "Before: <the
+/// user's words>". It is announced only by [`after_turn`], once it is known
+/// the turn changed files.
+pub async fn before_turn(state: &AppState, project: Uuid, words: &str) -> AppResult<Uuid> {
+    let first_line: String = words
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or_default()
+        .trim()
+        .chars()
+        .take(80)
+        .collect();
+    let manifest = current_manifest(state, project).await?;
+    let (id, _) = insert(
+        state,
+        project,
+        Kind::Chat,
+        &format!("Before: {first_line}"),
+        &manifest,
+        &[],
+    )
+    .await?;
+    Ok(id)
+}
+
+/// Ends a turn's undo point: a turn that changed no file leaves none (it
+/// would undo nothing); otherwise the point records the files the turn left
+/// and what it changed, and is announced.
+#[tracing::instrument(name = "checkpoints.after_turn", skip_all, fields(project_id = %project))]
+pub async fn after_turn(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppResult<()> {
+    let (before, _, info) = load(state, project, checkpoint).await?;
+    let after = current_manifest(state, project).await?;
+    let turn_changed = changed(&before, &after);
+    if turn_changed.is_empty() {
+        sqlx::query("DELETE FROM checkpoints WHERE id = $1")
+            .bind(checkpoint.to_string())
+            .execute(state.db.pool())
+            .await?;
+        return Ok(());
+    }
+    sqlx::query("UPDATE checkpoints SET after_manifest = $1, changed_files = $2 WHERE id = $3")
+        .bind(serde_json::to_string(&after).map_err(|e| AppError::internal(e.to_string()))?)
+        .bind(serde_json::to_string(&turn_changed).map_err(|e| AppError::internal(e.to_string()))?)
+        .bind(checkpoint.to_string())
+        .execute(state.db.pool())
+        .await?;
     crate::agent::publish(
         state,
         project,
-        ServerEvent::CheckpointCreated { id, message },
+        ServerEvent::CheckpointCreated {
+            id: checkpoint,
+            message: info.message,
+        },
     )
     .await;
-    Ok(id)
+    Ok(())
 }
 
 /// The checkpoint after a generation phase; failures are logged, not fatal.
@@ -162,7 +217,7 @@ pub async fn after_phase(state: &AppState, project: Uuid, number: u32, phase: Op
         state,
         project,
         Kind::Phase,
-        &format!("Phase {number}: {name}"),
+        &format!("After phase {number}: {name}"),
     )
     .await
     {
@@ -174,7 +229,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Checkpoint> {
     let changed: String = row.try_get("changed_files")?;
     Ok(Checkpoint {
         id: db::uuid(&row.try_get::<String, _>("id")?),
-        kind: Kind::parse(&row.try_get::<String, _>("kind")?),
+        kind: parse_kind(&row.try_get::<String, _>("kind")?),
         message: row.try_get("message")?,
         changed_files: serde_json::from_str(&changed).unwrap_or_default(),
         created_at: rfc3339(row.try_get("created_at")?),
@@ -231,6 +286,22 @@ async fn load(
     ))
 }
 
+/// The SHA-256 of every stored version of the project's files.
+async fn content_hashes(state: &AppState, project: Uuid) -> AppResult<BTreeMap<Uuid, String>> {
+    let rows = sqlx::query("SELECT id, sha256 FROM generated_files WHERE project_id = $1")
+        .bind(project.to_string())
+        .fetch_all(state.db.pool())
+        .await?;
+    rows.iter()
+        .map(|row| {
+            Ok((
+                db::uuid(&row.try_get::<String, _>("id")?),
+                row.try_get::<String, _>("sha256")?,
+            ))
+        })
+        .collect()
+}
+
 async fn contents(
     state: &AppState,
     ids: impl Iterator<Item = &Uuid>,
@@ -253,7 +324,15 @@ pub async fn diff(
     project: Uuid,
     checkpoint: Uuid,
 ) -> AppResult<(Checkpoint, Vec<FileDiff>)> {
-    let (after, position, info) = load(state, project, checkpoint).await?;
+    let (at, position, info) = load(state, project, checkpoint).await?;
+    // A turn's undo point shows what the turn changed: its files → the files
+    // the turn left.
+    if info.kind == Kind::Chat
+        && let Some(after) = after_manifest(state, checkpoint).await?
+    {
+        return Ok((info, file_diffs(state, &at, &after).await?));
+    }
+    let after = at;
     let before: Manifest = match sqlx::query(
         "SELECT manifest FROM checkpoints WHERE project_id = $1 AND position < $2 ORDER BY position DESC LIMIT 1",
     )
@@ -265,7 +344,25 @@ pub async fn diff(
         Some(row) => serde_json::from_str(&row.try_get::<String, _>("manifest")?).unwrap_or_default(),
         None => Manifest::new(),
     };
-    let paths = changed(&before, &after);
+    Ok((info, file_diffs(state, &before, &after).await?))
+}
+
+async fn after_manifest(state: &AppState, checkpoint: Uuid) -> AppResult<Option<Manifest>> {
+    let raw: Option<String> =
+        sqlx::query_scalar("SELECT after_manifest FROM checkpoints WHERE id = $1")
+            .bind(checkpoint.to_string())
+            .fetch_one(state.db.pool())
+            .await?;
+    Ok(raw.and_then(|m| serde_json::from_str(&m).ok()))
+}
+
+/// The unified diffs of every file that differs between two manifests.
+async fn file_diffs(
+    state: &AppState,
+    before: &Manifest,
+    after: &Manifest,
+) -> AppResult<Vec<FileDiff>> {
+    let paths = changed(before, after);
     let ids: Vec<Uuid> = paths
         .iter()
         .flat_map(|p| [before.get(p), after.get(p)])
@@ -297,20 +394,17 @@ pub async fn diff(
                     .to_string(),
                 _ => String::new(),
             };
-            FileDiff { path, change, diff }
+            FileDiff {
+                path,
+                change: change.to_string(),
+                diff,
+            }
         })
         .collect();
-    Ok((info, diffs))
+    Ok(diffs)
 }
 
-/// What a restore recorded.
-#[derive(Clone, Copy, Debug)]
-pub struct Restored {
-    /// The checkpoint of the restored files.
-    pub checkpoint: Uuid,
-    /// The checkpoint of the files just before the restore: restore it to undo.
-    pub undo: Uuid,
-}
+pub use minicode::Restored;
 
 /// Puts the project's files back as they were at `checkpoint`, byte for byte.
 /// The files as they are now are checkpointed first, so nothing is lost.
@@ -323,17 +417,38 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
         )));
     }
     let (target, _, info) = load(state, project, checkpoint).await?;
+    let now = current_manifest(state, project).await?;
+    // Compared by content: a file written back with the same bytes (by an
+    // earlier restore, or a save of unchanged text) is a new version but no
+    // change.
+    let hashes = content_hashes(state, project).await?;
+    let same = |a: Option<&Uuid>, b: Option<&Uuid>| match (a, b) {
+        (Some(a), Some(b)) => a == b || (hashes.contains_key(a) && hashes.get(a) == hashes.get(b)),
+        (None, None) => true,
+        _ => false,
+    };
+    let changed_files: Vec<String> = changed(&now, &target)
+        .into_iter()
+        .filter(|path| !same(now.get(path), target.get(path)))
+        .collect();
+    if changed_files.is_empty() {
+        // Nothing to put back: no new points, and the answer says so.
+        return Ok(Restored {
+            checkpoint_id: checkpoint,
+            undo_checkpoint_id: checkpoint,
+            changed_files,
+        });
+    }
     let undo = create(
         state,
         project,
         Kind::BeforeRestore,
-        &format!("Before restoring: {}", info.message),
+        &format!("Before restoring to: {}", info.message),
     )
     .await?;
-    let now = current_manifest(state, project).await?;
     let to_write: Vec<(&String, &Uuid)> = target
         .iter()
-        .filter(|(p, id)| now.get(*p) != Some(*id))
+        .filter(|(p, id)| !same(now.get(*p), Some(*id)))
         .collect();
     let content = contents(state, to_write.iter().map(|(_, id)| *id)).await?;
     let mut writes = Vec::with_capacity(to_write.len());
@@ -363,13 +478,14 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
         state,
         project,
         Kind::Restore,
-        &format!("Restored: {}", info.message),
+        &format!("Restored to: {}", info.message),
     )
     .await?;
-    tracing::info!("checkpoint restored");
+    tracing::info!(files = changed_files.len(), "checkpoint restored");
     Ok(Restored {
-        checkpoint: restored,
-        undo,
+        checkpoint_id: restored,
+        undo_checkpoint_id: undo,
+        changed_files,
     })
 }
 

@@ -3,11 +3,10 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
+use minicode::{Checkpoint, CheckpointDiff, Restored};
 use minicode::{Data, Page, PageQuery};
-use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Checkpoint, FileDiff};
 use crate::api::extract::{Query, parse_id};
 use crate::auth::Caller;
 use crate::error::AppResult;
@@ -19,22 +18,6 @@ pub fn router() -> Router<AppState> {
         .route("/api/projects/{id}/checkpoints", get(list))
         .route("/api/projects/{id}/checkpoints/{cp}", get(show))
         .route("/api/projects/{id}/checkpoints/{cp}/restore", post(restore))
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct CheckpointDiff {
-    checkpoint: Checkpoint,
-    files: Vec<FileDiff>,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Restored {
-    /// The checkpoint recording the restored files.
-    checkpoint_id: Uuid,
-    /// The files just before the restore: restore this one to undo.
-    undo_checkpoint_id: Uuid,
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> AppResult<Uuid> {
@@ -75,11 +58,7 @@ async fn restore(
 ) -> AppResult<axum::Json<Data<Restored>>> {
     let project = owned(&state, &caller, &id).await?;
     let cp = parse_id(&cp, "checkpoint")?;
-    let restored = super::restore(&state, project, cp).await?;
     Ok(axum::Json(Data {
-        data: Restored {
-            checkpoint_id: restored.checkpoint,
-            undo_checkpoint_id: restored.undo,
-        },
+        data: super::restore(&state, project, cp).await?,
     }))
 }
