@@ -412,7 +412,10 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(matches!(err, WorkspaceError::Io { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "blocker is a file, so it cannot hold blocker/inner.txt"
+        );
         assert_eq!(ws.read(id, &p("a.txt")).await.unwrap(), b"old");
         let names: Vec<String> = ws
             .list(id)
