@@ -13,6 +13,30 @@ pub const MAX_NAME_CHARS: usize = 120;
 pub const MAX_DESCRIPTION_CHARS: usize = 4_000;
 /// Longest accepted chat message, in characters.
 pub const MAX_MESSAGE_CHARS: usize = 32_000;
+/// The sentence for text over a limit, the same in the browser and in the
+/// server's 422: "Your message is 33,000 characters; the limit is 32,000."
+/// `what` is "message" or "description". Text is never cut to fit.
+pub fn too_long(what: &str, chars: usize, limit: usize) -> String {
+    format!(
+        "Your {what} is {} characters; the limit is {}.",
+        thousands(chars),
+        thousands(limit)
+    )
+}
+
+/// `32000` → `32,000`.
+pub fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
 /// Username length bounds, in characters.
 pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
 /// Password length bounds, in characters.
@@ -466,6 +490,18 @@ mod double_option {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_read_with_thousands_separators() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(4_000), "4,000");
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(
+            too_long("message", 33_000, MAX_MESSAGE_CHARS),
+            "Your message is 33,000 characters; the limit is 32,000."
+        );
+    }
 
     #[test]
     fn patch_tells_absent_from_null() {

@@ -765,3 +765,127 @@ async fn a_reply_left_pending_by_a_crash_is_closed_at_start_up() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_write_where_a_file_is_tells_the_model_and_a_restore_swaps_file_and_folder() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, "openai").await;
+    let client = app.user("clash").await;
+    let (pid, chat) = project_with_chat(&client).await;
+
+    fake.push(openai_tool_reply(
+        "call_1",
+        "Write",
+        json!({"path": "src/App.tsx/Header.tsx", "content": "export {}\n"}),
+    ));
+    fake.push(openai_text_reply("That path is taken."));
+    assert_eq!(send(&client, &chat, "add a header").await.status(), 202);
+    let messages = wait_for_reply(&client, &chat, 1).await;
+    let call = &messages[1]["toolCalls"][0];
+    assert_eq!(call["ok"], false, "{call}");
+    // The model is told the clash, so it can choose another path.
+    let requests = fake.requests();
+    let result = requests[1].body["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|m| m["role"] == "tool")
+        .unwrap()["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        result.contains("src/App.tsx is a file, so it cannot hold src/App.tsx/Header.tsx")
+            && result.contains("choose another path"),
+        "{result}"
+    );
+    let tree: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tree["data"],
+        json!([{"path": "src/App.tsx", "size": APP.len()}])
+    );
+    assert_eq!(file(&client, &pid, "src/App.tsx").await, APP);
+
+    // Now src/App.tsx becomes a folder; restoring the checkpoint from
+    // before the turn turns it back into the file in one change.
+    let list: Value = client
+        .get(&format!("/api/projects/{pid}/checkpoints"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let before = list["data"][0]["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        client
+            .delete(&format!("/api/projects/{pid}/files/src/App.tsx"))
+            .await
+            .status(),
+        204
+    );
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/src/App.tsx/inner.ts"),
+            &json!({"content": "inner"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/checkpoints/{before}/restore"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "{}", res.text().await.unwrap());
+    let tree: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        tree["data"],
+        json!([{"path": "src/App.tsx", "size": APP.len()}])
+    );
+    let id = uuid::Uuid::parse_str(&pid).unwrap();
+    let on_disk =
+        std::fs::read_to_string(app.server.state.workspaces.dir(id).join("src/App.tsx")).unwrap();
+    assert_eq!(on_disk, APP);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_over_long_message_is_refused_whole_over_rest_and_websocket() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, "openai").await;
+    let client = app.user("long").await;
+    let (_pid, chat) = project_with_chat(&client).await;
+    let long = "x".repeat(minicode::MAX_MESSAGE_CHARS + 1);
+
+    let res = send(&client, &chat, &long).await;
+    assert_eq!(res.status(), 422);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "VALIDATION_FAILED");
+    assert_eq!(
+        body["error"],
+        "Your message is 32,001 characters; the limit is 32,000."
+    );
+    // Exactly at the limit is accepted.
+    fake.push(openai_text_reply("ok"));
+    let res = send(&client, &chat, &"y".repeat(minicode::MAX_MESSAGE_CHARS)).await;
+    assert_eq!(res.status(), 202);
+    let messages = wait_for_reply(&client, &chat, 1).await;
+    assert_eq!(messages.len(), 2, "only the accepted message is stored");
+    assert_eq!(
+        messages[0]["content"].as_str().unwrap().chars().count(),
+        minicode::MAX_MESSAGE_CHARS,
+        "and it is stored whole"
+    );
+    assert_eq!(fake.requests().len(), 1, "the refused one reached no model");
+    app.stop().await;
+}

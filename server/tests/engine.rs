@@ -871,3 +871,129 @@ async fn events_after_shutdown_reach_clients_and_are_not_stored() {
     assert_eq!(stored().await, initial + 1, "nothing stored after close");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_model_file_where_a_file_is_is_skipped_and_not_stored() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("clashing_model").await;
+    let pid = client.project("Clash").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = token(&client).await;
+    fake.push(design("Scaffold", &["notes", "notes/today.md"], true));
+    fake.push(text_reply(&heredocs(&[
+        ("notes".into(), "a file".into()),
+        ("notes/today.md".into(), "inside a file".into()),
+    ])));
+    let mut socket = connect(&app, &pid, &token).await;
+    next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "notes"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let frames = until(&mut socket, "files_written", Duration::from_secs(30)).await;
+    let refused = frames
+        .iter()
+        .find(|f| f["type"] == "error" && f["payload"]["code"] == "REFUSED_PATH")
+        .expect("the clash is reported");
+    assert_eq!(
+        refused["payload"]["message"],
+        "skipped `notes/today.md`: notes is a file, so it cannot hold notes/today.md"
+    );
+    let ended = frames
+        .iter()
+        .find(|f| f["type"] == "file_end" && f["payload"]["path"] == "notes/today.md")
+        .expect("clients are told to drop the file");
+    assert_eq!(ended["payload"]["incomplete"], true);
+    assert_eq!(
+        frames.last().unwrap()["payload"]["count"],
+        1,
+        "the run went on with the other file"
+    );
+    client
+        .post(&format!("/api/projects/{pid}/stop"), &json!({}))
+        .await;
+    let tree: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tree["data"], json!([{"path": "notes", "size": 7}]));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn over_long_text_on_the_socket_is_refused_and_stores_nothing() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("ws_wordy").await;
+    let pid = client.project("Wordy").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let chat: Value = client
+        .post(&format!("/api/projects/{pid}/chats"), &json!({}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let chat = chat["data"]["id"].as_str().unwrap().to_string();
+    let token = token(&client).await;
+    let mut socket = connect(&app, &pid, &token).await;
+    next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+
+    let description = "d".repeat(minicode::MAX_DESCRIPTION_CHARS + 1);
+    send(
+        &mut socket,
+        json!({"type": "generate", "payload": {"description": description}, "correlationId": "g"}),
+    )
+    .await;
+    let reply = next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["correlationId"], "g");
+    assert_eq!(reply["payload"]["code"], "VALIDATION_FAILED");
+    assert_eq!(
+        reply["payload"]["message"],
+        "Your description is 4,001 characters; the limit is 4,000."
+    );
+
+    let message = "m".repeat(minicode::MAX_MESSAGE_CHARS + 1_000);
+    send(
+        &mut socket,
+        json!({"type": "send_message", "payload": {"chatId": chat, "content": message}, "correlationId": "m"}),
+    )
+    .await;
+    let reply = next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    assert_eq!(reply["type"], "error", "{reply}");
+    assert_eq!(reply["correlationId"], "m");
+    assert_eq!(reply["payload"]["code"], "VALIDATION_FAILED");
+    assert_eq!(
+        reply["payload"]["message"],
+        "Your message is 33,000 characters; the limit is 32,000."
+    );
+
+    assert_eq!(snapshot(&client, &pid).await["runId"], Value::Null);
+    let messages: Value = client
+        .get(&format!("/api/chats/{chat}/messages"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(messages["total"], 0);
+    assert!(fake.requests().is_empty(), "no model was called");
+    app.stop().await;
+}

@@ -668,3 +668,168 @@ async fn a_folder_swapped_for_a_link_never_redirects_a_save_or_a_read() {
     assert!(swaps.load(Ordering::Relaxed) > 100, "the swap ran");
     app.stop().await;
 }
+
+/// The paths of a project's live files, from `GET /files`.
+async fn listed(client: &common::Client, pid: &str) -> Vec<String> {
+    let tree: Value = client
+        .get(&format!("/api/projects/{pid}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    tree["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap().to_string())
+        .collect()
+}
+
+/// Asserts a 409 `CONFLICT` whose sentence is `sentence`.
+async fn assert_clash(res: reqwest::Response, sentence: &str) {
+    assert_eq!(res.status(), 409);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "CONFLICT", "{body}");
+    assert_eq!(body["error"], sentence, "{body}");
+}
+
+#[tokio::test]
+async fn a_file_and_a_folder_of_the_same_name_are_refused_and_nothing_is_stored() {
+    let app = spawn().await;
+    let client = app.user("clasher").await;
+    let pid = client.project("clash").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    let put = |path: &str, content: &str| {
+        let (client, url, body) = (
+            &client,
+            format!("/api/projects/{pid}/files/{path}"),
+            json!({ "content": content }),
+        );
+        async move { client.put(&url, &body).await }
+    };
+
+    // File, then a file inside it.
+    assert_eq!(put("src/app", "a file").await.status(), 200);
+    assert_clash(
+        put("src/app/x.txt", "inside").await,
+        "src/app is a file, so it cannot hold src/app/x.txt",
+    )
+    .await;
+    // Folder, then a file in its place.
+    assert_eq!(put("conf/inner.txt", "inner").await.status(), 200);
+    assert_clash(
+        put("conf", "flat").await,
+        "conf is a folder (it holds conf/inner.txt), so it cannot be a file",
+    )
+    .await;
+
+    // Nothing of the refused writes is listed, readable, on disk or announced.
+    assert_eq!(listed(&client, &pid).await, ["conf/inner.txt", "src/app"]);
+    for refused in ["src/app/x.txt", "conf"] {
+        let res = client
+            .get(&format!("/api/projects/{pid}/files/{refused}"))
+            .await;
+        assert_eq!(error_code(res, 404).await, "NOT_FOUND", "{refused}");
+    }
+    let dir = app.server.state.workspaces.dir(id);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("src/app")).unwrap(),
+        "a file"
+    );
+    assert!(dir.join("conf").is_dir());
+    let announced: Vec<String> = app
+        .logged_events(id)
+        .await
+        .iter()
+        .filter(|f| f.kind == "file_end")
+        .map(|f| f.json.as_str().to_string())
+        .collect();
+    assert_eq!(announced.len(), 2, "{announced:?}");
+    // A refused write takes no version: the next save of conf/inner.txt is 2.
+    let res = put("conf/inner.txt", "v2").await;
+    assert_eq!(res.json::<Value>().await.unwrap()["data"]["version"], 2);
+
+    // The export holds no clash.
+    let res = client.get(&format!("/api/projects/{pid}/export.zip")).await;
+    assert_eq!(res.status(), 200);
+    let bytes = res.bytes().await.unwrap();
+    let zip = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).unwrap();
+    let mut names: Vec<String> = zip
+        .file_names()
+        .filter(|n| !n.ends_with('/'))
+        .map(|n| n.split_once('/').unwrap().1.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["conf/inner.txt", "src/app"]);
+
+    // Once the file is deleted, its name is free to become a folder.
+    assert_eq!(
+        client
+            .delete(&format!("/api/projects/{pid}/files/src/app"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(put("src/app/x.txt", "now fine").await.status(), 200);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("src/app/x.txt")).unwrap(),
+        "now fine"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_upload_with_a_clash_is_refused_whole() {
+    let app = spawn().await;
+    let client = app.user("upclash").await;
+    let pid = client.project("upclash").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    let upload = |form: reqwest::multipart::Form| {
+        let client = &client;
+        let url = client.url(&format!("/api/projects/{pid}/files"));
+        async move { client.http.post(url).multipart(form).send().await.unwrap() }
+    };
+    let part = |text: &str, name: &str| {
+        reqwest::multipart::Part::text(text.to_string()).file_name(name.to_string())
+    };
+    assert_eq!(
+        upload(reqwest::multipart::Form::new().part("file", part("x", "data")))
+            .await
+            .status(),
+        201
+    );
+
+    // One good file and one inside the existing file `public/data`.
+    let form = reqwest::multipart::Form::new()
+        .part("file", part("fine", "ok.txt"))
+        .text("dir", "public/data")
+        .part("file", part("inside", "rows.csv"));
+    assert_clash(
+        upload(form).await,
+        "public/data is a file, so it cannot hold public/data/rows.csv",
+    )
+    .await;
+    // Two entries of one batch that clash with each other.
+    let form = reqwest::multipart::Form::new()
+        .text("dir", "src")
+        .part("file", part("a file", "lib"))
+        .text("dir", "src/lib")
+        .part("file", part("inside", "util.ts"));
+    assert_clash(
+        upload(form).await,
+        "src/lib is a file, so it cannot hold src/lib/util.ts",
+    )
+    .await;
+
+    assert_eq!(listed(&client, &pid).await, ["public/data"]);
+    let dir = app.server.state.workspaces.dir(id);
+    assert!(!dir.join("public/ok.txt").exists());
+    assert!(!dir.join("src").exists());
+    app.stop().await;
+}

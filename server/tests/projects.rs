@@ -311,3 +311,76 @@ async fn signed_out_calls_are_401() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_over_long_description_or_prompt_is_refused_whole_and_stores_nothing() {
+    let app = spawn().await;
+    let client = app.user("wordy").await;
+    let long = "d".repeat(minicode::MAX_DESCRIPTION_CHARS + 100);
+    let sentence = "Your description is 4,100 characters; the limit is 4,000.";
+    let refused = |res: reqwest::Response| async move {
+        assert_eq!(res.status(), 422);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body["code"], "VALIDATION_FAILED");
+        assert_eq!(body["error"], sentence);
+    };
+
+    // Create: no project.
+    refused(
+        client
+            .post(
+                "/api/projects",
+                &json!({"name": "Wordy", "description": long}),
+            )
+            .await,
+    )
+    .await;
+    let list: Value = client.get("/api/projects").await.json().await.unwrap();
+    assert_eq!(list["total"], 0);
+
+    // Update: the description stays as it was.
+    let project = client.project("Wordy").await;
+    let pid = project["id"].as_str().unwrap();
+    refused(
+        client
+            .patch(
+                &format!("/api/projects/{pid}"),
+                &json!({"description": long}),
+            )
+            .await,
+    )
+    .await;
+    let got: Value = client
+        .get(&format!("/api/projects/{pid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["data"]["description"], project["description"]);
+
+    // Generate: no run, and the description is not taken over either.
+    refused(
+        client
+            .post(
+                &format!("/api/projects/{pid}/generate"),
+                &json!({"description": long}),
+            )
+            .await,
+    )
+    .await;
+    let state: Value = client
+        .get(&format!("/api/projects/{pid}/state"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["data"]["runId"], Value::Null, "{state}");
+    let got: Value = client
+        .get(&format!("/api/projects/{pid}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(got["data"]["description"], project["description"]);
+    app.stop().await;
+}

@@ -3,11 +3,11 @@
 
 use leptos::either::EitherOf4;
 use leptos::prelude::*;
-use minicode::MAX_MESSAGE_CHARS;
 use minicode::protocol::AgentState;
+use minicode::{MAX_DESCRIPTION_CHARS, MAX_MESSAGE_CHARS};
 
 use super::workspace::{ItemKind, PhaseStatus, Reply, Workspace};
-use super::{is_send_shortcut, markdown};
+use super::{LengthNote, is_send_shortcut, markdown, over_limit};
 
 /// A sentence for the agent's state.
 fn state_label(state: AgentState) -> &'static str {
@@ -184,9 +184,18 @@ pub fn ChatPane() -> impl IntoView {
     });
 
     let generates = move || new_build.get() || !ws.has_run.get();
+    // A build prompt is a description; anything else a chat message.
+    let limit = Signal::derive(move || {
+        if generates() {
+            MAX_DESCRIPTION_CHARS
+        } else {
+            MAX_MESSAGE_CHARS
+        }
+    });
     let submit = move || {
         let text = prompt.get_untracked().trim().to_string();
-        if text.is_empty() {
+        // Over the limit: the note says so and nothing is sent or cut.
+        if text.is_empty() || over_limit(&text, limit.get_untracked()) {
             return;
         }
         if generates() {
@@ -245,7 +254,7 @@ pub fn ChatPane() -> impl IntoView {
             <UsageLine/>
             <form class="prompt" on:submit=move |e| { e.prevent_default(); submit(); }>
                 <label class="sr-only" for="prompt-input">"Message"</label>
-                <textarea id="prompt-input" rows="3" data-testid="prompt" maxlength=MAX_MESSAGE_CHARS
+                <textarea id="prompt-input" rows="3" data-testid="prompt"
                     placeholder=move || if generates() { "Describe the app to build…" } else { "Ask for a change…" }
                     prop:value=move || prompt.get()
                     on:input=move |e| prompt.set(event_target_value(&e))
@@ -255,6 +264,8 @@ pub fn ChatPane() -> impl IntoView {
                             submit();
                         }
                     }></textarea>
+                <LengthNote text=prompt limit=limit test_id="prompt-length"
+                    what=Signal::derive(move || if generates() { "description" } else { "message" })/>
                 <div class="prompt-actions">
                     <label class="check small" title="Run the generator again from this description">
                         <input type="checkbox" data-testid="new-build"
@@ -268,7 +279,7 @@ pub fn ChatPane() -> impl IntoView {
                             on:click=move |_| ws.cancel()>"Cancel"</button>
                     </Show>
                     <button type="submit" class="button primary small" data-testid="send"
-                        disabled=move || prompt.with(|p| p.trim().is_empty())>
+                        disabled=move || prompt.with(|p| p.trim().is_empty() || over_limit(p, limit.get()))>
                         {move || if generates() { "Build" } else { "Send" }}
                     </button>
                 </div>

@@ -59,7 +59,85 @@ where
     }
 }
 
+/// Characters the server will count: it trims the text first.
+pub fn counted_chars(text: &str) -> usize {
+    text.trim().chars().count()
+}
+
+/// Whether `text` is over `limit` characters (then sending is disabled).
+pub fn over_limit(text: &str, limit: usize) -> bool {
+    counted_chars(text) > limit
+}
+
+/// What the box under a text field says about its length: nothing below
+/// 80 % of the limit, a counter ("3,950 / 4,000") from there, and the
+/// refusal once over it. Text is never cut: `maxlength` would cut a paste
+/// without a word, so the fields have none and this says it instead.
+pub fn length_note(text: &str, limit: usize, what: &str) -> Option<(bool, String)> {
+    let chars = counted_chars(text);
+    if chars > limit {
+        Some((true, minicode::too_long(what, chars, limit)))
+    } else if chars * 5 >= limit * 4 {
+        Some((
+            false,
+            format!(
+                "{} / {}",
+                minicode::thousands(chars),
+                minicode::thousands(limit)
+            ),
+        ))
+    } else {
+        None
+    }
+}
+
+/// [`length_note`] as a view, for `text` and the limit in force.
+#[component]
+pub fn LengthNote(
+    #[prop(into)] text: Signal<String>,
+    #[prop(into)] limit: Signal<usize>,
+    #[prop(into)] what: Signal<&'static str>,
+    test_id: &'static str,
+) -> impl IntoView {
+    move || {
+        text.with(|t| length_note(t, limit.get(), what.get()))
+            .map(|(over, note)| {
+                if over {
+                    leptos::either::Either::Left(view! {
+                        <p class="form-error" role="alert" data-testid=test_id>{note}</p>
+                    })
+                } else {
+                    leptos::either::Either::Right(view! {
+                        <p class="hint counter" aria-live="polite" data-testid=test_id>{note}</p>
+                    })
+                }
+            })
+    }
+}
+
 /// `2026-11-22T21:03:00.123Z` → `2026-11-22 21:03`: dates the same on server and client.
 pub fn short_time(rfc3339: &str) -> String {
     rfc3339.get(..16).unwrap_or(rfc3339).replace('T', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_length_note_counts_near_the_limit_and_refuses_over_it() {
+        assert_eq!(length_note(&"x".repeat(3_199), 4_000, "description"), None);
+        assert_eq!(
+            length_note(&"x".repeat(3_950), 4_000, "description"),
+            Some((false, "3,950 / 4,000".into()))
+        );
+        assert_eq!(
+            length_note(&"x".repeat(33_000), 32_000, "message"),
+            Some((
+                true,
+                "Your message is 33,000 characters; the limit is 32,000.".into()
+            ))
+        );
+        assert!(!over_limit(&format!("  {}  ", "x".repeat(4_000)), 4_000));
+    }
 }

@@ -10,7 +10,9 @@ use minicode::{Data, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Project}
 use crate::api::{CreateProject, DeleteProject, RenameProject, current_user, list_projects};
 use crate::components::http;
 use crate::components::project_settings::go_to;
-use crate::components::{TopBar, action_error, is_send_shortcut, short_time};
+use crate::components::{
+    LengthNote, TopBar, action_error, is_send_shortcut, over_limit, short_time,
+};
 
 /// Projects per dashboard page.
 const PER_PAGE: u32 = 12;
@@ -67,11 +69,14 @@ fn Projects() -> impl IntoView {
     );
 
     let form: NodeRef<leptos::html::Form> = NodeRef::new();
+    // The description as typed, for its length note.
+    let description = RwSignal::new(String::new());
     Effect::new(move |_| {
         if let Some(Ok(_)) = create.value().get()
             && let Some(form) = form.get()
         {
             form.reset();
+            description.set(String::new());
         }
     });
 
@@ -85,13 +90,16 @@ fn Projects() -> impl IntoView {
                         <input name="name" required maxlength=MAX_NAME_CHARS placeholder="Recipe box"/>
                     </label>
                     <label class="grow">"Description"
-                        <textarea name="description" rows="2" maxlength=MAX_DESCRIPTION_CHARS
+                        <textarea name="description" rows="2" data-testid="create-description"
+                            on:input=move |e| description.set(event_target_value(&e))
                             placeholder="A recipe app where I can save recipes, tag them and search by ingredient"></textarea>
                     </label>
-                    <button type="submit" class="button primary" disabled=move || create.pending().get()>
+                    <button type="submit" class="button primary"
+                        disabled=move || create.pending().get() || description.with(|d| over_limit(d, MAX_DESCRIPTION_CHARS))>
                         "Create project"
                     </button>
                 </ActionForm>
+                <LengthNote text=description limit=MAX_DESCRIPTION_CHARS what="description" test_id="create-description-length"/>
                 {action_error(move || create.value().get())}
             </section>
 
@@ -165,7 +173,8 @@ fn StartFromPrompt() -> impl IntoView {
     let error = RwSignal::new(None::<String>);
     let start = move || {
         let description = prompt.get_untracked().trim().to_string();
-        if description.is_empty() || busy.get_untracked() {
+        let too_long = over_limit(&description, MAX_DESCRIPTION_CHARS);
+        if description.is_empty() || too_long || busy.get_untracked() {
             return;
         }
         busy.set(true);
@@ -203,7 +212,7 @@ fn StartFromPrompt() -> impl IntoView {
             <h2>"Describe your app"</h2>
             <form class="start-form" data-testid="start-from-prompt" on:submit=move |e| { e.prevent_default(); start(); }>
                 <label class="sr-only" for="start-prompt">"Describe your app"</label>
-                <textarea id="start-prompt" rows="3" maxlength=MAX_DESCRIPTION_CHARS data-testid="start-prompt"
+                <textarea id="start-prompt" rows="3" data-testid="start-prompt"
                     placeholder="A habit tracker with a weekly grid, streaks and a dark mode toggle"
                     prop:value=move || prompt.get()
                     on:input=move |e| prompt.set(event_target_value(&e))
@@ -213,8 +222,9 @@ fn StartFromPrompt() -> impl IntoView {
                             start();
                         }
                     }></textarea>
+                <LengthNote text=prompt limit=MAX_DESCRIPTION_CHARS what="description" test_id="start-prompt-length"/>
                 <button type="submit" class="button primary" data-testid="start-build"
-                    disabled=move || busy.get() || prompt.with(|p| p.trim().is_empty())>
+                    disabled=move || busy.get() || prompt.with(|p| p.trim().is_empty() || over_limit(p, MAX_DESCRIPTION_CHARS))>
                     {move || if busy.get() { "Starting…" } else { "Build it" }}
                 </button>
             </form>

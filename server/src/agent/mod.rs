@@ -127,9 +127,12 @@ impl Agents {
         if description.is_empty() {
             return Err(AppError::validation("describe the app you want"));
         }
-        if description.chars().count() > MAX_DESCRIPTION_CHARS {
-            return Err(AppError::validation(format!(
-                "the description must be at most {MAX_DESCRIPTION_CHARS} characters"
+        let chars = description.chars().count();
+        if chars > MAX_DESCRIPTION_CHARS {
+            return Err(AppError::validation(minicode::too_long(
+                "description",
+                chars,
+                MAX_DESCRIPTION_CHARS,
             )));
         }
         let model = state.models.resolve(project.model.as_deref())?;

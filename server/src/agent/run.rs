@@ -11,14 +11,15 @@
 use std::collections::{BTreeSet, HashSet};
 
 use futures::StreamExt;
-use minicode::Usage;
 use minicode::protocol::{AgentState, Phase, PlannedFile, ServerEvent};
+use minicode::{ErrorCode, Usage};
 use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::store::{self, RunRecord, Step};
 use super::{prompts, publish};
+use crate::error::AppError;
 use crate::files::{self, Source};
 use crate::llm::models::ResolvedModel;
 use crate::llm::{ChatRequest, LlmError, LlmMessage, Purpose, StreamEvent};
@@ -682,16 +683,33 @@ impl PhaseWriter<'_> {
         Ok(())
     }
 
+    /// Stores a complete file. One the model put where a file of the
+    /// project is a folder (or inside a file) is skipped like a refused
+    /// path: nothing is stored, clients drop it, and the run goes on.
     async fn store(&mut self, path: RelPath, content: String) -> Result<(), RunError> {
         let (state, project) = (&self.ctx.state, self.ctx.project);
-        files::save(
+        let saved = files::save(
             state,
             project,
             vec![(path.clone(), content.clone().into_bytes())],
             Source::Generation,
             Some(self.ctx.run),
         )
-        .await?;
+        .await;
+        if let Err(AppError::Api(e)) = &saved
+            && e.code == ErrorCode::Conflict
+        {
+            tracing::warn!(%path, error = %e.error, "model wrote a file where a folder is");
+            publish(
+                state,
+                project,
+                ServerEvent::error("REFUSED_PATH", format!("skipped `{path}`: {}", e.error)),
+            )
+            .await;
+            self.incomplete(path.to_string(), String::new()).await;
+            return Ok(());
+        }
+        saved?;
         publish(
             state,
             project,

@@ -67,9 +67,12 @@ pub async fn start_turn(
     if content.is_empty() {
         return Err(AppError::validation("the message is empty"));
     }
-    if content.chars().count() > MAX_MESSAGE_CHARS {
-        return Err(AppError::validation(format!(
-            "the message must be at most {MAX_MESSAGE_CHARS} characters"
+    let chars = content.chars().count();
+    if chars > MAX_MESSAGE_CHARS {
+        return Err(AppError::validation(minicode::too_long(
+            "message",
+            chars,
+            MAX_MESSAGE_CHARS,
         )));
     }
     let model = state.models.resolve(project_row.model.as_deref())?;

@@ -325,10 +325,14 @@ async fn save(
     )
     .await
     .map_err(|e| {
-        ToolOutcome::err(format!(
-            "could not save `{path}`: {}",
-            minicode::ApiError::from(e).error
-        ))
+        let e = minicode::ApiError::from(e);
+        // A file/folder clash: nothing was stored; the model can pick another path.
+        let hint = if e.code == minicode::ErrorCode::Conflict {
+            "; nothing was written, choose another path"
+        } else {
+            ""
+        };
+        ToolOutcome::err(format!("could not save `{path}`: {}{hint}", e.error))
     })?;
     crate::agent::publish(
         state,

@@ -457,22 +457,38 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
             .map_err(|e| AppError::internal(format!("stored path {path}: {e}")))?;
         writes.push((rel, content.get(*id).cloned().unwrap_or_default()));
     }
-    if !writes.is_empty() {
-        files::save(state, project, writes.clone(), Source::Restore, None).await?;
-    }
-    for (path, bytes) in writes {
-        files::routes::announce(state, project, &path, bytes).await;
-    }
+    let mut deletes = Vec::new();
     for path in now.keys().filter(|p| !target.contains_key(*p)) {
-        let rel = RelPath::parse(path)
-            .map_err(|e| AppError::internal(format!("stored path {path}: {e}")))?;
-        files::delete(state, project, &rel, Source::Restore).await?;
+        deletes.push(
+            RelPath::parse(path)
+                .map_err(|e| AppError::internal(format!("stored path {path}: {e}")))?,
+        );
+    }
+    // One change, so a file the checkpoint had where a folder is now (or the
+    // other way round) is swapped cleanly, and a refused restore stores nothing.
+    if !writes.is_empty() || !deletes.is_empty() {
+        files::apply(
+            state,
+            project,
+            writes.clone(),
+            deletes.clone(),
+            Source::Restore,
+            None,
+        )
+        .await?;
+    }
+    for path in deletes {
         crate::agent::publish(
             state,
             project,
-            ServerEvent::FileDeleted { path: path.clone() },
+            ServerEvent::FileDeleted {
+                path: path.to_string(),
+            },
         )
         .await;
+    }
+    for (path, bytes) in writes {
+        files::routes::announce(state, project, &path, bytes).await;
     }
     let restored = create(
         state,

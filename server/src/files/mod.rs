@@ -5,6 +5,9 @@
 
 pub mod routes;
 
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
 use minicode::{Encoding, FileContent, FileEntry};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -56,9 +59,12 @@ impl From<WorkspaceError> for AppError {
             }
             WorkspaceError::TooManyFiles { .. } => AppError::validation(e.to_string()),
             WorkspaceError::NotFound(_) => AppError::not_found("file"),
-            WorkspaceError::IsDirectory(_) | WorkspaceError::NotARegularFile(_) => {
-                AppError::validation(e.to_string())
-            }
+            // Only a write meets these: something on disk that is not stored.
+            WorkspaceError::IsDirectory(path) => AppError::conflict(format!(
+                "{path} is a folder in the workspace, so it cannot be a file"
+            )),
+            WorkspaceError::NotAFolder { .. } => AppError::conflict(e.to_string()),
+            WorkspaceError::NotARegularFile(_) => AppError::validation(e.to_string()),
             WorkspaceError::Io { .. } => AppError::internal(e.to_string()),
         }
     }
@@ -85,9 +91,8 @@ pub async fn list_latest(state: &AppState, project_id: Uuid) -> AppResult<Vec<Fi
         .collect()
 }
 
-/// Stores a new version of each file and writes them into the workspace.
-/// Sizes and the file count are checked first; a failure stores nothing.
-#[tracing::instrument(name = "files.save", skip_all, fields(project_id = %project_id, files = files.len()))]
+/// Stores a new version of each file and writes them into the workspace;
+/// see [`apply`].
 pub async fn save(
     state: &AppState,
     project_id: Uuid,
@@ -95,8 +100,55 @@ pub async fn save(
     source: Source,
     run_id: Option<Uuid>,
 ) -> AppResult<Vec<Saved>> {
+    apply(state, project_id, files, Vec::new(), source, run_id).await
+}
+
+/// Ends a path: a `deleted` version is stored and the file leaves the
+/// workspace; see [`apply`].
+pub async fn delete(
+    state: &AppState,
+    project_id: Uuid,
+    path: &RelPath,
+    source: Source,
+) -> AppResult<()> {
+    apply(
+        state,
+        project_id,
+        Vec::new(),
+        vec![path.clone()],
+        source,
+        None,
+    )
+    .await
+    .map(drop)
+}
+
+/// Stores one change to a project's files — new versions of `writes`,
+/// `deletes` ended — and mirrors it in the workspace, all or nothing.
+///
+/// The order is chosen so that no failure leaves half a state behind:
+/// 1. One transaction starts by touching the project's row, which takes the
+///    write lock (SQLite) or the row's lock (PostgreSQL): two writers of one
+///    project take turns, so a check cannot be passed by both.
+/// 2. Inside it, the stored file set (the source of truth, not the disk) is
+///    checked: deletions must exist, the file count stays in bounds, and no
+///    file may stand where another needs a folder ([`find_clash`]). Nothing
+///    has been written yet, so a refusal stores nothing.
+/// 3. The versions are inserted, then the workspace is changed, then the
+///    transaction commits. If the disk fails, the transaction rolls back; if
+///    the disk or the commit fails after the disk changed, the workspace is
+///    put back from the stored versions read in step 2.
+#[tracing::instrument(name = "files.apply", skip_all, fields(project_id = %project_id, writes = writes.len(), deletes = deletes.len()))]
+pub async fn apply(
+    state: &AppState,
+    project_id: Uuid,
+    writes: Vec<(RelPath, Vec<u8>)>,
+    deletes: Vec<RelPath>,
+    source: Source,
+    run_id: Option<Uuid>,
+) -> AppResult<Vec<Saved>> {
     let limits = state.workspaces.limits;
-    for (path, content) in &files {
+    for (path, content) in &writes {
         if content.len() > limits.max_file_bytes {
             return Err(WorkspaceError::FileTooLarge {
                 path: path.to_string(),
@@ -106,42 +158,78 @@ pub async fn save(
             .into());
         }
     }
-    let live: Vec<String> = list_latest(state, project_id)
-        .await?
-        .into_iter()
-        .map(|f| f.path)
-        .collect();
-    let new_paths = files
-        .iter()
-        .filter(|(p, _)| !live.iter().any(|l| l == p.as_str()))
-        .count();
-    if live.len() + new_paths > limits.max_files {
+
+    let now = now_ms();
+    let mut tx = state.db.pool().begin().await?;
+    // Step 1: the lock (and the project's activity time).
+    sqlx::query("UPDATE projects SET last_active_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(project_id.to_string())
+        .execute(&mut *tx)
+        .await?;
+
+    // Step 2: the checks, against what is stored.
+    let live: BTreeSet<String> = sqlx::query_scalar::<_, String>(&format!(
+        "SELECT g.path FROM generated_files g WHERE {LIVE}"
+    ))
+    .bind(project_id.to_string())
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
+    if let Some(missing) = deletes.iter().find(|p| !live.contains(p.as_str())) {
+        tracing::debug!(path = %missing, "delete of a file that does not exist");
+        return Err(AppError::not_found("file"));
+    }
+    let mut after = live.clone();
+    for path in &deletes {
+        after.remove(path.as_str());
+    }
+    if let Some(clash) = find_clash(&after, writes.iter().map(|(p, _)| p)) {
+        return Err(AppError::conflict(clash.to_string()));
+    }
+    after.extend(writes.iter().map(|(p, _)| p.to_string()));
+    if after.len() > limits.max_files {
         return Err(WorkspaceError::TooManyFiles {
             limit: limits.max_files,
         }
         .into());
     }
+    // What each touched path holds now, to put the workspace back if needed.
+    let mut before: Vec<(RelPath, Option<Vec<u8>>)> = Vec::new();
+    let touched: BTreeSet<&RelPath> = writes.iter().map(|(p, _)| p).chain(&deletes).collect();
+    for path in touched {
+        let content = if live.contains(path.as_str()) {
+            Some(
+                sqlx::query_scalar::<_, Vec<u8>>(
+                    "SELECT content FROM generated_files WHERE project_id = $1 AND path = $2 \
+                     ORDER BY version DESC LIMIT 1",
+                )
+                .bind(project_id.to_string())
+                .bind(path.as_str())
+                .fetch_one(&mut *tx)
+                .await?,
+            )
+        } else {
+            None
+        };
+        before.push((path.clone(), content));
+    }
 
-    let now = now_ms();
-    let mut saved = Vec::with_capacity(files.len());
-    let mut tx = state.db.pool().begin().await?;
-    for (path, content) in &files {
+    // Step 3: store, mirror, commit.
+    let mut saved = Vec::with_capacity(writes.len());
+    for (path, content) in &writes {
         let id = Uuid::new_v4();
-        let version: i64 = sqlx::query_scalar(
-            "INSERT INTO generated_files (id, project_id, path, version, content, sha256, size, deleted, source, run_id, created_at) \
-             VALUES ($1, $2, $3, (SELECT COALESCE(MAX(version), 0) + 1 FROM generated_files WHERE project_id = $2 AND path = $3), \
-                     $4, $5, $6, 0, $7, $8, $9) RETURNING version",
+        let version = insert_version(
+            &mut tx,
+            project_id,
+            path,
+            Some(content),
+            source,
+            run_id,
+            now,
+            id,
         )
-        .bind(id.to_string())
-        .bind(project_id.to_string())
-        .bind(path.as_str())
-        .bind(content.as_slice())
-        .bind(hex::encode(Sha256::digest(content)))
-        .bind(content.len() as i64)
-        .bind(source.as_str())
-        .bind(run_id.map(|r| r.to_string()))
-        .bind(now)
-        .fetch_one(&mut *tx)
         .await?;
         saved.push(Saved {
             path: path.clone(),
@@ -150,45 +238,142 @@ pub async fn save(
             size: content.len() as u64,
         });
     }
-    sqlx::query("UPDATE projects SET last_active_at = $1 WHERE id = $2")
-        .bind(now)
-        .bind(project_id.to_string())
-        .execute(&mut *tx)
+    for path in &deletes {
+        insert_version(
+            &mut tx,
+            project_id,
+            path,
+            None,
+            source,
+            None,
+            now,
+            Uuid::new_v4(),
+        )
         .await?;
-    tx.commit().await?;
-    state.workspaces.write_many(project_id, files).await?;
+    }
+    if let Err((e, changed)) = state.workspaces.apply(project_id, deletes, writes).await {
+        before.retain(|(path, _)| changed.contains(path));
+        state.workspaces.put_back(project_id, before).await;
+        tx.rollback().await?;
+        return Err(e.into());
+    }
+    if let Err(e) = tx.commit().await {
+        state.workspaces.put_back(project_id, before).await;
+        return Err(e.into());
+    }
     Ok(saved)
 }
 
-/// Ends a path: a `deleted` version is stored and the file leaves the workspace.
-#[tracing::instrument(name = "files.delete", skip_all, fields(project_id = %project_id, path = %path))]
-pub async fn delete(
-    state: &AppState,
+/// The live rows of project `$1`: the newest version of each path, not deleted.
+const LIVE: &str = "g.project_id = $1 AND g.deleted = 0 AND g.version = \
+    (SELECT MAX(v.version) FROM generated_files v WHERE v.project_id = g.project_id AND v.path = g.path)";
+
+/// Inserts the next version of `path`: `content`, or a deletion (`None`).
+#[allow(clippy::too_many_arguments)]
+async fn insert_version(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
     project_id: Uuid,
     path: &RelPath,
+    content: Option<&Vec<u8>>,
     source: Source,
-) -> AppResult<()> {
-    let live = list_latest(state, project_id).await?;
-    if !live.iter().any(|f| f.path == path.as_str()) {
-        return Err(AppError::not_found("file"));
-    }
-    sqlx::query(
+    run_id: Option<Uuid>,
+    now: i64,
+    id: Uuid,
+) -> AppResult<i64> {
+    let bytes = content.map(Vec::as_slice).unwrap_or_default();
+    let version: i64 = sqlx::query_scalar(
         "INSERT INTO generated_files (id, project_id, path, version, content, sha256, size, deleted, source, run_id, created_at) \
          VALUES ($1, $2, $3, (SELECT COALESCE(MAX(version), 0) + 1 FROM generated_files WHERE project_id = $2 AND path = $3), \
-                 $4, '', 0, 1, $5, NULL, $6)",
+                 $4, $5, $6, $7, $8, $9, $10) RETURNING version",
     )
-    .bind(Uuid::new_v4().to_string())
+    .bind(id.to_string())
     .bind(project_id.to_string())
     .bind(path.as_str())
-    .bind(Vec::<u8>::new())
+    .bind(bytes.to_vec())
+    .bind(if content.is_some() {
+        hex::encode(Sha256::digest(bytes))
+    } else {
+        String::new()
+    })
+    .bind(bytes.len() as i64)
+    .bind(i64::from(content.is_none()))
     .bind(source.as_str())
-    .bind(now_ms())
-    .execute(state.db.pool())
+    .bind(run_id.map(|r| r.to_string()))
+    .bind(now)
+    .fetch_one(&mut **tx)
     .await?;
-    match state.workspaces.delete(project_id, path).await {
-        Ok(()) | Err(WorkspaceError::NotFound(_)) => Ok(()),
-        Err(e) => Err(e.into()),
+    Ok(version)
+}
+
+/// Two paths that cannot both be files, because one would have to be a
+/// folder holding the other.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Clash {
+    /// `file` is (or would be) a file, and the new `path` needs it as a folder.
+    FileInTheWay { file: String, path: String },
+    /// The new file `path` is a folder holding `inner`.
+    FolderInTheWay { path: String, inner: String },
+}
+
+impl std::fmt::Display for Clash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Clash::FileInTheWay { file, path } => {
+                write!(f, "{file} is a file, so it cannot hold {path}")
+            }
+            Clash::FolderInTheWay { path, inner } => {
+                write!(
+                    f,
+                    "{path} is a folder (it holds {inner}), so it cannot be a file"
+                )
+            }
+        }
     }
+}
+
+/// The first clash between the `new` paths and the files `existing` (which
+/// already leaves out what the change deletes), or among the `new` paths
+/// themselves. Clashes among `existing` files alone (stored before this
+/// rule) do not block an unrelated change.
+pub fn find_clash<'a>(
+    existing: &BTreeSet<String>,
+    new: impl IntoIterator<Item = &'a RelPath>,
+) -> Option<Clash> {
+    let new: BTreeSet<&str> = new.into_iter().map(RelPath::as_str).collect();
+    let is_file = |p: &str| existing.contains(p) || new.contains(p);
+    for &path in &new {
+        for (i, _) in path.match_indices('/') {
+            if is_file(&path[..i]) {
+                return Some(Clash::FileInTheWay {
+                    file: path[..i].to_string(),
+                    path: path.to_string(),
+                });
+            }
+        }
+    }
+    for &path in &new {
+        // Paths under `path/` sort together, from `path/` on.
+        let prefix = format!("{path}/");
+        let from = (Bound::Included(prefix.as_str()), Bound::Unbounded);
+        let inner = existing
+            .range::<str, _>(from)
+            .next()
+            .map(String::as_str)
+            .filter(|p| p.starts_with(&prefix))
+            .or_else(|| {
+                new.range::<&str, _>(&prefix.as_str()..)
+                    .next()
+                    .copied()
+                    .filter(|p| p.starts_with(&prefix))
+            });
+        if let Some(inner) = inner {
+            return Some(Clash::FolderInTheWay {
+                path: path.to_string(),
+                inner: inner.to_string(),
+            });
+        }
+    }
+    None
 }
 
 /// The newest version of one live file.
@@ -273,4 +458,44 @@ pub async fn restore_workspace(state: &AppState, project_id: Uuid) -> AppResult<
     let count = writes.len();
     state.workspaces.write_many(project_id, writes).await?;
     Ok(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(paths: &[&str]) -> BTreeSet<String> {
+        paths.iter().map(|p| p.to_string()).collect()
+    }
+
+    fn clash(existing: &[&str], new: &[&str]) -> Option<String> {
+        let new: Vec<RelPath> = new.iter().map(|p| RelPath::parse(p).unwrap()).collect();
+        find_clash(&set(existing), &new).map(|c| c.to_string())
+    }
+
+    #[test]
+    fn a_file_and_a_folder_of_the_same_name_clash() {
+        assert_eq!(
+            clash(&["src/app"], &["src/app/x.txt"]).as_deref(),
+            Some("src/app is a file, so it cannot hold src/app/x.txt")
+        );
+        assert_eq!(
+            clash(&["a/b.txt", "a-b", "a.txt"], &["a"]).as_deref(),
+            Some("a is a folder (it holds a/b.txt), so it cannot be a file")
+        );
+        // Within one change.
+        assert!(clash(&[], &["f", "f/x"]).is_some());
+        assert!(clash(&[], &["f/x/y", "f/x"]).is_some());
+        // Neighbours that only share a prefix of characters do not clash.
+        assert_eq!(
+            clash(
+                &["a-b", "ab", "a.txt", "src/app.tsx"],
+                &["a/b", "src/app/x"]
+            ),
+            None
+        );
+        assert_eq!(clash(&["src/a.ts"], &["src/a.ts", "src/b.ts"]), None);
+        // An old clash among stored files alone blocks nothing else.
+        assert_eq!(clash(&["old", "old/x"], &["new.txt"]), None);
+    }
 }

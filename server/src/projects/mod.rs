@@ -49,9 +49,12 @@ pub fn clean_name(raw: &str, what: &str) -> AppResult<String> {
 
 fn clean_description(raw: &str) -> AppResult<String> {
     let description = raw.trim();
-    if description.chars().count() > MAX_DESCRIPTION_CHARS {
-        return Err(AppError::validation(format!(
-            "description must be at most {MAX_DESCRIPTION_CHARS} characters"
+    let chars = description.chars().count();
+    if chars > MAX_DESCRIPTION_CHARS {
+        return Err(AppError::validation(minicode::too_long(
+            "description",
+            chars,
+            MAX_DESCRIPTION_CHARS,
         )));
     }
     Ok(description.to_string())

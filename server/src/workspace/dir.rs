@@ -244,7 +244,7 @@ impl WorkspaceDir {
         path: &RelPath,
     ) -> Result<Vec<OwnedFd>, WorkspaceError> {
         let mut chain: Vec<OwnedFd> = Vec::with_capacity(folders.len());
-        for name in folders {
+        for (depth, name) in folders.iter().enumerate() {
             let parent = self.last(&chain);
             let opened = match rfs::openat(parent, *name, DIR_FLAGS, Mode::empty()) {
                 Err(Errno::NOENT) if create => {
@@ -256,7 +256,18 @@ impl WorkspaceDir {
                 }
                 other => other,
             };
-            let opened = opened.map_err(|e| refusal(parent, name, e, path))?;
+            let opened = opened.map_err(|e| match refusal(parent, name, e, path) {
+                // A file where a folder must be (not a link): a clash of names.
+                WorkspaceError::Io { source, .. }
+                    if source.raw_os_error() == Some(Errno::NOTDIR.raw_os_error()) =>
+                {
+                    WorkspaceError::NotAFolder {
+                        file: folders[..=depth].join("/"),
+                        path: path.to_string(),
+                    }
+                }
+                other => other,
+            })?;
             chain.push(opened);
         }
         Ok(chain)

@@ -45,6 +45,9 @@ pub enum WorkspaceError {
     NotFound(String),
     #[error("{0} is a folder")]
     IsDirectory(String),
+    /// A file stands where `path` needs a folder.
+    #[error("{file} is a file, so it cannot hold {path}")]
+    NotAFolder { file: String, path: String },
     #[error("{0} is not a regular file (a device, a FIFO or a socket)")]
     NotARegularFile(String),
     #[error("file system error on {path}: {source}")]
@@ -128,6 +131,83 @@ impl Workspaces {
         }
         let this = self.clone();
         blocking(move || write_many_blocking(&this.ensure(project)?, &files)).await
+    }
+
+    /// Deletes `deletes` (a missing one is fine), then writes `writes`,
+    /// staged first as in [`write_many`](Self::write_many). On failure, says
+    /// which paths it had already changed, for the caller to put back (see
+    /// [`put_back`](Self::put_back)); what it never touched stays as it is.
+    pub async fn apply(
+        &self,
+        project: Uuid,
+        deletes: Vec<RelPath>,
+        writes: Vec<(RelPath, Vec<u8>)>,
+    ) -> Result<(), (WorkspaceError, Vec<RelPath>)> {
+        let this = self.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let mut changed = Vec::new();
+            let dir = this.ensure(project).map_err(|e| (e, Vec::new()))?;
+            for path in deletes {
+                match dir.remove_file(&path) {
+                    Ok(()) => changed.push(path),
+                    Err(WorkspaceError::NotFound(_)) => {}
+                    Err(e) => return Err((e, changed)),
+                }
+            }
+            let mut staged = Vec::with_capacity(writes.len());
+            for (path, content) in &writes {
+                match dir.stage(path, content) {
+                    Ok(file) => staged.push((path.clone(), file)),
+                    Err(e) => return Err((e, changed)),
+                }
+            }
+            for (path, file) in staged {
+                changed.push(path);
+                if let Err(e) = file.commit() {
+                    return Err((e, changed));
+                }
+            }
+            Ok(())
+        })
+        .await;
+        result.unwrap_or_else(|e| {
+            Err((
+                WorkspaceError::Io {
+                    path: "workspace".into(),
+                    source: io::Error::other(e),
+                },
+                Vec::new(),
+            ))
+        })
+    }
+
+    /// Best effort: makes each path hold the given content again, or
+    /// nothing (`None`). New files go first, so folders they made are gone
+    /// before a file of the same name comes back. Errors are logged.
+    pub async fn put_back(&self, project: Uuid, files: Vec<(RelPath, Option<Vec<u8>>)>) {
+        let this = self.clone();
+        let done = blocking(move || {
+            let dir = this.ensure(project)?;
+            for (path, _) in files.iter().filter(|(_, c)| c.is_none()) {
+                if let Err(e) = dir.remove_file(path)
+                    && !matches!(e, WorkspaceError::NotFound(_))
+                {
+                    tracing::warn!(%path, error = %e, "could not remove a file while undoing a write");
+                }
+            }
+            for (path, content) in &files {
+                if let Some(content) = content
+                    && let Err(e) = dir.write_atomic(path, content)
+                {
+                    tracing::warn!(%path, error = %e, "could not put a file back while undoing a write");
+                }
+            }
+            Ok(())
+        })
+        .await;
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "could not undo a workspace write");
+        }
     }
 
     /// One file's content, at most the file size limit.
@@ -332,7 +412,10 @@ mod tests {
             )
             .await
             .unwrap_err();
-        assert!(matches!(err, WorkspaceError::Io { .. }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "blocker is a file, so it cannot hold blocker/inner.txt"
+        );
         assert_eq!(ws.read(id, &p("a.txt")).await.unwrap(), b"old");
         let names: Vec<String> = ws
             .list(id)
