@@ -101,19 +101,43 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   await expect(preview.getByText('Hello Playwright').first()).toBeVisible({ timeout: 60_000 });
   await shot(page, 'chat-change');
 
-  // Restore the newest checkpoint, the files as they were before that turn
-  // (when nothing changed since the last phase, the checkpoint before a turn
-  // is that phase's): the change is gone.
+  // The newest checkpoint is the turn's own undo point, named after it and
+  // showing what it changed; restoring it undoes the change.
   await page.getByTestId('tab-checkpoints').click();
   const before = page.getByTestId('checkpoint').first();
-  await expect(before).toBeVisible();
+  await expect(before).toHaveAttribute('data-kind', 'chat');
+  await expect(before.getByTestId('checkpoint-message')).toHaveText('Before: change the title to Hello Playwright');
+  await expect(before.getByTestId('checkpoint-files')).toContainText('undoes this turn');
   // A phase checkpoint's changes are the files that phase wrote.
   const phase = page.locator('[data-testid="checkpoint"][data-kind="phase"]').first();
+  await expect(phase.getByTestId('checkpoint-message')).toHaveText(/^After phase \d+: /);
   await phase.getByTestId('checkpoint-diff').click();
   await expect(phase.getByTestId('file-diff').first()).toBeVisible();
-  await before.getByTestId('checkpoint-restore').click();
+  // At a laptop's and a desktop's width the confirm button is on screen and
+  // the panel never scrolls sideways (a long diff scrolls in its own box).
+  const panel = page.getByTestId('checkpoints');
+  const noSidewaysScroll = async () => {
+    const box = await panel.evaluate((el) => {
+      const scroller = el.closest('.tab-body') ?? el;
+      return { scroll: scroller.scrollWidth, client: scroller.clientWidth, left: scroller.scrollLeft };
+    });
+    expect(box.left).toBe(0);
+    expect(box.scroll).toBeLessThanOrEqual(box.client + 1);
+  };
+  for (const width of [1440, 1024]) {
+    await page.setViewportSize({ width, height: 900 });
+    await before.getByTestId('checkpoint-restore').click();
+    const confirm = before.getByTestId('confirm-restore');
+    await expect(confirm).toBeInViewport();
+    await noSidewaysScroll();
+    if (width === 1440) await before.getByRole('button', { name: 'Keep' }).click();
+  }
   await before.getByTestId('confirm-restore').click();
-  await expect(page.getByTestId('restore-message')).toContainText('Restored');
+  await expect(page.getByTestId('restore-message')).toContainText(/Restored \d+ files?\./);
+  await noSidewaysScroll();
+  await page.setViewportSize({ width: 1280, height: 720 });
+  const restoredPoint = page.getByTestId('checkpoint').first();
+  await expect(restoredPoint.getByTestId('checkpoint-message')).toHaveText('Restored to: Before: change the title to Hello Playwright');
   await expect.poll(() => editorText(page), { timeout: 30_000 }).not.toContain('Hello Playwright');
   await expect.poll(() => editorText(page)).toContain(title);
   await expect(preview.getByText(title).first()).toBeVisible({ timeout: 60_000 });
