@@ -37,6 +37,10 @@ pub enum ErrorCode {
     ModelError,
     /// The sandbox could not install, start or serve the app.
     SandboxError,
+    /// The server is too busy to do it now (the database is locked or its
+    /// connections are all in use); nothing was changed. Retry after the
+    /// `Retry-After` seconds.
+    Unavailable,
     Internal,
 }
 
@@ -61,6 +65,7 @@ impl ErrorCode {
             ErrorCode::Busy => "BUSY",
             ErrorCode::ModelError => "MODEL_ERROR",
             ErrorCode::SandboxError => "SANDBOX_ERROR",
+            ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Internal => "INTERNAL",
         }
     }
@@ -81,6 +86,7 @@ impl ErrorCode {
             ErrorCode::BudgetExceeded => 402,
             ErrorCode::ModelError | ErrorCode::SandboxError => 502,
             ErrorCode::Internal => 500,
+            ErrorCode::Unavailable => 503,
         }
     }
 }

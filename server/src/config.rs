@@ -120,6 +120,11 @@ pub struct Config {
     #[arg(long, env = "MINICODE_DB_MAX_CONNECTIONS", default_value_t = 16)]
     pub db_max_connections: u32,
 
+    /// How long a write waits for a lock another connection holds before
+    /// the request is answered 503 with `Retry-After`, in milliseconds.
+    #[arg(long, env = "MINICODE_DB_LOCK_WAIT_MS", default_value_t = 10_000)]
+    pub db_lock_wait_ms: u64,
+
     /// The URL users reach minicode at (e.g. `https://minicode.example.com`).
     /// Used for the same-origin check on writes and, when https, Secure cookies.
     #[arg(long, env = "MINICODE_PUBLIC_URL")]
@@ -403,6 +408,10 @@ impl Config {
                 self.data_dir.join("minicode.db").display()
             )),
         }
+    }
+
+    pub fn db_lock_wait(&self) -> Duration {
+        Duration::from_millis(self.db_lock_wait_ms.max(1))
     }
 
     pub fn session_ttl(&self) -> Duration {

@@ -65,7 +65,14 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrati
 impl Db {
     /// Connects, applies pending migrations, and returns the pool.
     #[tracing::instrument(name = "db.connect", skip_all)]
-    pub async fn connect(url: &Secret, max_connections: u32) -> Result<Db, DbError> {
+    /// `lock_wait` is how long a statement waits for a lock another
+    /// connection holds (SQLite's `busy_timeout`, PostgreSQL's
+    /// `lock_timeout`) before it fails; the API turns that failure into 503.
+    pub async fn connect(
+        url: &Secret,
+        max_connections: u32,
+        lock_wait: Duration,
+    ) -> Result<Db, DbError> {
         install_default_drivers();
         let raw = url.expose();
         let backend = if raw.starts_with("sqlite:") {
@@ -83,15 +90,26 @@ impl Db {
         let mut options = AnyPoolOptions::new()
             .max_connections(max_connections.max(1))
             .acquire_timeout(Duration::from_secs(10));
+        let lock_ms = lock_wait.as_millis().max(1);
         if backend == Backend::Sqlite {
-            options = options.after_connect(|conn, _meta| {
+            options = options.after_connect(move |conn, _meta| {
                 Box::pin(async move {
                     // WAL lets readers proceed while one writer writes; foreign keys
                     // are off by default in SQLite and our cascades depend on them.
                     conn.execute("PRAGMA journal_mode = WAL").await?;
                     conn.execute("PRAGMA foreign_keys = ON").await?;
                     conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    conn.execute("PRAGMA busy_timeout = 10000").await?;
+                    // SQLite retries a locked write itself until this runs out.
+                    conn.execute(format!("PRAGMA busy_timeout = {lock_ms}").as_str())
+                        .await?;
+                    Ok(())
+                })
+            });
+        } else {
+            options = options.after_connect(move |conn, _meta| {
+                Box::pin(async move {
+                    conn.execute(format!("SET lock_timeout = {lock_ms}").as_str())
+                        .await?;
                     Ok(())
                 })
             });
@@ -226,7 +244,9 @@ mod tests {
 
     #[tokio::test]
     async fn rejects_unknown_schemes() {
-        let err = Db::connect(&Secret::new("mysql://x"), 1).await.unwrap_err();
+        let err = Db::connect(&Secret::new("mysql://x"), 1, Duration::from_secs(1))
+            .await
+            .unwrap_err();
         assert!(matches!(err, DbError::UnsupportedUrl));
     }
 }

@@ -66,8 +66,60 @@ impl AppError {
                 ErrorCode::RateLimited,
                 format!("too many attempts; try again in {retry_after_secs} s"),
             ),
+            AppError::Db(e) if is_contention(e) => ApiError::new(
+                ErrorCode::Unavailable,
+                "the server is too busy to do this right now; nothing was changed, try again in a moment",
+            ),
             AppError::Db(_) | AppError::Internal(_) => ApiError::internal(),
         }
+    }
+
+    /// Lock contention or an exhausted pool: worth retrying soon.
+    pub fn is_contention(&self) -> bool {
+        matches!(self, AppError::Db(e) if is_contention(e))
+    }
+}
+
+/// Runs `op` again while it fails only because the database is busy, for
+/// up to `limit`: background work (a generation writing its files) waits
+/// out a held lock instead of failing. Each attempt must be whole (a failed
+/// one changed nothing), as every service call here is.
+pub async fn retry_busy<T, F, Fut>(limit: std::time::Duration, mut op: F) -> AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = AppResult<T>>,
+{
+    let started = std::time::Instant::now();
+    let mut wait = std::time::Duration::from_millis(100);
+    loop {
+        match op().await {
+            Err(e) if e.is_contention() && started.elapsed() + wait < limit => {
+                tracing::warn!(error = %e, wait_ms = wait.as_millis() as u64, "database busy; trying again");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// Seconds a client is told to wait after a 503.
+const BUSY_RETRY_SECS: u64 = 2;
+
+/// A lock another connection held for longer than the lock wait (SQLite
+/// BUSY/LOCKED; PostgreSQL lock timeout, serialization failure, deadlock,
+/// too many connections), or no pooled connection free in time.
+fn is_contention(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut => true,
+        sqlx::Error::Database(db) => {
+            matches!(
+                db.code().as_deref(),
+                Some("5" | "6" | "261" | "262" | "517" | "40001" | "40P01" | "55P03" | "53300")
+            ) || db.message().contains("database is locked")
+                || db.message().contains("database table is locked")
+        }
+        _ => false,
     }
 }
 
@@ -88,6 +140,9 @@ impl AppError {
     /// Logs server-side failures in the current span; client errors are not worth a line.
     fn log(&self) {
         match self {
+            AppError::Db(e) if is_contention(e) => {
+                tracing::warn!(error = %e, "database busy; answered 503")
+            }
             AppError::Db(e) => tracing::error!(error = %e, "database error"),
             AppError::Internal(e) => tracing::error!(error = %e, "internal error"),
             AppError::Api(_) | AppError::RateLimited { .. } | AppError::OverLimit { .. } => {}
@@ -106,6 +161,7 @@ impl IntoResponse for AppError {
             AppError::OverLimit {
                 retry_after_secs, ..
             } => retry_after_secs,
+            AppError::Db(e) if is_contention(&e) => Some(BUSY_RETRY_SECS),
             _ => None,
         };
         if let Some(secs) = retry_after {

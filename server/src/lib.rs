@@ -80,7 +80,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         path: config.data_dir.display().to_string(),
         source,
     })?;
-    let db = Db::connect(&config.database_url(), config.db_max_connections).await?;
+    let db = Db::connect(
+        &config.database_url(),
+        config.db_max_connections,
+        config.db_lock_wait(),
+    )
+    .await?;
     let leptos = LeptosOptions::builder()
         .output_name("minicode")
         .site_root(config.site_root.as_str())

@@ -778,7 +778,14 @@ async fn a_write_where_a_file_is_tells_the_model_and_a_restore_swaps_file_and_fo
         "Write",
         json!({"path": "src/App.tsx/Header.tsx", "content": "export {}\n"}),
     ));
-    fake.push(openai_text_reply("That path is taken."));
+    fake.push(openai_tool_reply(
+        "call_2",
+        "Write",
+        json!({"path": "src/Header.tsx", "content": "export {}\n"}),
+    ));
+    fake.push(openai_text_reply(
+        "That path was taken; I used src/Header.tsx.",
+    ));
     assert_eq!(send(&client, &chat, "add a header").await.status(), 202);
     let messages = wait_for_reply(&client, &chat, 1).await;
     let call = &messages[1]["toolCalls"][0];
@@ -808,12 +815,16 @@ async fn a_write_where_a_file_is_tells_the_model_and_a_restore_swaps_file_and_fo
         .unwrap();
     assert_eq!(
         tree["data"],
-        json!([{"path": "src/App.tsx", "size": APP.len()}])
+        json!([
+            {"path": "src/App.tsx", "size": APP.len()},
+            {"path": "src/Header.tsx", "size": 10}
+        ])
     );
     assert_eq!(file(&client, &pid, "src/App.tsx").await, APP);
 
     // Now src/App.tsx becomes a folder; restoring the checkpoint from
-    // before the turn turns it back into the file in one change.
+    // before the turn turns it back into the file in one change (and takes
+    // the turn's src/Header.tsx away).
     let list: Value = client
         .get(&format!("/api/projects/{pid}/checkpoints"))
         .await

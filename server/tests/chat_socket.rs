@@ -338,10 +338,10 @@ async fn a_turn_streams_over_the_chat_socket_and_another_chats_turn_is_not_seen(
     assert_eq!(statuses, ["thinking", "running Read", "thinking", "idle"]);
 
     // The project's log holds more than the chat's socket sent (the user's
-    // file write, the checkpoint before the turn): the socket filtered.
+    // file write): the socket filtered.
     let logged = app.logged_events(pid.parse().unwrap()).await;
-    assert!(logged.iter().any(|f| f.kind == "checkpoint_created"));
-    assert!(!kinds.contains(&"checkpoint_created"));
+    assert!(logged.iter().any(|f| f.kind == "file_end"));
+    assert!(!kinds.contains(&"file_end"));
 
     // A turn in chat B, started over REST, is not seen on chat A's socket.
     fake.push(text_reply("Chat B's answer."));

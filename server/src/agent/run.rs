@@ -19,7 +19,10 @@ use uuid::Uuid;
 
 use super::store::{self, RunRecord, Step};
 use super::{prompts, publish};
-use crate::error::AppError;
+use crate::error::{AppError, retry_busy};
+
+/// How long a generation waits out a database lock before it fails.
+const BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 use crate::files::{self, Source};
 use crate::llm::models::ResolvedModel;
 use crate::llm::{ChatRequest, LlmError, LlmMessage, Purpose, StreamEvent};
@@ -688,13 +691,17 @@ impl PhaseWriter<'_> {
     /// path: nothing is stored, clients drop it, and the run goes on.
     async fn store(&mut self, path: RelPath, content: String) -> Result<(), RunError> {
         let (state, project) = (&self.ctx.state, self.ctx.project);
-        let saved = files::save(
-            state,
-            project,
-            vec![(path.clone(), content.clone().into_bytes())],
-            Source::Generation,
-            Some(self.ctx.run),
-        )
+        // A lock held elsewhere pauses the run rather than failing it.
+        let run = self.ctx.run;
+        let saved = retry_busy(BUSY_PATIENCE, || {
+            files::save(
+                state,
+                project,
+                vec![(path.clone(), content.clone().into_bytes())],
+                Source::Generation,
+                Some(run),
+            )
+        })
         .await;
         if let Err(AppError::Api(e)) = &saved
             && e.code == ErrorCode::Conflict

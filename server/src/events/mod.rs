@@ -1,15 +1,20 @@
 //! The per-project event log: every event a project's WebSocket clients see.
 //!
 //! [`EventBus::publish`] gives an event the project's next `seq`, serialises
-//! it once, keeps it in a bounded in-memory ring, broadcasts it to live
-//! subscribers, and queues it for the database (`events` table), where a
-//! single writer task stores queued events in batches. A client that
-//! reconnects asks for everything after its last seq: the tail comes from
-//! memory, anything older from the database, so nothing is lost.
+//! it once and queues it for the database (`events` table). A single writer
+//! task stores what is queued in one transaction (group commit: while one
+//! batch is written the next gathers), and only then delivers the batch: it
+//! enters a bounded in-memory ring and goes to live subscribers. So every
+//! seq a client has seen is stored and can be replayed, also after a crash.
+//! A client that reconnects asks for everything after its last seq: the
+//! tail comes from memory, anything older from the database.
+//!
+//! When the database cannot store a batch the writer retries it, with
+//! back-off, until it can: nothing is dropped. Meanwhile the queue fills and
+//! publishers wait (a generation pauses), rather than events being lost.
 //!
 //! Seq numbers only grow. After a restart the next seq jumps past the last
-//! stored one by more than the writer can ever have had pending, so a client
-//! that saw an event which was never stored can still not miss a new one.
+//! stored one by more than the writer can ever have had pending.
 
 mod writer;
 
@@ -48,15 +53,36 @@ pub struct Frame {
 }
 
 struct ProjectLog {
-    /// Guards seq assignment, the ring and the broadcast send together, so
-    /// every subscriber sees frames in seq order.
+    /// The last seq handed out. Held while seqs are assigned and the frames
+    /// queued, so the writer receives each project's frames in seq order.
+    assigned: tokio::sync::Mutex<u64>,
+    /// Guards the stored tail and the broadcast send together, so every
+    /// subscriber sees frames in seq order.
     inner: Mutex<LogInner>,
     tx: broadcast::Sender<Arc<Frame>>,
 }
 
 struct LogInner {
+    /// The newest seq stored and delivered.
     last_seq: u64,
     recent: VecDeque<Arc<Frame>>,
+}
+
+impl ProjectLog {
+    /// Called by the writer once `frames` are stored: they join the ring
+    /// and go to live subscribers, in seq order.
+    fn deliver(&self, frames: &[Arc<Frame>]) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        for frame in frames {
+            inner.last_seq = frame.seq;
+            if inner.recent.len() == RING {
+                inner.recent.pop_front();
+            }
+            inner.recent.push_back(frame.clone());
+            // No receivers is fine: nobody is watching right now.
+            let _ = self.tx.send(frame.clone());
+        }
+    }
 }
 
 /// Shared by the whole server. Cheap to clone.
@@ -94,6 +120,7 @@ impl EventBus {
         let mut projects = self.lock();
         let log = projects.entry(project).or_insert_with(|| {
             Arc::new(ProjectLog {
+                assigned: tokio::sync::Mutex::new(start),
                 inner: Mutex::new(LogInner {
                     last_seq: start,
                     recent: VecDeque::with_capacity(64),
@@ -127,7 +154,9 @@ impl EventBus {
         Ok(seqs.last().copied().unwrap_or_default())
     }
 
-    /// Publishes several events in order, under one lock.
+    /// Publishes several events in order, under one lock. Returns once they
+    /// are queued for the database (waiting while the queue is full); they
+    /// reach subscribers when stored.
     pub async fn publish_many(
         &self,
         project: Uuid,
@@ -146,11 +175,11 @@ impl EventBus {
         let now = now_ms();
         let mut stored = Vec::with_capacity(events.len());
         let mut seqs = Vec::with_capacity(events.len());
+        let mut assigned = log.assigned.lock().await;
         {
-            let mut inner = log.inner.lock().unwrap_or_else(|p| p.into_inner());
             for event in events {
-                inner.last_seq += 1;
-                let seq = inner.last_seq;
+                *assigned += 1;
+                let seq = *assigned;
                 let kind = event.kind();
                 let json: Utf8Bytes = serde_json::to_string(&ServerFrame {
                     event,
@@ -167,17 +196,12 @@ impl EventBus {
                     json,
                     created_ms: now,
                 });
-                if inner.recent.len() == RING {
-                    inner.recent.pop_front();
-                }
-                inner.recent.push_back(frame.clone());
-                // No receivers is fine: nobody is watching right now.
-                let _ = log.tx.send(frame.clone());
                 stored.push(frame);
                 seqs.push(seq);
             }
         }
-        self.writer.store(project, stored).await;
+        self.writer.store(project, log.clone(), stored).await;
+        drop(assigned);
         Ok(seqs)
     }
 
@@ -246,8 +270,7 @@ impl EventBus {
         if after + 1 >= ring_start {
             return Ok(from_memory);
         }
-        // The older part is only in the database; make sure what is queued is stored first.
-        self.writer.flush().await;
+        // The older part is in the database (the ring only holds stored frames).
         // Binds are positional: the chat, when filtering, is the last one ($4).
         let sql = match chat {
             None => {
@@ -283,10 +306,21 @@ impl EventBus {
         Ok(frames)
     }
 
-    /// At shutdown, before the database closes: stores what is queued, and
-    /// later events only reach live clients.
+    /// At shutdown, before the database closes: stores what is queued (or
+    /// logs exactly what could not be stored); later events are dropped.
     pub async fn close(&self) {
         self.writer.close().await;
+    }
+
+    /// Waits until everything published so far is stored and delivered.
+    pub async fn flush(&self) {
+        self.writer.flush().await;
+    }
+
+    /// False while the database refuses to store events (the writer is
+    /// retrying): new work should wait or be refused with 503.
+    pub fn storing(&self) -> bool {
+        self.writer.storing()
     }
 
     /// Forgets a deleted project's in-memory log (its rows go with the project).

@@ -1,25 +1,45 @@
-//! The single task that stores published events, in batched transactions:
-//! one insert per event would make a streaming generation write-bound.
+//! The single task that stores published events, then delivers them.
+//!
+//! Group commit: the writer takes everything queued (up to [`BATCH`]
+//! events), stores it in one transaction, delivers it, and takes what
+//! gathered meanwhile. One insert per event would make a streaming
+//! generation write-bound; a fixed linger would delay every event.
+//!
+//! A batch the database refuses is retried with back-off until it is
+//! stored; it is never dropped. While it waits, the bounded queue fills and
+//! publishers wait for room: work that produces events pauses instead of
+//! losing them. At shutdown the writer tries for [`CLOSE_GRACE`], then logs
+//! exactly which events (project and seqs) could not be stored.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Frame, WRITER_PENDING};
+use super::{Frame, ProjectLog, WRITER_PENDING};
 use crate::db::Db;
 
-/// Longest an event waits before its batch is written.
-const LINGER: Duration = Duration::from_millis(50);
 /// Most events in one transaction.
 const BATCH: usize = 1024;
+/// First wait after a failed write; it doubles up to [`RETRY_MAX`].
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(2);
+/// How long shutdown keeps trying to store what is queued.
+const CLOSE_GRACE: Duration = Duration::from_secs(5);
+
+/// A project's frames, in seq order, and the log that delivers them once stored.
+struct Queued {
+    project: Uuid,
+    log: Arc<ProjectLog>,
+    frames: Vec<Arc<Frame>>,
+}
 
 enum Command {
-    Store(Uuid, Vec<Arc<Frame>>),
+    Store(Queued),
     Flush(oneshot::Sender<()>),
-    /// Flush, then stop: the database closes next.
+    /// Store what is queued, then stop: the database closes next.
     Close(oneshot::Sender<()>),
 }
 
@@ -28,17 +48,25 @@ pub(super) struct Handle {
     tx: mpsc::Sender<Command>,
     /// Set by `close`: later events are not stored (the task has stopped).
     closed: Arc<AtomicBool>,
+    /// False while a batch is being retried.
+    healthy: Arc<AtomicBool>,
 }
 
 impl Handle {
-    pub async fn store(&self, project: Uuid, frames: Vec<Arc<Frame>>) {
+    /// Queues frames (in seq order) for storing; waits while the queue is full.
+    pub(super) async fn store(&self, project: Uuid, log: Arc<ProjectLog>, frames: Vec<Arc<Frame>>) {
         if self.closed.load(Ordering::Acquire) {
-            // A dev server's last log lines as shutdown kills it, say: live
-            // clients got them; there is no database to keep them in.
-            tracing::debug!(events = frames.len(), "event after shutdown not stored");
+            // A dev server's last log lines as shutdown kills it, say: there
+            // is no database to keep them in, so nobody is sent them either.
+            tracing::debug!(events = frames.len(), "event after shutdown dropped");
             return;
         }
-        if self.tx.send(Command::Store(project, frames)).await.is_err()
+        let queued = Queued {
+            project,
+            log,
+            frames,
+        };
+        if self.tx.send(Command::Store(queued)).await.is_err()
             && !self.closed.load(Ordering::Acquire)
         {
             tracing::error!("event writer is gone; events are not being stored");
@@ -55,6 +83,10 @@ impl Handle {
         self.ask(Command::Close).await;
     }
 
+    pub fn storing(&self) -> bool {
+        self.healthy.load(Ordering::Acquire)
+    }
+
     async fn ask(&self, command: fn(oneshot::Sender<()>) -> Command) {
         let (done, wait) = oneshot::channel();
         if self.tx.send(command(done)).await.is_ok() {
@@ -67,65 +99,66 @@ pub(super) fn spawn(db: Db) -> Handle {
     // Each message holds a few frames; the bound keeps memory in check if the
     // database stalls (publishers then wait instead of piling up).
     let (tx, rx) = mpsc::channel(WRITER_PENDING / 4);
-    tokio::spawn(run(db, rx));
+    let healthy = Arc::new(AtomicBool::new(true));
+    tokio::spawn(run(db, rx, healthy.clone()));
     Handle {
         tx,
         closed: Arc::default(),
+        healthy,
     }
 }
 
-async fn run(db: Db, mut rx: mpsc::Receiver<Command>) {
-    let mut pending: Vec<(Uuid, Arc<Frame>)> = Vec::new();
+async fn run(db: Db, mut rx: mpsc::Receiver<Command>, healthy: Arc<AtomicBool>) {
+    let mut pending: Vec<Queued> = Vec::new();
     let mut waiters: Vec<oneshot::Sender<()>> = Vec::new();
-    loop {
-        let command = if pending.is_empty() {
-            match rx.recv().await {
-                Some(c) => Some(c),
-                None => break,
-            }
-        } else {
-            match tokio::time::timeout(LINGER, rx.recv()).await {
-                Ok(Some(c)) => Some(c),
-                Ok(None) => break,
-                Err(_) => None,
-            }
-        };
-        // `None`: the linger ran out, write what there is.
-        let timed_out = command.is_none();
-        let mut closing = command.is_some_and(|c| take(c, &mut pending, &mut waiters));
-        if !timed_out && waiters.is_empty() && pending.len() < BATCH {
-            // A store, and the batch has room: keep gathering.
-            continue;
-        }
-        // Drain whatever else is already queued before writing.
-        while let Ok(command) = rx.try_recv() {
+    while let Some(first) = rx.recv().await {
+        let mut closing = take(first, &mut pending, &mut waiters);
+        // Everything that gathered while the last batch was written.
+        while count(&pending) < BATCH
+            && let Ok(command) = rx.try_recv()
+        {
             closing |= take(command, &mut pending, &mut waiters);
         }
-        write(&db, &mut pending).await;
+        if closing {
+            // Take the rest of the queue too: nothing may come after Close.
+            while let Ok(command) = rx.try_recv() {
+                take(command, &mut pending, &mut waiters);
+            }
+            let deadline = Instant::now() + CLOSE_GRACE;
+            if !store(&db, &pending, &healthy, Some(deadline)).await {
+                report_lost(&pending);
+            } else {
+                deliver(&pending);
+            }
+            for done in waiters.drain(..) {
+                let _ = done.send(());
+            }
+            return;
+        }
+        if !pending.is_empty() {
+            store(&db, &pending, &healthy, None).await;
+            deliver(&pending);
+            pending.clear();
+        }
         for done in waiters.drain(..) {
             let _ = done.send(());
         }
-        if closing {
-            // Dropping the receiver makes later sends fail: nothing is
-            // written to a closed pool.
-            return;
-        }
     }
-    write(&db, &mut pending).await;
-    for done in waiters {
-        let _ = done.send(());
-    }
+}
+
+fn count(pending: &[Queued]) -> usize {
+    pending.iter().map(|q| q.frames.len()).sum()
 }
 
 /// Adds a command to the batch being gathered; true for `Close`.
 fn take(
     command: Command,
-    pending: &mut Vec<(Uuid, Arc<Frame>)>,
+    pending: &mut Vec<Queued>,
     waiters: &mut Vec<oneshot::Sender<()>>,
 ) -> bool {
     match command {
-        Command::Store(project, frames) => {
-            pending.extend(frames.into_iter().map(|f| (project, f)));
+        Command::Store(queued) => {
+            pending.push(queued);
             false
         }
         Command::Flush(done) => {
@@ -139,32 +172,86 @@ fn take(
     }
 }
 
-async fn write(db: &Db, pending: &mut Vec<(Uuid, Arc<Frame>)>) {
-    for chunk in pending.chunks(BATCH) {
-        if let Err(e) = write_batch(db, chunk).await {
-            tracing::error!(error = %e, events = chunk.len(), "could not store events");
-        }
+fn deliver(pending: &[Queued]) {
+    for queued in pending {
+        queued.log.deliver(&queued.frames);
     }
-    pending.clear();
 }
 
-async fn write_batch(db: &Db, batch: &[(Uuid, Arc<Frame>)]) -> Result<(), sqlx::Error> {
+/// Stores the batch, retrying with back-off until it is stored, or until
+/// `deadline` (shutdown); true when stored.
+async fn store(
+    db: &Db,
+    pending: &[Queued],
+    healthy: &AtomicBool,
+    deadline: Option<Instant>,
+) -> bool {
+    let mut wait = RETRY_FIRST;
+    let mut failures: u32 = 0;
+    loop {
+        match write_batch(db, pending).await {
+            Ok(()) => {
+                if failures > 0 {
+                    healthy.store(true, Ordering::Release);
+                    tracing::info!(failures, events = count(pending), "events stored again");
+                }
+                return true;
+            }
+            Err(e) => {
+                failures += 1;
+                healthy.store(false, Ordering::Release);
+                // Every failure at first, then now and then: a database down
+                // for minutes must not flood the log.
+                if failures <= 3 || failures.is_power_of_two() {
+                    tracing::warn!(error = %e, events = count(pending), failures, "could not store events; retrying");
+                }
+                if deadline.is_some_and(|d| Instant::now() + wait > d) {
+                    return false;
+                }
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+/// Shutdown could not store these: say exactly which, per project.
+fn report_lost(pending: &[Queued]) {
+    for queued in pending {
+        let (Some(first), Some(last)) = (queued.frames.first(), queued.frames.last()) else {
+            continue;
+        };
+        tracing::error!(
+            project_id = %queued.project,
+            first_seq = first.seq,
+            last_seq = last.seq,
+            events = queued.frames.len(),
+            "events not stored at shutdown (the database refused them); they were never sent to clients"
+        );
+    }
+}
+
+/// One transaction for the whole batch (chunks of [`BATCH`] statements).
+async fn write_batch(db: &Db, pending: &[Queued]) -> Result<(), sqlx::Error> {
     let mut tx = db.pool().begin().await?;
-    for (project, frame) in batch {
-        // A project deleted meanwhile has no row to reference: skip quietly.
-        sqlx::query(
-            "INSERT INTO events (project_id, seq, kind, frame, created_at, chat_id) \
-             SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM projects WHERE id = $1) \
-             ON CONFLICT (project_id, seq) DO NOTHING",
-        )
-        .bind(project.to_string())
-        .bind(frame.seq as i64)
-        .bind(frame.kind)
-        .bind(frame.json.as_str())
-        .bind(frame.created_ms)
-        .bind(frame.chat.map(|c| c.to_string()))
-        .execute(&mut *tx)
-        .await?;
+    for queued in pending {
+        let project = queued.project.to_string();
+        for frame in &queued.frames {
+            // A project deleted meanwhile has no row to reference: skip quietly.
+            sqlx::query(
+                "INSERT INTO events (project_id, seq, kind, frame, created_at, chat_id) \
+                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM projects WHERE id = $1) \
+                 ON CONFLICT (project_id, seq) DO NOTHING",
+            )
+            .bind(&project)
+            .bind(frame.seq as i64)
+            .bind(frame.kind)
+            .bind(frame.json.as_str())
+            .bind(frame.created_ms)
+            .bind(frame.chat.map(|c| c.to_string()))
+            .execute(&mut *tx)
+            .await?;
+        }
     }
     tx.commit().await
 }

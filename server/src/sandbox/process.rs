@@ -768,6 +768,7 @@ mod tests {
         let db = crate::db::Db::connect(
             &crate::config::Secret::new(format!("sqlite://{}/t.db?mode=rwc", dir.display())),
             2,
+            std::time::Duration::from_secs(10),
         )
         .await
         .unwrap();

@@ -229,6 +229,16 @@ impl TestApp {
             .expect("the event log")
     }
 
+    /// The database URL the server was started with (its own database).
+    pub fn database_url(&self) -> String {
+        self.args
+            .iter()
+            .skip_while(|a| *a != "--database-url")
+            .nth(1)
+            .cloned()
+            .expect("--database-url")
+    }
+
     /// Stops the server and drops the test's PostgreSQL database.
     pub async fn stop(self) {
         self.server.stop().await;
