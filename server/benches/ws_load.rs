@@ -313,12 +313,15 @@ async fn drive() {
         .status()
         .is_success()
     );
-    let token: Value = post("/api/auth/tokens", json!({"name": "bench"}))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token: Value = post(
+        "/api/auth/tokens",
+        json!({"name": "bench", "password": "password123"}),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
     let token = token["data"]["secret"].as_str().unwrap().to_string();
 
     let mut rows = Vec::new();
