@@ -10,9 +10,9 @@
 //! divided by the saves. On PostgreSQL the database's own CPU is in its
 //! server process and not counted.
 //!
-//! Run with `cargo bench -p minicode-server --bench save_cost`; with
-//! `MINICODE_TEST_DATABASE_URL=$(scripts/pg-start)` it runs on PostgreSQL
-//! as well.
+//! Run with `cargo bench -p minicode-server --bench save_cost` (SQLite);
+//! with `MINICODE_TEST_DATABASE_URL=$(scripts/pg-start)` it runs on
+//! PostgreSQL instead.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -33,30 +33,18 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let mut backends = vec![("sqlite", None)];
-    match std::env::var("MINICODE_TEST_DATABASE_URL") {
-        Ok(url) if !url.is_empty() => backends.push(("postgres", Some(url))),
-        _ => eprintln!("postgres skipped: set MINICODE_TEST_DATABASE_URL=$(scripts/pg-start)"),
-    }
+    // The harness picks the database: a PostgreSQL server when
+    // MINICODE_TEST_DATABASE_URL is set, otherwise a SQLite file.
+    let backend = common::backend_name();
     println!(
         "| backend | stored versions | save, wall (median) | save, CPU (mean) | listing, wall (median) |"
     );
     println!("| --- | ---: | ---: | ---: | ---: |");
-    for (backend, url) in backends {
-        // The harness picks the database from this variable.
-        // SAFETY: set before the runtime starts any task that reads it.
-        unsafe {
-            match &url {
-                Some(url) => std::env::set_var("MINICODE_TEST_DATABASE_URL", url),
-                None => std::env::remove_var("MINICODE_TEST_DATABASE_URL"),
-            }
-        }
-        for row in runtime.block_on(measure()) {
-            println!(
-                "| {backend} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
-                row.versions, row.save_wall_ms, row.save_cpu_ms, row.list_wall_ms
-            );
-        }
+    for row in runtime.block_on(measure()) {
+        println!(
+            "| {backend} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",
+            row.versions, row.save_wall_ms, row.save_cpu_ms, row.list_wall_ms
+        );
     }
 }
 
