@@ -513,6 +513,7 @@ async fn deleting_the_account_removes_everything_and_needs_the_password() {
     let checks = [
         ("projects", "id", pid.clone()),
         ("generated_files", "project_id", pid.clone()),
+        ("current_files", "project_id", pid.clone()),
         ("api_tokens", "user_id", user_id.clone()),
         ("sessions", "user_id", user_id.clone()),
     ];

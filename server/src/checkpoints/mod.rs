@@ -47,11 +47,7 @@ fn parse_kind(s: &str) -> Kind {
 type Manifest = BTreeMap<String, Uuid>;
 
 async fn current_manifest(state: &AppState, project: Uuid) -> AppResult<Manifest> {
-    Ok(files::snapshot(state, project)
-        .await?
-        .into_iter()
-        .map(|(path, id, _)| (path, id))
-        .collect())
+    files::manifest(state, project).await
 }
 
 /// The project's newest checkpoint: its id, its files, and the files after
@@ -286,20 +282,24 @@ async fn load(
     ))
 }
 
-/// The SHA-256 of every stored version of the project's files.
-async fn content_hashes(state: &AppState, project: Uuid) -> AppResult<BTreeMap<Uuid, String>> {
-    let rows = sqlx::query("SELECT id, sha256 FROM generated_files WHERE project_id = $1")
-        .bind(project.to_string())
-        .fetch_all(state.db.pool())
-        .await?;
-    rows.iter()
-        .map(|row| {
-            Ok((
-                db::uuid(&row.try_get::<String, _>("id")?),
-                row.try_get::<String, _>("sha256")?,
-            ))
-        })
-        .collect()
+/// The SHA-256 of each of the versions `ids` (looked up one by one by id,
+/// so the cost follows the files that differ, not the project's history).
+async fn content_hashes(
+    state: &AppState,
+    ids: std::collections::BTreeSet<Uuid>,
+) -> AppResult<BTreeMap<Uuid, String>> {
+    let mut out = BTreeMap::new();
+    for id in ids {
+        let hash: Option<String> =
+            sqlx::query_scalar("SELECT sha256 FROM generated_files WHERE id = $1")
+                .bind(id.to_string())
+                .fetch_optional(state.db.pool())
+                .await?;
+        if let Some(hash) = hash {
+            out.insert(id, hash);
+        }
+    }
+    Ok(out)
 }
 
 async fn contents(
@@ -421,13 +421,22 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
     // Compared by content: a file written back with the same bytes (by an
     // earlier restore, or a save of unchanged text) is a new version but no
     // change.
-    let hashes = content_hashes(state, project).await?;
+    let differ = changed(&now, &target);
+    let hashes = content_hashes(
+        state,
+        differ
+            .iter()
+            .flat_map(|path| now.get(path).into_iter().chain(target.get(path)))
+            .copied()
+            .collect(),
+    )
+    .await?;
     let same = |a: Option<&Uuid>, b: Option<&Uuid>| match (a, b) {
         (Some(a), Some(b)) => a == b || (hashes.contains_key(a) && hashes.get(a) == hashes.get(b)),
         (None, None) => true,
         _ => false,
     };
-    let changed_files: Vec<String> = changed(&now, &target)
+    let changed_files: Vec<String> = differ
         .into_iter()
         .filter(|path| !same(now.get(path), target.get(path)))
         .collect();

@@ -70,25 +70,91 @@ impl From<WorkspaceError> for AppError {
     }
 }
 
-/// The newest version of every live file of a project, sorted by path.
-pub async fn list_latest(state: &AppState, project_id: Uuid) -> AppResult<Vec<FileEntry>> {
-    let rows = sqlx::query(
-        "SELECT g.path, g.size FROM generated_files g \
-         WHERE g.project_id = $1 AND g.deleted = 0 AND g.version = \
-           (SELECT MAX(v.version) FROM generated_files v WHERE v.project_id = g.project_id AND v.path = g.path) \
-         ORDER BY g.path",
-    )
-    .bind(project_id.to_string())
-    .fetch_all(state.db.pool())
-    .await?;
+/// The SQL of every query that finds a path's newest version, in one place
+/// so the query-plan test (`tests/file_history.rs`) checks exactly what runs.
+/// Each goes through `current_files` (primary key `(project_id, path)`), so
+/// its cost depends on the project's live files, never on how many versions
+/// `generated_files` holds.
+pub mod sql {
+    /// The live files of project `$1`, by path: `path, size, file_id`.
+    pub const LIVE: &str = "SELECT path, size, file_id FROM current_files \
+         WHERE project_id = $1 AND deleted = 0 ORDER BY path";
+
+    /// The newest content and version number of live file `$2` of project `$1`.
+    pub const READ: &str = "SELECT g.content, c.version FROM current_files c \
+         JOIN generated_files g ON g.id = c.file_id \
+         WHERE c.project_id = $1 AND c.path = $2 AND c.deleted = 0";
+
+    /// The newest content of every live file of project `$1`: `id, path, content`.
+    pub const SNAPSHOT: &str = "SELECT c.file_id AS id, c.path, g.content FROM current_files c \
+         JOIN generated_files g ON g.id = c.file_id \
+         WHERE c.project_id = $1 AND c.deleted = 0 ORDER BY c.path";
+
+    /// Stores the next version of path `$3` of project `$2` (numbered after
+    /// the current one, deleted or not) and returns its number.
+    pub const INSERT_VERSION: &str = "INSERT INTO generated_files \
+         (id, project_id, path, version, content, sha256, size, deleted, source, run_id, created_at) \
+         VALUES ($1, $2, $3, \
+           COALESCE((SELECT c.version FROM current_files c WHERE c.project_id = $2 AND c.path = $3), 0) + 1, \
+           $4, $5, $6, $7, $8, $9, $10) RETURNING version";
+
+    /// Makes version `$3` (number `$4`) the newest of path `$2` of project `$1`.
+    pub const SET_CURRENT: &str = "INSERT INTO current_files (project_id, path, file_id, version, size, deleted) \
+         VALUES ($1, $2, $3, $4, $5, $6) \
+         ON CONFLICT (project_id, path) DO UPDATE SET file_id = excluded.file_id, \
+           version = excluded.version, size = excluded.size, deleted = excluded.deleted";
+
+    /// Every query above, named, with the types of its parameters in order
+    /// (`t` text, `b` bytes, `i` integer), so a test can bind and `EXPLAIN` it.
+    pub const ALL: [(&str, &str, &str); 5] = [
+        ("live", LIVE, "t"),
+        ("read", READ, "tt"),
+        ("snapshot", SNAPSHOT, "t"),
+        ("insert_version", INSERT_VERSION, "tttbtiitti"),
+        ("set_current", SET_CURRENT, "tttiii"),
+    ];
+}
+
+/// The live files of a project: `(path, size, version id)`, sorted by path.
+async fn live<'e>(
+    db: impl sqlx::Executor<'e, Database = sqlx::Any>,
+    project_id: Uuid,
+) -> AppResult<Vec<(String, u64, Uuid)>> {
+    let rows = sqlx::query(sql::LIVE)
+        .bind(project_id.to_string())
+        .fetch_all(db)
+        .await?;
     rows.iter()
         .map(|row| {
-            Ok(FileEntry {
-                path: row.try_get("path")?,
-                size: row.try_get::<i64, _>("size")?.max(0) as u64,
-            })
+            Ok((
+                row.try_get("path")?,
+                row.try_get::<i64, _>("size")?.max(0) as u64,
+                crate::db::uuid(&row.try_get::<String, _>("file_id")?),
+            ))
         })
         .collect()
+}
+
+/// The newest version of every live file of a project, sorted by path.
+pub async fn list_latest(state: &AppState, project_id: Uuid) -> AppResult<Vec<FileEntry>> {
+    Ok(live(state.db.pool(), project_id)
+        .await?
+        .into_iter()
+        .map(|(path, size, _)| FileEntry { path, size })
+        .collect())
+}
+
+/// The version id of every live file, by path: what a checkpoint records
+/// (without reading any content).
+pub async fn manifest(
+    state: &AppState,
+    project_id: Uuid,
+) -> AppResult<std::collections::BTreeMap<String, Uuid>> {
+    Ok(live(state.db.pool(), project_id)
+        .await?
+        .into_iter()
+        .map(|(path, _, id)| (path, id))
+        .collect())
 }
 
 /// Stores a new version of each file and writes them into the workspace;
@@ -169,14 +235,11 @@ pub async fn apply(
         .await?;
 
     // Step 2: the checks, against what is stored.
-    let live: BTreeSet<String> = sqlx::query_scalar::<_, String>(&format!(
-        "SELECT g.path FROM generated_files g WHERE {LIVE}"
-    ))
-    .bind(project_id.to_string())
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
+    let live: BTreeSet<String> = live(&mut *tx, project_id)
+        .await?
+        .into_iter()
+        .map(|(path, _, _)| path)
+        .collect();
     if let Some(missing) = deletes.iter().find(|p| !live.contains(p.as_str())) {
         tracing::debug!(path = %missing, "delete of a file that does not exist");
         return Err(AppError::not_found("file"));
@@ -201,14 +264,12 @@ pub async fn apply(
     for path in touched {
         let content = if live.contains(path.as_str()) {
             Some(
-                sqlx::query_scalar::<_, Vec<u8>>(
-                    "SELECT content FROM generated_files WHERE project_id = $1 AND path = $2 \
-                     ORDER BY version DESC LIMIT 1",
-                )
-                .bind(project_id.to_string())
-                .bind(path.as_str())
-                .fetch_one(&mut *tx)
-                .await?,
+                sqlx::query(sql::READ)
+                    .bind(project_id.to_string())
+                    .bind(path.as_str())
+                    .fetch_one(&mut *tx)
+                    .await?
+                    .try_get::<Vec<u8>, _>("content")?,
             )
         } else {
             None
@@ -264,11 +325,9 @@ pub async fn apply(
     Ok(saved)
 }
 
-/// The live rows of project `$1`: the newest version of each path, not deleted.
-const LIVE: &str = "g.project_id = $1 AND g.deleted = 0 AND g.version = \
-    (SELECT MAX(v.version) FROM generated_files v WHERE v.project_id = g.project_id AND v.path = g.path)";
-
-/// Inserts the next version of `path`: `content`, or a deletion (`None`).
+/// Inserts the next version of `path`: `content`, or a deletion (`None`),
+/// and makes it the path's current one (same transaction, so
+/// `current_files` never disagrees with the history).
 #[allow(clippy::too_many_arguments)]
 async fn insert_version(
     tx: &mut sqlx::Transaction<'_, sqlx::Any>,
@@ -281,27 +340,33 @@ async fn insert_version(
     id: Uuid,
 ) -> AppResult<i64> {
     let bytes = content.map(Vec::as_slice).unwrap_or_default();
-    let version: i64 = sqlx::query_scalar(
-        "INSERT INTO generated_files (id, project_id, path, version, content, sha256, size, deleted, source, run_id, created_at) \
-         VALUES ($1, $2, $3, (SELECT COALESCE(MAX(version), 0) + 1 FROM generated_files WHERE project_id = $2 AND path = $3), \
-                 $4, $5, $6, $7, $8, $9, $10) RETURNING version",
-    )
-    .bind(id.to_string())
-    .bind(project_id.to_string())
-    .bind(path.as_str())
-    .bind(bytes.to_vec())
-    .bind(if content.is_some() {
-        hex::encode(Sha256::digest(bytes))
-    } else {
-        String::new()
-    })
-    .bind(bytes.len() as i64)
-    .bind(i64::from(content.is_none()))
-    .bind(source.as_str())
-    .bind(run_id.map(|r| r.to_string()))
-    .bind(now)
-    .fetch_one(&mut **tx)
-    .await?;
+    let deleted = i64::from(content.is_none());
+    let version: i64 = sqlx::query_scalar(sql::INSERT_VERSION)
+        .bind(id.to_string())
+        .bind(project_id.to_string())
+        .bind(path.as_str())
+        .bind(bytes.to_vec())
+        .bind(if content.is_some() {
+            hex::encode(Sha256::digest(bytes))
+        } else {
+            String::new()
+        })
+        .bind(bytes.len() as i64)
+        .bind(deleted)
+        .bind(source.as_str())
+        .bind(run_id.map(|r| r.to_string()))
+        .bind(now)
+        .fetch_one(&mut **tx)
+        .await?;
+    sqlx::query(sql::SET_CURRENT)
+        .bind(project_id.to_string())
+        .bind(path.as_str())
+        .bind(id.to_string())
+        .bind(version)
+        .bind(bytes.len() as i64)
+        .bind(deleted)
+        .execute(&mut **tx)
+        .await?;
     Ok(version)
 }
 
@@ -378,20 +443,14 @@ pub fn find_clash<'a>(
 
 /// The newest version of one live file.
 pub async fn read(state: &AppState, project_id: Uuid, path: &RelPath) -> AppResult<FileContent> {
-    let row = sqlx::query(
-        "SELECT content, version, deleted FROM generated_files WHERE project_id = $1 AND path = $2 \
-         ORDER BY version DESC LIMIT 1",
-    )
-    .bind(project_id.to_string())
-    .bind(path.as_str())
-    .fetch_optional(state.db.pool())
-    .await?;
+    let row = sqlx::query(sql::READ)
+        .bind(project_id.to_string())
+        .bind(path.as_str())
+        .fetch_optional(state.db.pool())
+        .await?;
     let Some(row) = row else {
         return Err(AppError::not_found("file"));
     };
-    if row.try_get::<i64, _>("deleted")? != 0 {
-        return Err(AppError::not_found("file"));
-    }
     let bytes: Vec<u8> = row.try_get("content")?;
     let (content, encoding) = encode(bytes);
     Ok(FileContent {
@@ -421,15 +480,10 @@ pub async fn snapshot(
     state: &AppState,
     project_id: Uuid,
 ) -> AppResult<Vec<(String, Uuid, Vec<u8>)>> {
-    let rows = sqlx::query(
-        "SELECT g.id, g.path, g.content FROM generated_files g \
-         WHERE g.project_id = $1 AND g.deleted = 0 AND g.version = \
-           (SELECT MAX(v.version) FROM generated_files v WHERE v.project_id = g.project_id AND v.path = g.path) \
-         ORDER BY g.path",
-    )
-    .bind(project_id.to_string())
-    .fetch_all(state.db.pool())
-    .await?;
+    let rows = sqlx::query(sql::SNAPSHOT)
+        .bind(project_id.to_string())
+        .fetch_all(state.db.pool())
+        .await?;
     rows.iter()
         .map(|row| {
             Ok((

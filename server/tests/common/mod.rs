@@ -65,8 +65,19 @@ async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)
 
 /// Flags every test server gets; `extra` can override them (last one wins).
 pub async fn spawn_with(extra: &[&str]) -> TestApp {
+    spawn_prepared(extra, |_| async {}).await
+}
+
+/// Like [`spawn_with`], but `prepare` gets the test's new, empty database
+/// URL first, to put data there before the server migrates it.
+pub async fn spawn_prepared<F, Fut>(extra: &[&str], prepare: F) -> TestApp
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
     let dir = tempfile::tempdir().expect("tempdir");
     let (db_url, pg) = database_url(dir.path()).await;
+    prepare(db_url.clone()).await;
     let data_dir = dir.path().join("data");
     let site_root = dir.path().join("site");
     let mut args: Vec<String> = vec![
