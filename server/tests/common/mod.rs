@@ -232,6 +232,8 @@ impl TestApp {
         &self,
         project: uuid::Uuid,
     ) -> Vec<std::sync::Arc<minicode_server::events::Frame>> {
+        // Events reach the log once stored: wait for what is queued.
+        self.server.state.events.flush().await;
         self.server
             .state
             .events
