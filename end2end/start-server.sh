@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 port="$1"
 data="${E2E_DATA:-target/e2e-data}"
 rm -rf "$data"
-export LEPTOS_SITE_ROOT=target/site
+# The site scripts/build-site or `cargo leptos build` wrote; scripts/test also
+# points it at target/site-cargo-leptos (relative to the repository root).
+export LEPTOS_SITE_ROOT="${LEPTOS_SITE_ROOT:-target/site}"
 export LEPTOS_ENV=PROD
-# The binary `cargo leptos build` wrote (under CARGO_TARGET_DIR when that is set).
+# The binary `cargo leptos build` or scripts/build-site wrote (under CARGO_TARGET_DIR when that is set).
 exec "${MINICODE_BIN:-${CARGO_TARGET_DIR:-target}/debug/minicode}" \
   --addr "127.0.0.1:$port" \
   --data-dir "$data" \

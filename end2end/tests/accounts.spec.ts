@@ -1,7 +1,8 @@
 import { test, expect } from '@playwright/test';
 import { hydrated, login, logout, register, uniqueName } from './helpers';
 
-test('register, log out, log in, and manage projects', async ({ page }) => {
+// @smoke: scripts/test also runs this one against the site cargo-leptos built.
+test('register, log out, log in, and manage projects', { tag: '@smoke' }, async ({ page }) => {
   const user = uniqueName('ada');
   await register(page, user);
   await expect(page.getByTestId('empty-projects')).toBeVisible();
