@@ -24,8 +24,8 @@ pub fn too_long(what: &str, chars: usize, limit: usize) -> String {
     )
 }
 
-/// `32000` → `32,000`.
-pub fn thousands(n: usize) -> String {
+/// `32000` → `32,000`, for any integer.
+pub fn thousands(n: impl std::fmt::Display) -> String {
     let digits = n.to_string();
     let mut out = String::with_capacity(digits.len() + digits.len() / 3);
     for (i, c) in digits.chars().enumerate() {

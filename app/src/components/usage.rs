@@ -3,24 +3,11 @@
 //! account page; it loads in the browser once mounted.
 
 use leptos::prelude::*;
-use minicode::Data;
 use minicode::usage::{LimitStatus, LimitUnit, UsageReport, UsageTotals};
+use minicode::{Data, thousands};
 
 use super::http;
 use super::short_time;
-
-/// `1234567` → `1,234,567`.
-pub(crate) fn thousands(n: u64) -> String {
-    let digits = n.to_string();
-    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 pub(crate) fn dollars(usd: f64) -> String {
     format!("${usd:.2}")

@@ -15,8 +15,9 @@ use minicode::{
 use uuid::Uuid;
 
 use crate::api::current_user;
-use crate::components::usage::{dollars, thousands};
+use crate::components::usage::dollars;
 use crate::components::{TopBar, http, short_time};
+use minicode::thousands;
 
 #[component]
 pub fn AdminPage() -> impl IntoView {
