@@ -42,6 +42,16 @@ impl AppError {
         AppError::Api(ApiError::validation(message))
     }
 
+    /// Refuses `text` over `limit` characters whole (never truncated), with
+    /// the sentence the UI shows too.
+    pub fn check_length(text: &str, limit: usize, what: &str) -> AppResult<()> {
+        let chars = text.chars().count();
+        if chars > limit {
+            return Err(AppError::validation(minicode::too_long(what, chars, limit)));
+        }
+        Ok(())
+    }
+
     pub fn bad_request(message: impl Into<String>) -> Self {
         AppError::Api(ApiError::new(ErrorCode::BadRequest, message))
     }

@@ -127,14 +127,7 @@ impl Agents {
         if description.is_empty() {
             return Err(AppError::validation("describe the app you want"));
         }
-        let chars = description.chars().count();
-        if chars > MAX_DESCRIPTION_CHARS {
-            return Err(AppError::validation(minicode::too_long(
-                "description",
-                chars,
-                MAX_DESCRIPTION_CHARS,
-            )));
-        }
+        AppError::check_length(&description, MAX_DESCRIPTION_CHARS, "description")?;
         let model = state.models.resolve(project.model.as_deref())?;
         // Claimed before anything is stored: a refused request (BUSY, or
         // over a quota) leaves no run behind to become the project's state,

@@ -108,15 +108,12 @@ pub async fn delete_own(state: &AppState, caller: &Caller, password: &str) -> Ap
     ))
 }
 
-/// Deletes a user and everything they own: the rows go with the cascade,
-/// then each project's running work, app and files on disk.
+/// Deletes a user and everything they own: the rows go with the cascade
+/// (their sessions too, so no new work starts), then each project's running
+/// work, app and files on disk (`projects::discard`).
 #[tracing::instrument(name = "account.delete_user", skip_all, fields(target_user = %user))]
 pub async fn delete_user(state: &AppState, user: Uuid) -> AppResult<()> {
     let projects = project_ids(state, user).await?;
-    // Stop new work first: a deleted user's requests must not start any.
-    for &id in &projects {
-        state.agents.cancel(state, id).await;
-    }
     let done = sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(user.to_string())
         .execute(state.db.pool())

@@ -67,14 +67,7 @@ pub async fn start_turn(
     if content.is_empty() {
         return Err(AppError::validation("the message is empty"));
     }
-    let chars = content.chars().count();
-    if chars > MAX_MESSAGE_CHARS {
-        return Err(AppError::validation(minicode::too_long(
-            "message",
-            chars,
-            MAX_MESSAGE_CHARS,
-        )));
-    }
+    AppError::check_length(&content, MAX_MESSAGE_CHARS, "message")?;
     let model = state.models.resolve(project_row.model.as_deref())?;
     let reply_id = Uuid::new_v4();
     let cancel = agents.claim_chat(project, chat_id, reply_id)?;

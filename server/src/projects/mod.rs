@@ -49,14 +49,7 @@ pub fn clean_name(raw: &str, what: &str) -> AppResult<String> {
 
 fn clean_description(raw: &str) -> AppResult<String> {
     let description = raw.trim();
-    let chars = description.chars().count();
-    if chars > MAX_DESCRIPTION_CHARS {
-        return Err(AppError::validation(minicode::too_long(
-            "description",
-            chars,
-            MAX_DESCRIPTION_CHARS,
-        )));
-    }
+    AppError::check_length(description, MAX_DESCRIPTION_CHARS, "description")?;
     Ok(description.to_string())
 }
 
