@@ -14,7 +14,10 @@ use std::time::Duration;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
 use sqlx::{AnyPool, Executor};
 
+use minicode::{MAX_PAGE_LIMIT, PageQuery};
+
 use crate::config::Secret;
+use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Backend {
@@ -232,8 +235,53 @@ pub fn uuid(text: &str) -> uuid::Uuid {
     })
 }
 
+/// Checks a page request's `limit`/`offset` and converts them for SQL:
+/// every paginated list (projects, users, invitations, tokens) goes through it.
+pub fn page_bounds(page: PageQuery) -> AppResult<(i64, i64)> {
+    if !(1..=i64::from(MAX_PAGE_LIMIT)).contains(&page.limit) {
+        return Err(AppError::validation(format!(
+            "limit must be between 1 and {MAX_PAGE_LIMIT}"
+        )));
+    }
+    if page.offset < 0 {
+        return Err(AppError::validation("offset must be 0 or more"));
+    }
+    Ok((page.limit, page.offset))
+}
+
 #[cfg(test)]
 mod tests {
+    use minicode::{MAX_PAGE_LIMIT, PageQuery};
+
+    #[test]
+    fn page_bounds_refuse_nonsense() {
+        assert!(
+            page_bounds(PageQuery {
+                limit: 0,
+                offset: 0
+            })
+            .is_err()
+        );
+        assert!(
+            page_bounds(PageQuery {
+                limit: i64::from(MAX_PAGE_LIMIT) + 1,
+                offset: 0
+            })
+            .is_err()
+        );
+        for (limit, offset) in [(-1, 0), (1, -1), (i64::MIN, i64::MIN)] {
+            assert!(page_bounds(PageQuery { limit, offset }).is_err());
+        }
+        assert_eq!(
+            page_bounds(PageQuery {
+                limit: 10,
+                offset: 20
+            })
+            .unwrap(),
+            (10, 20)
+        );
+    }
+
     use super::*;
 
     #[test]

@@ -8,7 +8,6 @@ pub mod admin;
 pub mod agent;
 pub mod api;
 pub mod auth;
-pub mod chat;
 pub mod chats;
 pub mod checkpoints;
 pub mod config;
@@ -315,7 +314,7 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
         Err(e) => tracing::error!(error = %e, "could not close unfinished chat replies"),
     }
     tokio::spawn(async move {
-        match resumer.agents.resume_interrupted(&resumer).await {
+        match agent::resume_interrupted(&resumer).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(runs = n, "resumed interrupted generations"),
             Err(e) => tracing::error!(error = %e, "could not resume interrupted generations"),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::agent::Agents;
+use crate::agent::registry::Agents;
 use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::db::Db;
@@ -28,7 +28,7 @@ pub struct AppState {
     /// The configured model providers.
     pub models: Arc<Models>,
     /// Serialises quota checks with the rows that record what they admitted.
-    pub admissions: crate::quota::Admissions,
+    pub admissions: crate::quota::admissions::Admissions,
     /// Preview hosts and the key their tickets are signed with.
-    pub previews: Arc<crate::preview::Previews>,
+    pub previews: Arc<crate::preview::origin::Previews>,
 }

@@ -487,7 +487,7 @@ async fn an_editor_save_may_exceed_the_json_body_limit_up_to_the_file_limit() {
 /// more than the limit, for the API and the chat agent's tools alike.
 #[tokio::test]
 async fn links_planted_in_the_workspace_are_never_followed() {
-    use minicode_server::chat::tools;
+    use minicode_server::agent::chat::tools;
 
     let app = spawn().await;
     let client = app.user("planted").await;
@@ -595,7 +595,7 @@ async fn a_folder_swapped_for_a_link_never_redirects_a_save_or_a_read() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-    use minicode_server::chat::tools;
+    use minicode_server::agent::chat::tools;
     use rustix::fs::{RenameFlags, renameat_with};
 
     let app = spawn().await;

@@ -30,7 +30,7 @@ fn user_from_row(row: &sqlx::any::AnyRow) -> AppResult<AdminUser> {
 
 /// Every user, oldest first.
 pub async fn users(state: &AppState, page: PageQuery) -> AppResult<Page<AdminUser>> {
-    let (limit, offset) = crate::projects::page_bounds(page)?;
+    let (limit, offset) = crate::db::page_bounds(page)?;
     let rows = sqlx::query(&format!(
         "SELECT {USER_COLUMNS} FROM users u ORDER BY u.created_at, u.id LIMIT $1 OFFSET $2"
     ))
@@ -124,7 +124,7 @@ pub async fn settings(state: &AppState) -> AppResult<ServerSettings> {
         .fetch_one(state.db.pool())
         .await?;
     Ok(ServerSettings {
-        registration: crate::auth::service::effective_mode(state),
+        registration: crate::auth::invites::effective_mode(state),
         sandbox: state.config.sandbox.as_str().to_string(),
         users: users.max(0) as u64,
         quota_defaults: state.config.quota_defaults(),

@@ -59,10 +59,7 @@ async fn generate(
     Json(body): Json<GenerateBody>,
 ) -> AppResult<(StatusCode, axum::Json<Data<Started>>)> {
     let project = projects::owned(&state, &caller, parse_id(&id, "project")?).await?;
-    let run_id = state
-        .agents
-        .generate(&state, &project, body.description)
-        .await?;
+    let run_id = super::generate(&state, &project, body.description).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Data {
@@ -82,7 +79,7 @@ async fn stop(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<Data<Stopped>>> {
     let project = projects::owned(&state, &caller, parse_id(&id, "project")?).await?;
-    let cancelled = state.agents.cancel(&state, project.id).await;
+    let cancelled = state.agents.cancel(project.id);
     Ok(axum::Json(Data {
         data: Stopped { cancelled },
     }))
@@ -95,7 +92,7 @@ async fn state(
 ) -> AppResult<axum::Json<Data<RunSnapshot>>> {
     let project = projects::owned(&state, &caller, parse_id(&id, "project")?).await?;
     Ok(axum::Json(Data {
-        data: state.agents.snapshot(&state, project.id).await?,
+        data: super::snapshot(&state, project.id).await?,
     }))
 }
 
@@ -128,8 +125,9 @@ async fn restart(
     let sandboxes = state.sandboxes.clone();
     let state2 = state.clone();
     tokio::spawn(async move {
-        if !state2.workspaces.has_entry(project.id, "package.json") {
-            let _ = crate::files::restore_workspace(&state2, project.id).await;
+        if let Err(e) = crate::files::ensure_workspace(&state2, project.id).await {
+            tracing::warn!(project_id = %project.id, error = %e, "could not restore the workspace");
+            return;
         }
         if let Err(e) = sandboxes
             .restart(project.id, &CancellationToken::new())

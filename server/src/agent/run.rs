@@ -17,8 +17,8 @@ use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use super::prompts;
 use super::store::{self, RunRecord, Step};
-use super::{prompts, publish};
 use crate::error::{AppError, retry_busy};
 
 /// How long a generation waits out a database lock before it fails.
@@ -125,14 +125,15 @@ pub async fn drive(ctx: RunContext, resume: Option<Step>, mut phases: Vec<Phase>
         Err(RunError::Cancelled) => {
             tracing::info!(run_id = %ctx.run, "run cancelled");
             let _ = store::set_state(state, ctx.run, AgentState::Cancelled, None).await;
-            publish(
-                state,
-                ctx.project,
-                ServerEvent::StateChange {
-                    state: AgentState::Cancelled,
-                },
-            )
-            .await;
+            state
+                .events
+                .emit(
+                    ctx.project,
+                    ServerEvent::StateChange {
+                        state: AgentState::Cancelled,
+                    },
+                )
+                .await;
         }
         Err(RunError::Failed { message, code }) => {
             tracing::warn!(run_id = %ctx.run, error = %message, "run failed");
@@ -140,24 +141,26 @@ pub async fn drive(ctx: RunContext, resume: Option<Step>, mut phases: Vec<Phase>
             let _ = store::set_state(state, ctx.run, AgentState::Failed, None).await;
             let log_tail =
                 (code == "SANDBOX_ERROR").then(|| state.sandboxes.log_tail(ctx.project, 30));
-            publish(
-                state,
-                ctx.project,
-                ServerEvent::Error {
-                    message: message.clone(),
-                    code: code.into(),
-                    log_tail,
-                },
-            )
-            .await;
-            publish(
-                state,
-                ctx.project,
-                ServerEvent::StateChange {
-                    state: AgentState::Failed,
-                },
-            )
-            .await;
+            state
+                .events
+                .emit(
+                    ctx.project,
+                    ServerEvent::Error {
+                        message: message.clone(),
+                        code: code.into(),
+                        log_tail,
+                    },
+                )
+                .await;
+            state
+                .events
+                .emit(
+                    ctx.project,
+                    ServerEvent::StateChange {
+                        state: AgentState::Failed,
+                    },
+                )
+                .await;
         }
     }
 }
@@ -166,20 +169,19 @@ pub async fn drive(ctx: RunContext, resume: Option<Step>, mut phases: Vec<Phase>
 pub async fn fail_stored(state: &AppState, record: &RunRecord, reason: &str) {
     let _ = store::set_error(state, record.id, reason).await;
     let _ = store::set_state(state, record.id, AgentState::Failed, None).await;
-    publish(
-        state,
-        record.project_id,
-        ServerEvent::error("RUN_FAILED", reason),
-    )
-    .await;
-    publish(
-        state,
-        record.project_id,
-        ServerEvent::StateChange {
-            state: AgentState::Failed,
-        },
-    )
-    .await;
+    state
+        .events
+        .emit(record.project_id, ServerEvent::error("RUN_FAILED", reason))
+        .await;
+    state
+        .events
+        .emit(
+            record.project_id,
+            ServerEvent::StateChange {
+                state: AgentState::Failed,
+            },
+        )
+        .await;
 }
 
 async fn steps(
@@ -196,12 +198,10 @@ async fn steps(
         next = match next {
             Next::Design(n) => {
                 enter(ctx, AgentState::DesigningPhase, n).await?;
-                publish(
-                    &ctx.state,
-                    ctx.project,
-                    ServerEvent::PhaseDesigning { phase_number: n },
-                )
-                .await;
+                ctx.state
+                    .events
+                    .emit(ctx.project, ServerEvent::PhaseDesigning { phase_number: n })
+                    .await;
                 let (phase, usage) = design(ctx, n, phases).await?;
                 store::save_phase(&ctx.state, ctx.run, &phase).await?;
                 store::add_usage(
@@ -216,12 +216,10 @@ async fn steps(
                 store::set_step(&ctx.state, ctx.run, Step::Designed(n)).await?;
                 phases.retain(|p| p.number != n);
                 phases.push(phase.clone());
-                publish(
-                    &ctx.state,
-                    ctx.project,
-                    ServerEvent::PhaseDesigned { phase },
-                )
-                .await;
+                ctx.state
+                    .events
+                    .emit(ctx.project, ServerEvent::PhaseDesigned { phase })
+                    .await;
                 Next::Implement(n)
             }
             Next::Implement(n) => {
@@ -236,12 +234,10 @@ async fn steps(
                 let written = implement(ctx, &phase).await?;
                 store::mark_implemented(&ctx.state, ctx.run, n).await?;
                 store::set_step(&ctx.state, ctx.run, Step::Implemented(n)).await?;
-                publish(
-                    &ctx.state,
-                    ctx.project,
-                    ServerEvent::FilesWritten { count: written },
-                )
-                .await;
+                ctx.state
+                    .events
+                    .emit(ctx.project, ServerEvent::FilesWritten { count: written })
+                    .await;
                 Next::Install(n)
             }
             Next::Install(n) => {
@@ -275,20 +271,22 @@ async fn steps(
                     .into_iter()
                     .map(|f| f.path)
                     .collect();
-                publish(
-                    &ctx.state,
-                    ctx.project,
-                    ServerEvent::StateChange {
-                        state: AgentState::Complete,
-                    },
-                )
-                .await;
-                publish(
-                    &ctx.state,
-                    ctx.project,
-                    ServerEvent::GenerationComplete { files, phases: n },
-                )
-                .await;
+                ctx.state
+                    .events
+                    .emit(
+                        ctx.project,
+                        ServerEvent::StateChange {
+                            state: AgentState::Complete,
+                        },
+                    )
+                    .await;
+                ctx.state
+                    .events
+                    .emit(
+                        ctx.project,
+                        ServerEvent::GenerationComplete { files, phases: n },
+                    )
+                    .await;
                 tracing::info!(run_id = %ctx.run, phases = n, "generation complete");
                 return Ok(());
             }
@@ -299,15 +297,16 @@ async fn steps(
 /// Persists and announces a state change.
 async fn enter(ctx: &RunContext, state: AgentState, phase: u32) -> Result<(), RunError> {
     store::set_state(&ctx.state, ctx.run, state, Some(phase)).await?;
-    publish(&ctx.state, ctx.project, ServerEvent::StateChange { state }).await;
+    ctx.state
+        .events
+        .emit(ctx.project, ServerEvent::StateChange { state })
+        .await;
     Ok(())
 }
 
 /// A workspace removed while the server was down comes back from the database.
 async fn ensure_workspace(ctx: &RunContext) -> Result<(), RunError> {
-    if !ctx.state.workspaces.has_entry(ctx.project, "package.json") {
-        files::restore_workspace(&ctx.state, ctx.project).await?;
-    }
+    files::ensure_workspace(&ctx.state, ctx.project).await?;
     Ok(())
 }
 
@@ -547,16 +546,18 @@ impl PhaseWriter<'_> {
 
     /// `file_end` with `incomplete`: the file was not stored.
     async fn incomplete(&self, path: String, content: String) {
-        publish(
-            &self.ctx.state,
-            self.ctx.project,
-            ServerEvent::FileEnd {
-                path,
-                content,
-                incomplete: true,
-            },
-        )
-        .await;
+        self.ctx
+            .state
+            .events
+            .emit(
+                self.ctx.project,
+                ServerEvent::FileEnd {
+                    path,
+                    content,
+                    incomplete: true,
+                },
+            )
+            .await;
     }
 
     async fn handle(&mut self, events: Vec<ScofEvent>) -> Result<(), RunError> {
@@ -569,23 +570,28 @@ impl PhaseWriter<'_> {
                 ScofEvent::FileStart { path } => match RelPath::parse_writable(&path) {
                     Ok(p) => {
                         self.open = Some(p.to_string());
-                        publish(
-                            state,
-                            project,
-                            ServerEvent::FileStart {
-                                path: p.to_string(),
-                            },
-                        )
-                        .await
+                        state
+                            .events
+                            .emit(
+                                project,
+                                ServerEvent::FileStart {
+                                    path: p.to_string(),
+                                },
+                            )
+                            .await
                     }
                     Err(e) => {
                         tracing::warn!(path, error = %e, "model wrote to a refused path");
-                        publish(
-                            state,
-                            project,
-                            ServerEvent::error("REFUSED_PATH", format!("skipped `{path}`: {e}")),
-                        )
-                        .await;
+                        state
+                            .events
+                            .emit(
+                                project,
+                                ServerEvent::error(
+                                    "REFUSED_PATH",
+                                    format!("skipped `{path}`: {e}"),
+                                ),
+                            )
+                            .await;
                         self.refused.insert(path);
                     }
                 },
@@ -593,15 +599,16 @@ impl PhaseWriter<'_> {
                     if !self.refused.contains(&path)
                         && let Ok(p) = RelPath::parse_writable(&path)
                     {
-                        publish(
-                            state,
-                            project,
-                            ServerEvent::FileChunk {
-                                path: p.to_string(),
-                                chunk,
-                            },
-                        )
-                        .await;
+                        state
+                            .events
+                            .emit(
+                                project,
+                                ServerEvent::FileChunk {
+                                    path: p.to_string(),
+                                    chunk,
+                                },
+                            )
+                            .await;
                     }
                 }
                 ScofEvent::FileEnd {
@@ -626,27 +633,29 @@ impl PhaseWriter<'_> {
                     complete,
                 } => {
                     let Ok(p) = RelPath::parse_writable(&path) else {
-                        publish(
-                            state,
-                            project,
-                            ServerEvent::error(
-                                "REFUSED_PATH",
-                                format!("skipped a patch of `{path}`"),
-                            ),
-                        )
-                        .await;
+                        state
+                            .events
+                            .emit(
+                                project,
+                                ServerEvent::error(
+                                    "REFUSED_PATH",
+                                    format!("skipped a patch of `{path}`"),
+                                ),
+                            )
+                            .await;
                         continue;
                     };
                     if !complete {
-                        publish(
-                            state,
-                            project,
-                            ServerEvent::error(
-                                "PATCH_FAILED",
-                                format!("the patch of `{p}` broke off; the file is unchanged"),
-                            ),
-                        )
-                        .await;
+                        state
+                            .events
+                            .emit(
+                                project,
+                                ServerEvent::error(
+                                    "PATCH_FAILED",
+                                    format!("the patch of `{p}` broke off; the file is unchanged"),
+                                ),
+                            )
+                            .await;
                         continue;
                     }
                     let old = match files::read(state, project, &p).await {
@@ -655,26 +664,30 @@ impl PhaseWriter<'_> {
                     };
                     match apply_patch(&old, &diff) {
                         Ok(new) => {
-                            publish(
-                                state,
-                                project,
-                                ServerEvent::FileStart {
-                                    path: p.to_string(),
-                                },
-                            )
-                            .await;
+                            state
+                                .events
+                                .emit(
+                                    project,
+                                    ServerEvent::FileStart {
+                                        path: p.to_string(),
+                                    },
+                                )
+                                .await;
                             self.store(p, new).await?;
                         }
                         Err(e) => {
-                            publish(
-                                state,
-                                project,
-                                ServerEvent::error(
-                                    "PATCH_FAILED",
-                                    format!("could not patch `{p}`: {e}; the file is unchanged"),
-                                ),
-                            )
-                            .await;
+                            state
+                                .events
+                                .emit(
+                                    project,
+                                    ServerEvent::error(
+                                        "PATCH_FAILED",
+                                        format!(
+                                            "could not patch `{p}`: {e}; the file is unchanged"
+                                        ),
+                                    ),
+                                )
+                                .await;
                         }
                     }
                 }
@@ -707,26 +720,18 @@ impl PhaseWriter<'_> {
             && e.code == ErrorCode::Conflict
         {
             tracing::warn!(%path, error = %e.error, "model wrote a file where a folder is");
-            publish(
-                state,
-                project,
-                ServerEvent::error("REFUSED_PATH", format!("skipped `{path}`: {}", e.error)),
-            )
-            .await;
+            state
+                .events
+                .emit(
+                    project,
+                    ServerEvent::error("REFUSED_PATH", format!("skipped `{path}`: {}", e.error)),
+                )
+                .await;
             self.incomplete(path.to_string(), String::new()).await;
             return Ok(());
         }
+        // Stored and announced (`file_end`) by the files service.
         saved?;
-        publish(
-            state,
-            project,
-            ServerEvent::FileEnd {
-                path: path.to_string(),
-                content,
-                incomplete: false,
-            },
-        )
-        .await;
         self.written.insert(path.to_string());
         Ok(())
     }

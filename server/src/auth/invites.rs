@@ -6,10 +6,21 @@ use minicode::{ApiError, CreatedInvite, ErrorCode, Invite, NewInvite, Page, Page
 use sqlx::Row;
 use uuid::Uuid;
 
-use super::service::{random_secret, sha256_hex};
+use super::secret::{random_secret, sha256_hex};
 use crate::db::{self, now_ms, rfc3339};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
+
+/// The registration mode in force: `MINICODE_REGISTRATION`, except that a
+/// server running apps without a sandbox never takes a second account
+/// (unsandboxed apps can read the database).
+pub fn effective_mode(state: &AppState) -> minicode::RegistrationMode {
+    if state.config.sandbox == crate::config::SandboxKind::ProcessUnsafe {
+        minicode::RegistrationMode::Closed
+    } else {
+        state.config.registration.mode()
+    }
+}
 
 /// Longest lifetime of an invitation, in days.
 const MAX_INVITE_DAYS: u32 = 30;
@@ -32,7 +43,7 @@ fn invite_from_row(row: &sqlx::any::AnyRow) -> AppResult<Invite> {
 /// Creates an invitation. The code is in the answer and nowhere else.
 #[tracing::instrument(name = "invites.create", skip_all, fields(admin_id = %admin))]
 pub async fn create(state: &AppState, admin: Uuid, input: NewInvite) -> AppResult<CreatedInvite> {
-    let mode = super::service::effective_mode(state);
+    let mode = effective_mode(state);
     if mode != minicode::RegistrationMode::Invite {
         return Err(ApiError::new(
             ErrorCode::Conflict,
@@ -88,7 +99,7 @@ pub async fn create(state: &AppState, admin: Uuid, input: NewInvite) -> AppResul
 
 /// Every invitation, newest first, with who used it.
 pub async fn list(state: &AppState, page: PageQuery) -> AppResult<Page<Invite>> {
-    let (limit, offset) = crate::projects::page_bounds(page)?;
+    let (limit, offset) = crate::db::page_bounds(page)?;
     let rows = sqlx::query(
         "SELECT i.id, i.note, i.created_at, i.expires_at, i.used_at, u.username AS used_by_name \
          FROM invites i LEFT JOIN users u ON u.id = i.used_by \

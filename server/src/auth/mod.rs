@@ -6,6 +6,7 @@ pub mod invites;
 mod password;
 pub mod rate_limit;
 pub mod routes;
+pub(crate) mod secret;
 pub mod service;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};

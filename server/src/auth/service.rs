@@ -5,18 +5,16 @@ use std::net::IpAddr;
 
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, COOKIE};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use minicode::{
     ApiError, ApiToken, CreatedApiToken, Credentials, DEFAULT_TOKEN_DAYS, ErrorCode,
     MAX_NAME_CHARS, MAX_TOKEN_DAYS, NewApiToken, PASSWORD_CHARS, Page, PageQuery, RegistrationMode,
     TokenScope, USERNAME_CHARS, User,
 };
-use sha2::{Digest, Sha256};
 use sqlx::Row;
 use uuid::Uuid;
 
 use super::password;
+use super::secret::{random_secret, sha256_hex};
 use crate::db::{self, now_ms, rfc3339};
 use crate::error::{AppError, AppResult, ResultExt};
 use crate::state::AppState;
@@ -93,16 +91,6 @@ pub struct NewSession {
     pub set_cookie: String,
 }
 
-/// 256 random bits, URL-safe.
-pub(crate) fn random_secret() -> String {
-    URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
-}
-
-/// Sessions and tokens are stored as their SHA-256, so a database leak does not leak them.
-pub(crate) fn sha256_hex(value: &str) -> String {
-    hex::encode(Sha256::digest(value.as_bytes()))
-}
-
 /// Lower-cases and checks a username: 3–32 of `a-z 0-9 _ . -`.
 pub fn normalize_username(raw: &str) -> AppResult<String> {
     let name = raw.trim().to_lowercase();
@@ -158,24 +146,13 @@ pub async fn registration(state: &AppState) -> AppResult<minicode::Registration>
     let (users,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM users")
         .fetch_one(state.db.pool())
         .await?;
-    let mode = effective_mode(state);
+    let mode = super::invites::effective_mode(state);
     let first_account = users == 0;
     Ok(minicode::Registration {
         mode,
         first_account,
         accepting: first_account || mode != RegistrationMode::Closed,
     })
-}
-
-/// The registration mode in force: `MINICODE_REGISTRATION`, except that a
-/// server running apps without a sandbox never takes a second account
-/// (unsandboxed apps can read the database).
-pub fn effective_mode(state: &AppState) -> RegistrationMode {
-    if state.config.sandbox == crate::config::SandboxKind::ProcessUnsafe {
-        RegistrationMode::Closed
-    } else {
-        state.config.registration.mode()
-    }
 }
 
 /// Creates an account and signs it in. The first account of a server becomes
@@ -537,7 +514,7 @@ pub async fn list_tokens(
     caller: &Caller,
     page: PageQuery,
 ) -> AppResult<Page<ApiToken>> {
-    let (limit, offset) = crate::projects::page_bounds(page)?;
+    let (limit, offset) = crate::db::page_bounds(page)?;
     let rows = sqlx::query(
         "SELECT id, name, prefix, created_at, last_used_at, scope, expires_at FROM api_tokens \
          WHERE user_id = $1 \

@@ -8,9 +8,10 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use crate::auth::Caller;
+use crate::db::page_bounds;
 use crate::db::{self, now_ms, rfc3339};
 use crate::error::{AppError, AppResult};
-use crate::projects::{self, clean_name, page_bounds};
+use crate::projects::{self, clean_name};
 use crate::state::AppState;
 
 /// Title of a chat created without one.

@@ -165,17 +165,15 @@ async fn send_message(
     Json(body): Json<MessageBody>,
 ) -> AppResult<(StatusCode, axum::Json<Data<Accepted>>)> {
     let chat = crate::chats::owned(&state, &caller, parse_id(&id, "chat")?).await?;
-    let message_id = state
-        .agents
-        .send_message(
-            &state,
-            &caller,
-            chat.project_id,
-            chat.id,
-            body.content,
-            false,
-        )
-        .await?;
+    let message_id = crate::agent::chat::start_turn(
+        &state,
+        &caller,
+        chat.project_id,
+        chat.id,
+        body.content,
+        false,
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Data {
@@ -190,17 +188,15 @@ async fn fix_error(
     Path(id): Path<String>,
 ) -> AppResult<(StatusCode, axum::Json<Data<Accepted>>)> {
     let chat = crate::chats::owned(&state, &caller, parse_id(&id, "chat")?).await?;
-    let message_id = state
-        .agents
-        .send_message(
-            &state,
-            &caller,
-            chat.project_id,
-            chat.id,
-            String::new(),
-            true,
-        )
-        .await?;
+    let message_id = crate::agent::chat::start_turn(
+        &state,
+        &caller,
+        chat.project_id,
+        chat.id,
+        String::new(),
+        true,
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Data {

@@ -109,15 +109,16 @@ pub async fn create(state: &AppState, project: Uuid, kind: Kind, message: &str) 
     }
     let changed_files = changed(&previous.map(|n| n.after).unwrap_or_default(), &manifest);
     let message = insert(state, project, kind, message, &manifest, &changed_files).await?;
-    crate::agent::publish(
-        state,
-        project,
-        ServerEvent::CheckpointCreated {
-            id: message.0,
-            message: message.1,
-        },
-    )
-    .await;
+    state
+        .events
+        .emit(
+            project,
+            ServerEvent::CheckpointCreated {
+                id: message.0,
+                message: message.1,
+            },
+        )
+        .await;
     Ok(message.0)
 }
 
@@ -194,15 +195,16 @@ pub async fn after_turn(state: &AppState, project: Uuid, checkpoint: Uuid) -> Ap
         .bind(checkpoint.to_string())
         .execute(state.db.pool())
         .await?;
-    crate::agent::publish(
-        state,
-        project,
-        ServerEvent::CheckpointCreated {
-            id: checkpoint,
-            message: info.message,
-        },
-    )
-    .await;
+    state
+        .events
+        .emit(
+            project,
+            ServerEvent::CheckpointCreated {
+                id: checkpoint,
+                message: info.message,
+            },
+        )
+        .await;
     Ok(())
 }
 
@@ -476,28 +478,7 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
     // One change, so a file the checkpoint had where a folder is now (or the
     // other way round) is swapped cleanly, and a refused restore stores nothing.
     if !writes.is_empty() || !deletes.is_empty() {
-        files::apply(
-            state,
-            project,
-            writes.clone(),
-            deletes.clone(),
-            Source::Restore,
-            None,
-        )
-        .await?;
-    }
-    for path in deletes {
-        crate::agent::publish(
-            state,
-            project,
-            ServerEvent::FileDeleted {
-                path: path.to_string(),
-            },
-        )
-        .await;
-    }
-    for (path, bytes) in writes {
-        files::routes::announce(state, project, &path, bytes).await;
+        files::apply(state, project, writes, deletes, Source::Restore, None).await?;
     }
     let restored = create(
         state,

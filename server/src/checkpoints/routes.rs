@@ -9,8 +9,9 @@ use uuid::Uuid;
 
 use crate::api::extract::{Query, parse_id};
 use crate::auth::Caller;
+use crate::db::page_bounds;
 use crate::error::AppResult;
-use crate::projects::{self, page_bounds};
+use crate::projects;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {

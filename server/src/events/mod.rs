@@ -141,6 +141,32 @@ impl EventBus {
         Ok(seqs.last().copied().unwrap_or_default())
     }
 
+    /// Publishes an event the caller's work does not depend on (progress,
+    /// file and state notifications): if it cannot be stored the failure is
+    /// logged here, once, and the work goes on. The one "publish and log".
+    pub async fn emit(&self, project: Uuid, event: ServerEvent) {
+        let kind = event.kind();
+        if let Err(e) = self.publish(project, event).await {
+            tracing::warn!(project_id = %project, kind, error = %e, "could not publish an event");
+        }
+    }
+
+    /// [`emit`](Self::emit) for several events, in order.
+    pub async fn emit_many(&self, project: Uuid, events: Vec<ServerEvent>) {
+        let count = events.len();
+        if let Err(e) = self.publish_many(project, events).await {
+            tracing::warn!(project_id = %project, count, error = %e, "could not publish events");
+        }
+    }
+
+    /// [`emit`](Self::emit) for an event of a chat turn.
+    pub async fn emit_for_chat(&self, project: Uuid, chat: Uuid, event: ServerEvent) {
+        let kind = event.kind();
+        if let Err(e) = self.publish_for_chat(project, chat, event).await {
+            tracing::warn!(project_id = %project, chat_id = %chat, kind, error = %e, "could not publish a chat event");
+        }
+    }
+
     /// Publishes one event of a chat turn, tagged with its chat (see [`Frame::chat`]).
     pub async fn publish_for_chat(
         &self,

@@ -8,6 +8,7 @@ pub mod routes;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
+use minicode::protocol::ServerEvent;
 use minicode::{Encoding, FileContent, FileEntry};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
@@ -85,6 +86,10 @@ pub mod sql {
          JOIN generated_files g ON g.id = c.file_id \
          WHERE c.project_id = $1 AND c.path = $2 AND c.deleted = 0";
 
+    /// The path back if project `$1` has a live file at path `$2`.
+    pub const IS_LIVE: &str = "SELECT path FROM current_files \
+         WHERE project_id = $1 AND path = $2 AND deleted = 0";
+
     /// The newest content of every live file of project `$1`: `id, path, content`.
     pub const SNAPSHOT: &str = "SELECT c.file_id AS id, c.path, g.content FROM current_files c \
          JOIN generated_files g ON g.id = c.file_id \
@@ -106,9 +111,10 @@ pub mod sql {
 
     /// Every query above, named, with the types of its parameters in order
     /// (`t` text, `b` bytes, `i` integer), so a test can bind and `EXPLAIN` it.
-    pub const ALL: [(&str, &str, &str); 5] = [
+    pub const ALL: [(&str, &str, &str); 6] = [
         ("live", LIVE, "t"),
         ("read", READ, "tt"),
+        ("is_live", IS_LIVE, "tt"),
         ("snapshot", SNAPSHOT, "t"),
         ("insert_version", INSERT_VERSION, "tttbtiitti"),
         ("set_current", SET_CURRENT, "tttiii"),
@@ -204,6 +210,10 @@ pub async fn delete(
 ///    transaction commits. If the disk fails, the transaction rolls back; if
 ///    the disk or the commit fails after the disk changed, the workspace is
 ///    put back from the stored versions read in step 2.
+/// 4. Once committed, the change is announced to the project's clients
+///    (`file_deleted` for each deletion, then `file_end` with the content for
+///    each write): every writer (generation, chat tools, the editor, uploads,
+///    restores) gets this from here, never by announcing it itself.
 #[tracing::instrument(name = "files.apply", skip_all, fields(project_id = %project_id, writes = writes.len(), deletes = deletes.len()))]
 pub async fn apply(
     state: &AppState,
@@ -312,6 +322,18 @@ pub async fn apply(
         )
         .await?;
     }
+    let mut announcements: Vec<ServerEvent> = deletes
+        .iter()
+        .map(|path| ServerEvent::FileDeleted {
+            path: path.to_string(),
+        })
+        .collect();
+    announcements.extend(writes.iter().map(|(path, bytes)| ServerEvent::FileEnd {
+        path: path.to_string(),
+        // A binary file is announced empty; editors fetch it if they show it.
+        content: String::from_utf8(bytes.clone()).unwrap_or_default(),
+        incomplete: false,
+    }));
     if let Err((e, changed)) = state.workspaces.apply(project_id, deletes, writes).await {
         before.retain(|(path, _)| changed.contains(path));
         state.workspaces.put_back(project_id, before).await;
@@ -322,6 +344,7 @@ pub async fn apply(
         state.workspaces.put_back(project_id, before).await;
         return Err(e.into());
     }
+    state.events.emit_many(project_id, announcements).await;
     Ok(saved)
 }
 
@@ -493,6 +516,32 @@ pub async fn snapshot(
             ))
         })
         .collect()
+}
+
+/// Makes sure the project's workspace folder holds its files, rebuilding it
+/// from the database when it is missing (cleaned up while idle, a new
+/// machine) or lacks the `package.json` the database has (a folder that
+/// something recreated empty). Every user of the workspace (runs, chat
+/// tools, previews, restarts) calls this rather than checking itself.
+/// Returns true if it had to rebuild.
+pub async fn ensure_workspace(state: &AppState, project_id: Uuid) -> AppResult<bool> {
+    const MANIFEST: &str = "package.json";
+    if state.workspaces.exists(project_id) {
+        if state.workspaces.has_entry(project_id, MANIFEST) {
+            return Ok(false);
+        }
+        let stored: Option<String> = sqlx::query_scalar(sql::IS_LIVE)
+            .bind(project_id.to_string())
+            .bind(MANIFEST)
+            .fetch_optional(state.db.pool())
+            .await?;
+        if stored.is_none() {
+            return Ok(false);
+        }
+    }
+    let count = restore_workspace(state, project_id).await?;
+    tracing::info!(project_id = %project_id, files = count, "workspace rebuilt from the database");
+    Ok(true)
 }
 
 /// Rewrites the workspace from the database: every live file is written.

@@ -5,7 +5,6 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use base64::Engine;
-use minicode::protocol::ServerEvent;
 use minicode::{Data, Encoding, FileContent, FileEntry, FileWrite, Page};
 
 use super::Source;
@@ -109,7 +108,6 @@ async fn write(
         None,
     )
     .await?;
-    announce(&state, project, &path, bytes.clone()).await;
     let (content, encoding) = super::encode(bytes);
     let version = saved.first().map(|s| s.version).unwrap_or_default();
     Ok(axum::Json(Data {
@@ -129,14 +127,6 @@ async fn remove(
 ) -> AppResult<StatusCode> {
     let (project, path) = target(&state, &caller, &id, &path).await?;
     super::delete(&state, project, &path, Source::User).await?;
-    publish(
-        &state,
-        project,
-        ServerEvent::FileDeleted {
-            path: path.to_string(),
-        },
-    )
-    .await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -184,15 +174,14 @@ async fn upload(
     if files.is_empty() {
         return Err(AppError::validation("the upload has no `file` part"));
     }
-    super::save(&state, project, files.clone(), Source::Upload, None).await?;
-    let mut entries = Vec::with_capacity(files.len());
-    for (path, bytes) in files {
-        entries.push(FileEntry {
+    let entries: Vec<FileEntry> = files
+        .iter()
+        .map(|(path, bytes)| FileEntry {
             path: path.to_string(),
             size: bytes.len() as u64,
-        });
-        announce(&state, project, &path, bytes).await;
-    }
+        })
+        .collect();
+    super::save(&state, project, files, Source::Upload, None).await?;
     Ok((
         StatusCode::CREATED,
         axum::Json(Page {
@@ -207,26 +196,5 @@ fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
         crate::api::extract::too_large()
     } else {
         AppError::bad_request(format!("could not read the upload: {}", e.body_text()))
-    }
-}
-
-/// Tells the project's open editors about a file's new content.
-pub async fn announce(state: &AppState, project: uuid::Uuid, path: &RelPath, bytes: Vec<u8>) {
-    let content = String::from_utf8(bytes).unwrap_or_default();
-    publish(
-        state,
-        project,
-        ServerEvent::FileEnd {
-            path: path.to_string(),
-            content,
-            incomplete: false,
-        },
-    )
-    .await;
-}
-
-async fn publish(state: &AppState, project: uuid::Uuid, event: ServerEvent) {
-    if let Err(e) = state.events.publish(project, event).await {
-        tracing::warn!(error = %e, "could not publish a file event");
     }
 }

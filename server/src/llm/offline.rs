@@ -2076,7 +2076,7 @@ fn change_accent(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chat::tools::apply_edit;
+    use crate::agent::chat::tools::apply_edit;
     use crate::llm::{ToolCall, ToolCallAssembler};
     use crate::scof::{ScofEvent, ScofParser};
     use futures::StreamExt;
@@ -2098,7 +2098,7 @@ mod tests {
             model: "builtin".into(),
             system: "You are a test.".into(),
             messages,
-            tools: crate::chat::tools::specs(),
+            tools: crate::agent::chat::tools::specs(),
             max_tokens: 4096,
             temperature: None,
             purpose,

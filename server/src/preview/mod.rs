@@ -38,34 +38,11 @@ use crate::db::now_ms;
 use crate::projects;
 use crate::sandbox::Phase;
 use crate::state::AppState;
-pub use origin::PreviewHosts;
-use ticket::{Claims, Kind, Signer};
+pub use origin::{PreviewHosts, Previews};
+use ticket::{Claims, Kind};
 
 /// The path on a preview host that takes a ticket.
 pub const ENTER_PATH: &str = "/__minicode/enter";
-/// The preview host's own cookie (`__Host-` prefixed over https).
-const PASS_COOKIE: &str = "minicode_preview";
-
-/// What the preview hosts need: where they are and the signing key.
-#[derive(Clone, Debug)]
-pub struct Previews {
-    pub hosts: PreviewHosts,
-    pub signer: Signer,
-    /// The preview hosts' CSP, made once: it names minicode's own origins
-    /// as the only ones that may frame a preview.
-    pub csp: HeaderValue,
-}
-
-impl Previews {
-    fn pass_cookie_name(&self) -> &'static str {
-        if self.hosts.secure_context() {
-            "__Host-minicode_preview"
-        } else {
-            PASS_COOKIE
-        }
-    }
-}
-
 /// The generated app may use images and fonts from anywhere, but runs its
 /// scripts only from its own origin, and may only be framed by minicode.
 pub fn preview_csp(frame_ancestors: &str) -> String {
@@ -372,9 +349,7 @@ async fn not_running(state: &AppState, project: Uuid, headers: &HeaderMap) -> Re
         let state = state.clone();
         tokio::spawn(async move {
             // A workspace removed while idle comes back from the database first.
-            if !state.workspaces.has_entry(project, "package.json")
-                && let Err(e) = crate::files::restore_workspace(&state, project).await
-            {
+            if let Err(e) = crate::files::ensure_workspace(&state, project).await {
                 tracing::warn!(project_id = %project, error = %e, "could not restore the workspace");
                 return;
             }

@@ -143,6 +143,30 @@ impl PreviewHosts {
     }
 }
 
+/// The preview host's own cookie (`__Host-` prefixed over https).
+const PASS_COOKIE: &str = "minicode_preview";
+
+/// What the preview hosts need: where they are and the signing key.
+#[derive(Clone, Debug)]
+pub struct Previews {
+    pub hosts: PreviewHosts,
+    pub signer: super::ticket::Signer,
+    /// The preview hosts' CSP, made once: it names minicode's own origins
+    /// as the only ones that may frame a preview.
+    pub csp: axum::http::HeaderValue,
+}
+
+impl Previews {
+    /// The cookie a preview host sets once a ticket is redeemed.
+    pub(crate) fn pass_cookie_name(&self) -> &'static str {
+        if self.hosts.secure_context() {
+            "__Host-minicode_preview"
+        } else {
+            PASS_COOKIE
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

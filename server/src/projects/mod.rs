@@ -4,8 +4,7 @@
 pub mod routes;
 
 use minicode::{
-    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, MAX_PAGE_LIMIT, NewProject, Page, PageQuery, Project,
-    ProjectPatch,
+    MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Page, PageQuery, Project, ProjectPatch,
 };
 use sqlx::Row;
 use uuid::Uuid;
@@ -14,19 +13,6 @@ use crate::auth::Caller;
 use crate::db::{self, now_ms, rfc3339};
 use crate::error::{AppError, AppResult};
 use crate::state::AppState;
-
-/// Checks `limit`/`offset` and converts them for SQL.
-pub fn page_bounds(page: PageQuery) -> AppResult<(i64, i64)> {
-    if !(1..=i64::from(MAX_PAGE_LIMIT)).contains(&page.limit) {
-        return Err(AppError::validation(format!(
-            "limit must be between 1 and {MAX_PAGE_LIMIT}"
-        )));
-    }
-    if page.offset < 0 {
-        return Err(AppError::validation("offset must be 0 or more"));
-    }
-    Ok((page.limit, page.offset))
-}
 
 /// Trims a name and checks it is 1..=MAX_NAME_CHARS characters.
 pub fn clean_name(raw: &str, what: &str) -> AppResult<String> {
@@ -83,7 +69,7 @@ fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Project> {
 
 /// The caller's projects, newest first.
 pub async fn list(state: &AppState, caller: &Caller, page: PageQuery) -> AppResult<Page<Project>> {
-    let (limit, offset) = page_bounds(page)?;
+    let (limit, offset) = db::page_bounds(page)?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM projects WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT $2 OFFSET $3"
     ))
@@ -203,7 +189,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()
 /// After a project's rows are gone (deleted, or with its owner's account):
 /// stops its agent work and running app and removes its files from disk.
 pub async fn discard(state: &AppState, id: Uuid) {
-    state.agents.cancel(state, id).await;
+    state.agents.cancel(id);
     state.sandboxes.destroy(id).await;
     if let Err(e) = state.workspaces.remove(id).await {
         tracing::warn!(project_id = %id, error = %e, "could not remove the workspace of a deleted project");
@@ -214,35 +200,6 @@ pub async fn discard(state: &AppState, id: Uuid) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn page_bounds_refuse_nonsense() {
-        assert!(
-            page_bounds(PageQuery {
-                limit: 0,
-                offset: 0
-            })
-            .is_err()
-        );
-        assert!(
-            page_bounds(PageQuery {
-                limit: i64::from(MAX_PAGE_LIMIT) + 1,
-                offset: 0
-            })
-            .is_err()
-        );
-        for (limit, offset) in [(-1, 0), (1, -1), (i64::MIN, i64::MIN)] {
-            assert!(page_bounds(PageQuery { limit, offset }).is_err());
-        }
-        assert_eq!(
-            page_bounds(PageQuery {
-                limit: 10,
-                offset: 20
-            })
-            .unwrap(),
-            (10, 20)
-        );
-    }
 
     #[test]
     fn names_are_trimmed_and_bounded() {

@@ -17,7 +17,7 @@ use sqlx::Row;
 use uuid::Uuid;
 
 use super::{Windows, limits_for, overrides_from_row};
-use crate::agent::Work;
+use crate::agent::registry::Work;
 use crate::db::{self, now_ms};
 use crate::error::AppResult;
 use crate::state::AppState;

@@ -16,38 +16,25 @@
 //! starts, so a user can overshoot it by at most the run or turn that
 //! crossed it.
 
+pub mod admissions;
 pub mod ledger;
 pub mod routes;
 
 use std::collections::HashSet;
-use std::sync::Arc;
 
 use minicode::usage::{LimitExceeded, LimitUnit, QuotaLimits, QuotaOverrides, micro_usd};
 use minicode::{ApiError, ErrorCode};
 use sqlx::Row;
-use tokio::sync::{Mutex, OwnedMutexGuard};
 use uuid::Uuid;
 
 pub use ledger::{usage_by_user, usage_for};
 
-use crate::agent::Work;
+use crate::agent::registry::Work;
 use crate::db::{self, now_ms};
 use crate::error::{AppError, AppResult};
 use crate::sandbox::Phase;
 use crate::state::AppState;
-
-/// Serialises admissions: a check and the row that records what it admitted.
-#[derive(Clone, Default)]
-pub struct Admissions(Arc<Mutex<()>>);
-
-/// Held from a check until the admitted thing is stored (a project row).
-pub struct Admission(#[allow(dead_code)] OwnedMutexGuard<()>);
-
-impl Admissions {
-    async fn enter(&self) -> Admission {
-        Admission(self.0.clone().lock_owned().await)
-    }
-}
+pub use admissions::{Admission, Admissions};
 
 /// The limits in force for `user`: the configured defaults with the user's
 /// overrides applied (0 = unlimited).

@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use sha2::{Digest, Sha256};
+
 use super::SandboxError;
 use super::logs::LogSink;
 use crate::config::SandboxKind;
@@ -151,4 +153,24 @@ pub trait Backend: Send + Sync + 'static {
 
     /// The address the dev server must listen on inside the sandbox.
     fn listen_host(&self) -> &'static str;
+}
+
+/// Finds `program` on `PATH` (bubblewrap, node), as a shell would.
+pub(crate) fn which(program: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")?
+        .to_str()?
+        .split(':')
+        .map(|dir| Path::new(dir).join(program))
+        .find(|p| p.is_file())
+}
+
+/// The instance label of a minicode: derived from its data folder, so a
+/// restart with the same folder finds its orphans and two servers with
+/// different folders never reap each other's containers.
+pub fn instance_id(data_dir: &Path) -> String {
+    let path = data_dir
+        .canonicalize()
+        .unwrap_or_else(|_| data_dir.to_path_buf());
+    let digest = Sha256::digest(path.display().to_string().as_bytes());
+    hex::encode(&digest[..6])
 }

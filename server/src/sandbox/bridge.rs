@@ -40,8 +40,8 @@ pub const SOCKET_NAME: &str = "dev.sock";
 pub fn wrap(command: CommandSpec, port: u16) -> CommandSpec {
     let script = format!(
         "node {tools}/{SCRIPT_NAME} {run}/{SOCKET_NAME} {port} & exec \"$@\"",
-        tools = super::bwrap::TOOLS_DIR,
-        run = super::bwrap::RUN_DIR,
+        tools = super::layout::TOOLS_DIR,
+        run = super::layout::RUN_DIR,
     );
     let mut args = vec!["-c".to_string(), script, "sh".to_string(), command.program];
     args.extend(command.args);

@@ -27,16 +27,7 @@ use std::process::Stdio;
 
 use std::process::Command;
 
-/// Where the writable folder appears inside the sandbox.
-pub const APP: &str = "/app";
-/// HOME inside the sandbox (a private tmpfs).
-pub const HOME: &str = "/home/sandbox";
-/// Where the npm cache appears while packages are downloaded.
-pub const NPM_CACHE: &str = "/npm-cache";
-/// Where the per-project socket folder appears (the dev server's bridge).
-pub const RUN_DIR: &str = "/run/minicode";
-/// Where minicode's helper scripts appear (read-only).
-pub const TOOLS_DIR: &str = "/opt/minicode";
+pub use super::layout::{APP, HOME, NPM_CACHE, RUN_DIR, TOOLS_DIR};
 
 /// What one command gets to see and do.
 #[derive(Clone, Debug, Default)]
@@ -75,7 +66,7 @@ impl Bubblewrap {
     /// the folder holding the `node` binary, bound too when it is not under
     /// `/usr` (a Node.js installed in `/opt` or `/usr/local` elsewhere).
     pub fn detect(node_dir: Option<&Path>) -> Result<Self, String> {
-        let program = super::process::which("bwrap").ok_or_else(|| {
+        let program = super::backend::which("bwrap").ok_or_else(|| {
             "bubblewrap (`bwrap`) is not installed: install it (Debian: apt-get install \
              bubblewrap; scripts/setup does), or set MINICODE_SANDBOX=process-unsafe on a \
              machine only you use"

@@ -64,13 +64,13 @@ use bollard::query_parameters::{
 };
 use futures::StreamExt;
 use minicode::protocol::LogStream;
-use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
 
 use super::SandboxError;
+pub use super::backend::instance_id;
 use super::backend::{
     Backend, BoxFuture, CommandSpec, ProjectEnv, Running, hand_over_tree, npm_command,
 };
@@ -129,17 +129,6 @@ pub struct DockerBackend {
     containers: tokio::sync::Mutex<HashMap<Uuid, ContainerInfo>>,
     /// Numbers the pid files of exec'd commands.
     exec_seq: AtomicU64,
-}
-
-/// The instance label of a minicode: derived from its data folder, so a
-/// restart with the same folder finds its orphans and two servers with
-/// different folders never reap each other's containers.
-pub fn instance_id(data_dir: &Path) -> String {
-    let path = data_dir
-        .canonicalize()
-        .unwrap_or_else(|_| data_dir.to_path_buf());
-    let digest = Sha256::digest(path.display().to_string().as_bytes());
-    hex::encode(&digest[..6])
 }
 
 fn docker_error(e: bollard::errors::Error) -> SandboxError {
@@ -300,12 +289,12 @@ impl DockerBackend {
             format!(
                 "{}:{}",
                 self.project_dir("sock", project.id).display(),
-                super::bwrap::RUN_DIR
+                super::layout::RUN_DIR
             ),
             format!(
                 "{}:{}:ro",
                 self.state_dir.join("tools").display(),
-                super::bwrap::TOOLS_DIR
+                super::layout::TOOLS_DIR
             ),
         ];
         if let Some(modules) = &project.modules {

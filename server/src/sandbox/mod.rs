@@ -14,6 +14,7 @@ pub mod bwrap;
 pub mod cgroup;
 pub mod deps;
 pub mod docker;
+pub mod layout;
 pub mod logs;
 pub mod ports;
 pub mod process;
@@ -286,9 +287,7 @@ impl Sandboxes {
     }
 
     async fn publish(&self, project: Uuid, event: ServerEvent) {
-        if let Err(e) = self.inner.events.publish(project, event).await {
-            tracing::warn!(error = %e, "could not publish a sandbox event");
-        }
+        self.inner.events.emit(project, event).await;
     }
 
     /// Records a failure: the slot's state, the log, and an `error` event.

@@ -39,7 +39,7 @@ use uuid::Uuid;
 
 use super::SandboxError;
 use super::backend::{
-    Backend, BoxFuture, CommandSpec, ProjectEnv, Running, hand_over_tree, npm_command,
+    Backend, BoxFuture, CommandSpec, ProjectEnv, Running, hand_over_tree, npm_command, which,
 };
 use super::bridge;
 use super::bwrap::{self, Bubblewrap, View};
@@ -127,7 +127,7 @@ impl ProcessBackend {
                 let run_as = Uid::effective()
                     .is_root()
                     .then_some((sandbox_uid, sandbox_uid));
-                let instance = super::docker::instance_id(state_dir);
+                let instance = super::backend::instance_id(state_dir);
                 let cgroups = match Cgroups::detect(
                     &instance,
                     cgroup::Limits {
@@ -542,14 +542,6 @@ fn process_start_time(pid: i32) -> Option<u64> {
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
     status.code().unwrap_or(-1)
-}
-
-pub(crate) fn which(program: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH")?
-        .to_str()?
-        .split(':')
-        .map(|dir| Path::new(dir).join(program))
-        .find(|p| p.is_file())
 }
 
 impl Backend for ProcessBackend {

@@ -313,10 +313,7 @@ impl Connection {
             }
         };
         self.last_sent = last_seq;
-        let snapshot = self
-            .state
-            .agents
-            .snapshot(&self.state, self.project)
+        let snapshot = crate::agent::snapshot(&self.state, self.project)
             .await
             .unwrap_or_default();
         let hello = ServerEvent::ConnectionEstablished {
@@ -511,7 +508,7 @@ impl Connection {
         let out = match message {
             ClientMessage::Ping {} => vec![reply(ServerEvent::Pong {}, correlation)],
             ClientMessage::GetState {} => {
-                let snapshot = state.agents.snapshot(&state, self.project).await?;
+                let snapshot = crate::agent::snapshot(&state, self.project).await?;
                 vec![reply(ServerEvent::State { snapshot }, correlation)]
             }
             ClientMessage::Resume { last_seq } => {
@@ -545,7 +542,7 @@ impl Connection {
             ClientMessage::Generate { description } => {
                 let caller = self.caller();
                 let project = crate::projects::owned(&state, &caller, self.project).await?;
-                let run = state.agents.generate(&state, &project, description).await?;
+                let run = crate::agent::generate(&state, &project, description).await?;
                 tracing::info!(run_id = %run, "generation started over the socket");
                 vec![reply(
                     ServerEvent::Status {
@@ -556,7 +553,7 @@ impl Connection {
             }
             ClientMessage::Cancel {} => {
                 let cancelled = match self.chat {
-                    None => state.agents.cancel(&state, self.project).await,
+                    None => state.agents.cancel(self.project),
                     Some(chat) => state.agents.cancel_chat(self.project, chat),
                 };
                 let status = if cancelled {
@@ -573,10 +570,15 @@ impl Connection {
             }
             ClientMessage::SendMessage { chat_id, content } => {
                 let caller = self.caller();
-                state
-                    .agents
-                    .send_message(&state, &caller, self.project, chat_id, content, false)
-                    .await?;
+                crate::agent::chat::start_turn(
+                    &state,
+                    &caller,
+                    self.project,
+                    chat_id,
+                    content,
+                    false,
+                )
+                .await?;
                 vec![reply(
                     ServerEvent::Status {
                         status: "message received".into(),
@@ -586,10 +588,15 @@ impl Connection {
             }
             ClientMessage::FixError { chat_id } => {
                 let caller = self.caller();
-                state
-                    .agents
-                    .send_message(&state, &caller, self.project, chat_id, String::new(), true)
-                    .await?;
+                crate::agent::chat::start_turn(
+                    &state,
+                    &caller,
+                    self.project,
+                    chat_id,
+                    String::new(),
+                    true,
+                )
+                .await?;
                 vec![reply(
                     ServerEvent::Status {
                         status: "fixing the latest error".into(),

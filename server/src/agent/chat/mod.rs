@@ -22,7 +22,8 @@ use minicode::{MAX_MESSAGE_CHARS, Message, Role, ToolCallRecord, Usage};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::agent::{Agents, Work, prompts};
+use crate::agent::prompts;
+use crate::agent::registry::Work;
 use crate::auth::Caller;
 use crate::checkpoints;
 use crate::error::{AppError, AppResult};
@@ -37,7 +38,6 @@ use crate::config::ChatGuards as Guards;
 
 /// Starts a turn; returns the id the assistant's message will have.
 pub async fn start_turn(
-    agents: &Agents,
     state: &AppState,
     caller: &Caller,
     project: Uuid,
@@ -70,12 +70,14 @@ pub async fn start_turn(
     AppError::check_length(&content, MAX_MESSAGE_CHARS, "message")?;
     let model = state.models.resolve(project_row.model.as_deref())?;
     let reply_id = Uuid::new_v4();
-    let cancel = agents.claim_chat(project, chat_id, reply_id)?;
+    let cancel = state
+        .agents
+        .claim(project, Work::Chat, reply_id, Some(chat_id))?;
     // Over a quota or budget: nothing is stored, and the claim is released.
     if let Err(e) =
         crate::quota::admit_work(state, caller.id(), project, Work::Chat, reply_id, &model.id).await
     {
-        agents.release_chat(project, reply_id);
+        state.agents.release(project, reply_id);
         return Err(e);
     }
 
@@ -92,7 +94,7 @@ pub async fn start_turn(
     .await;
     if let Err(e) = stored {
         crate::quota::ledger::forget_start(state, reply_id).await;
-        agents.release_chat(project, reply_id);
+        state.agents.release(project, reply_id);
         return Err(e);
     }
     let undo_point = match checkpoints::before_turn(state, project, &content).await {
@@ -113,10 +115,10 @@ pub async fn start_turn(
         guards: state.config.chat_guards(),
         undo_point,
     };
-    let agents = agents.clone();
+    let agents = state.agents.clone();
     tokio::spawn(async move {
         turn.run().await;
-        agents.release_chat(project, reply_id);
+        agents.release(project, reply_id);
     });
     Ok(reply_id)
 }
@@ -173,14 +175,10 @@ impl Turn {
     /// Publishes one of the turn's events on the project's log, tagged with
     /// the chat so its socket (`/api/chats/:id/ws`) gets it.
     async fn publish(&self, event: ServerEvent) {
-        if let Err(e) = self
-            .state
+        self.state
             .events
-            .publish_for_chat(self.project, self.chat, event)
-            .await
-        {
-            tracing::warn!(error = %e, "could not publish a chat event");
-        }
+            .emit_for_chat(self.project, self.chat, event)
+            .await;
     }
 
     #[tracing::instrument(name = "chat.turn", skip_all, fields(project_id = %self.project, chat_id = %self.chat))]

@@ -9,7 +9,6 @@
 use ignore::Match;
 use ignore::gitignore::{Gitignore, GitignoreBuilder};
 use ignore::overrides::{Override, OverrideBuilder};
-use minicode::protocol::ServerEvent;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use uuid::Uuid;
@@ -215,17 +214,15 @@ fn path_of(raw: &str, writable: bool) -> Result<RelPath, ToolOutcome> {
 
 /// The workspace folder, rebuilt from the database if it was cleaned up.
 async fn workspace(state: &AppState, project: Uuid) -> Result<(), ToolOutcome> {
-    if !state.workspaces.exists(project) {
-        files::restore_workspace(state, project)
-            .await
-            .map_err(|e| {
-                ToolOutcome::err(format!(
-                    "the project's files are unavailable: {}",
-                    minicode::ApiError::from(e).error
-                ))
-            })?;
-    }
-    Ok(())
+    files::ensure_workspace(state, project)
+        .await
+        .map(drop)
+        .map_err(|e| {
+            ToolOutcome::err(format!(
+                "the project's files are unavailable: {}",
+                minicode::ApiError::from(e).error
+            ))
+        })
 }
 
 /// Runs `work` on the opened workspace, off the async threads.
@@ -319,7 +316,7 @@ async fn save(
     files::save(
         state,
         project,
-        vec![(path.clone(), content.clone().into_bytes())],
+        vec![(path.clone(), content.into_bytes())],
         Source::Chat,
         None,
     )
@@ -333,18 +330,8 @@ async fn save(
             ""
         };
         ToolOutcome::err(format!("could not save `{path}`: {}{hint}", e.error))
-    })?;
-    crate::agent::publish(
-        state,
-        project,
-        ServerEvent::FileEnd {
-            path: path.to_string(),
-            content,
-            incomplete: false,
-        },
-    )
-    .await;
-    Ok(())
+    })
+    .map(drop)
 }
 
 async fn write(state: &AppState, project: Uuid, a: WriteArgs) -> ToolOutcome {
