@@ -16,7 +16,7 @@ use sqlx::{AnyPool, Executor};
 
 use minicode::{MAX_PAGE_LIMIT, PageQuery};
 
-use crate::config::Secret;
+use crate::config::secret::Secret;
 use crate::error::{AppError, AppResult};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -247,6 +247,40 @@ pub fn page_bounds(page: PageQuery) -> AppResult<(i64, i64)> {
         return Err(AppError::validation("offset must be 0 or more"));
     }
     Ok((page.limit, page.offset))
+}
+
+/// The database: `DATABASE_URL` and the pool. Read by [`Db::connect`]
+/// (through `Config::database_url`, which supplies the SQLite default).
+#[derive(Clone, Debug, clap::Args)]
+#[command(next_help_heading = "Database")]
+pub struct DbConfig {
+    /// `sqlite://…` or `postgres://…`; defaults to `sqlite://<data-dir>/minicode.db`.
+    #[arg(long = "database-url", env = "DATABASE_URL", hide_env_values = true)]
+    pub url: Option<Secret>,
+
+    /// Most database connections in the pool.
+    #[arg(
+        long = "db-max-connections",
+        env = "MINICODE_DB_MAX_CONNECTIONS",
+        default_value_t = 16
+    )]
+    pub max_connections: u32,
+
+    /// How long a write waits for a lock another connection holds before
+    /// the request is answered 503 with `Retry-After`, in milliseconds.
+    #[arg(
+        long = "db-lock-wait-ms",
+        env = "MINICODE_DB_LOCK_WAIT_MS",
+        default_value_t = 10_000
+    )]
+    pub lock_wait_ms: u64,
+}
+
+impl DbConfig {
+    /// `MINICODE_DB_LOCK_WAIT_MS` as a duration (at least 1 ms).
+    pub fn lock_wait(&self) -> Duration {
+        Duration::from_millis(self.lock_wait_ms.max(1))
+    }
 }
 
 #[cfg(test)]

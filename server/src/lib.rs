@@ -4,21 +4,21 @@
 //! `main.rs` is a thin wrapper over [`run`]; tests call [`Server::start`] to run
 //! the real server on a free port of 127.0.0.1.
 
-pub mod admin;
+pub(crate) mod admin;
 pub mod agent;
-pub mod api;
-pub mod auth;
+pub(crate) mod api;
+pub(crate) mod auth;
 pub mod chats;
 pub mod checkpoints;
 pub mod config;
 pub mod db;
-pub mod error;
+pub(crate) mod error;
 pub mod events;
 pub mod files;
 pub mod llm;
 pub mod maintenance;
-pub mod preview;
-pub mod projects;
+pub(crate) mod preview;
+pub(crate) mod projects;
 pub mod quota;
 pub mod sandbox;
 pub mod scof;
@@ -26,7 +26,7 @@ pub mod state;
 pub mod telemetry;
 mod ui;
 pub mod workspace;
-pub mod ws;
+pub(crate) mod ws;
 
 /// mimalloc rather than glibc's malloc, for every binary built on this crate
 /// (the server, its tests and benches). With 10,000 WebSocket clients glibc
@@ -49,7 +49,6 @@ use crate::auth::rate_limit::RateLimiter;
 use crate::config::Config;
 use crate::db::Db;
 use crate::events::EventBus;
-use crate::sandbox::Sandboxes;
 use crate::state::AppState;
 use crate::workspace::Workspaces;
 
@@ -75,33 +74,34 @@ pub enum StartError {
 
 /// Connects to the database (migrating it) and assembles the shared state.
 pub async fn build_state(config: Config) -> Result<AppState, StartError> {
-    std::fs::create_dir_all(&config.data_dir).map_err(|source| StartError::DataDir {
-        path: config.data_dir.display().to_string(),
+    std::fs::create_dir_all(&config.server.data_dir).map_err(|source| StartError::DataDir {
+        path: config.server.data_dir.display().to_string(),
         source,
     })?;
     let db = Db::connect(
         &config.database_url(),
-        config.db_max_connections,
-        config.db_lock_wait(),
+        config.db.max_connections,
+        config.db.lock_wait(),
     )
     .await?;
     let leptos = LeptosOptions::builder()
         .output_name("minicode")
-        .site_root(config.site_root.as_str())
+        .site_root(config.server.site_root.as_str())
         .site_pkg_dir("pkg")
-        .site_addr(config.addr)
-        .reload_port(config.reload_port)
-        .env(leptos::config::Env::from(config.leptos_env.as_str()))
+        .site_addr(config.server.addr)
+        .reload_port(config.server.reload_port)
+        .env(leptos::config::Env::from(config.server.leptos_env.as_str()))
         .build();
     let events = EventBus::new(db.clone());
-    let workspaces = Workspaces::new(
-        &config.data_dir,
-        workspace::Limits {
-            max_file_bytes: config.max_file_bytes,
-            max_files: config.max_files,
-        },
-    );
-    let sandboxes = sandbox_from_config(&config, events.clone(), workspaces.clone()).await?;
+    let workspaces = Workspaces::new(&config.server.data_dir, config.workspace.limits());
+    let sandboxes = config
+        .sandbox
+        .build(&config.server.data_dir, events.clone(), workspaces.clone())
+        .await
+        .map_err(|message| StartError::Sandbox {
+            kind: config.sandbox.kind.as_str(),
+            message,
+        })?;
     let reaped = sandboxes.reap_orphans().await;
     if reaped > 0 {
         tracing::warn!(
@@ -109,7 +109,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
             "stopped sandbox processes left by a previous run"
         );
     }
-    let models = llm::models::Models::from_config(&config);
+    let models = llm::models::Models::from_config(&config.llm);
     tracing::info!(default_model = %models.default_id(), "model providers ready");
     let previews = previews_from_config(&config)?;
     Ok(AppState {
@@ -117,7 +117,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         agents: agent::Agents::new(),
         admissions: quota::Admissions::default(),
         models: Arc::new(models),
-        auth_limiter: Arc::new(RateLimiter::per_minute(config.auth_rate_per_minute)),
+        auth_limiter: Arc::new(RateLimiter::per_minute(config.auth.rate_per_minute)),
         config: Arc::new(config),
         db,
         leptos,
@@ -129,9 +129,9 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
 
 /// Preview hosts, their signing key, and who may frame them.
 fn previews_from_config(config: &Config) -> Result<preview::Previews, StartError> {
-    let hosts =
-        preview::PreviewHosts::new(config.preview_url.as_deref()).map_err(StartError::Config)?;
-    let signer = preview::ticket::Signer::load_or_create(&config.data_dir).map_err(|e| {
+    let hosts = preview::PreviewHosts::new(config.server.preview_url.as_deref())
+        .map_err(StartError::Config)?;
+    let signer = preview::ticket::Signer::load_or_create(&config.server.data_dir).map_err(|e| {
         StartError::Config(format!("the preview signing key in the data folder: {e}"))
     })?;
     // Only minicode's own pages may frame a preview: the public URL, or (on
@@ -139,7 +139,7 @@ fn previews_from_config(config: &Config) -> Result<preview::Previews, StartError
     let frame_ancestors = match config.public_origin() {
         Some(origin) => origin,
         None => {
-            let port = config.addr.port();
+            let port = config.server.addr.port();
             let port = if port == 0 {
                 "*".to_string()
             } else {
@@ -153,112 +153,6 @@ fn previews_from_config(config: &Config) -> Result<preview::Previews, StartError
     Ok(preview::Previews { hosts, signer, csp })
 }
 
-/// Builds the configured sandbox backend and the manager around it.
-async fn sandbox_from_config(
-    config: &Config,
-    events: EventBus,
-    workspaces: Workspaces,
-) -> Result<Sandboxes, StartError> {
-    let state_dir = config.data_dir.join("sandbox");
-    let cache_dir = config
-        .sandbox_cache_dir
-        .clone()
-        .unwrap_or_else(|| state_dir.join("cache"));
-    let npm_cache = cache_dir.join("npm");
-    let backend: Arc<dyn sandbox::Backend> = match config.sandbox {
-        kind @ (config::SandboxKind::Process | config::SandboxKind::ProcessUnsafe) => {
-            let limits = sandbox::process::ProcessLimits {
-                open_files: config.sandbox_open_files,
-                max_file_bytes: 1 << 30,
-                node_heap_mb: config.node_heap_mb,
-                pids: config.sandbox_pids,
-                memory_mb: config.sandbox_memory_mb,
-                cpus: config.sandbox_cpus,
-            };
-            if kind == config::SandboxKind::ProcessUnsafe {
-                tracing::warn!(
-                    "MINICODE_SANDBOX=process-unsafe: generated apps run as minicode's own user \
-                     and can read its database and every workspace; registration closes after \
-                     the first account"
-                );
-            }
-            let backend = sandbox::process::ProcessBackend::new(
-                kind,
-                &state_dir,
-                &npm_cache,
-                limits,
-                config.sandbox_uid,
-                sandbox_pass_env(config),
-            )
-            .map_err(|message| StartError::Sandbox {
-                kind: kind.as_str(),
-                message,
-            })?;
-            Arc::new(backend)
-        }
-        config::SandboxKind::Docker => {
-            let limits = sandbox::docker::DockerLimits {
-                memory_mb: config.sandbox_memory_mb,
-                cpus: config.sandbox_cpus,
-                pids: config.sandbox_pids,
-                node_heap_mb: config.node_heap_mb,
-            };
-            // A cache of its own: the container user may differ from the
-            // server's, and a process sandbox must not fill it with files
-            // that user cannot write.
-            let backend = sandbox::docker::DockerBackend::connect(
-                &config.docker_image,
-                sandbox::docker::instance_id(&config.data_dir),
-                &state_dir,
-                &cache_dir.join("npm-docker"),
-                limits,
-                sandbox_pass_env(config),
-            )
-            .await
-            .map_err(|e| StartError::Sandbox {
-                kind: "docker",
-                message: e.to_string(),
-            })?;
-            Arc::new(backend)
-        }
-    };
-    Sandboxes::new(
-        backend,
-        events,
-        workspaces,
-        sandbox::SandboxConfig {
-            install_timeout: Duration::from_secs(config.install_timeout_secs),
-            start_timeout: Duration::from_secs(config.start_timeout_secs),
-            cache_dir,
-            state_dir,
-        },
-    )
-    .map_err(|e| StartError::Sandbox {
-        kind: config.sandbox.as_str(),
-        message: e.to_string(),
-    })
-}
-
-/// The only variables of minicode's own environment sandboxes get: proxy
-/// settings (npm needs them to reach the registry) and the registry itself.
-fn sandbox_pass_env(config: &Config) -> Vec<(String, String)> {
-    let mut env: Vec<(String, String)> = [
-        "HTTP_PROXY",
-        "HTTPS_PROXY",
-        "NO_PROXY",
-        "http_proxy",
-        "https_proxy",
-        "no_proxy",
-    ]
-    .into_iter()
-    .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
-    .collect();
-    if let Some(registry) = &config.npm_registry {
-        env.push(("npm_config_registry".into(), registry.clone()));
-    }
-    env
-}
-
 /// A running server: its address, and a handle to stop it.
 pub struct Server {
     pub addr: SocketAddr,
@@ -268,9 +162,9 @@ pub struct Server {
 }
 
 impl Server {
-    /// Binds `config.addr` (port 0 picks a free port) and serves in the background.
+    /// Binds `config.server.addr` (port 0 picks a free port) and serves in the background.
     pub async fn start(config: Config) -> Result<Server, StartError> {
-        let addr = config.addr;
+        let addr = config.server.addr;
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| StartError::Bind { addr, source })?;
@@ -320,7 +214,7 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
             Err(e) => tracing::error!(error = %e, "could not resume interrupted generations"),
         }
     });
-    let grace = Duration::from_secs(state.config.shutdown_grace_secs);
+    let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
     let signal = shutdown.clone();
     // No Nagle delay: WebSocket events are small writes that must leave at
     // once (bursts are already batched into one write by `ws`).
@@ -351,7 +245,7 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
 /// Runs minicode until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let server = Server::start(config).await?;
-    tracing::info!(url = %server.url(), sandbox = server.state.config.sandbox.as_str(), "minicode is listening");
+    tracing::info!(url = %server.url(), sandbox = server.state.config.sandbox.kind.as_str(), "minicode is listening");
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.stop().await;

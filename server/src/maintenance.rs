@@ -34,12 +34,12 @@ pub async fn sweep(state: &AppState) {
         Ok(n) => tracing::info!(sessions = n, "expired sessions removed"),
         Err(e) => tracing::warn!(error = %e, "could not remove expired sessions"),
     }
-    let idle = Duration::from_secs(state.config.sandbox_idle_minutes * 60);
+    let idle = Duration::from_secs(state.config.sandbox.idle_minutes * 60);
     let stopped = state.sandboxes.stop_idle(idle).await;
     if !stopped.is_empty() {
         tracing::info!(count = stopped.len(), "idle sandboxes stopped");
     }
-    let max_age = Duration::from_secs(state.config.workspace_idle_hours * 3600);
+    let max_age = Duration::from_secs(state.config.workspace.idle_hours * 3600);
     match remove_stale_workspaces(state, max_age).await {
         Ok(0) => {}
         Ok(n) => tracing::info!(count = n, "stale workspaces removed"),

@@ -9,12 +9,12 @@ use crate::config::{Config, LogFormat};
 
 /// Installs the global subscriber. Call once, first thing in `main`.
 pub fn init(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|e| {
+    let filter = EnvFilter::try_new(&config.server.log).unwrap_or_else(|e| {
         eprintln!("minicode: invalid MINICODE_LOG filter ({e}); using `info`");
         EnvFilter::new("info")
     });
     let registry = tracing_subscriber::registry().with(filter);
-    let result = match config.log_format {
+    let result = match config.server.log_format {
         LogFormat::Text => registry
             .with(tracing_subscriber::fmt::layer().with_target(false))
             .try_init(),

@@ -53,7 +53,7 @@ impl Backend for UiBackend {
 
     fn register<'a>(&'a self, req: &'a Parts, input: Credentials) -> BackendFuture<'a, SignedIn> {
         boxed(async move {
-            let ip = auth::client_ip(req, self.state.config.trust_proxy);
+            let ip = auth::client_ip(req, self.state.config.server.trust_proxy);
             let session = service::register(&self.state, ip, input).await?;
             Ok(SignedIn {
                 user: session.user,
@@ -64,7 +64,7 @@ impl Backend for UiBackend {
 
     fn login<'a>(&'a self, req: &'a Parts, input: Credentials) -> BackendFuture<'a, SignedIn> {
         boxed(async move {
-            let ip = auth::client_ip(req, self.state.config.trust_proxy);
+            let ip = auth::client_ip(req, self.state.config.server.trust_proxy);
             let session = service::login(&self.state, ip, &req.headers, input).await?;
             Ok(SignedIn {
                 user: session.user,

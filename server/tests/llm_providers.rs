@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use common::fake_llm::{FakeLlm, Reply, anthropic_sse, openai_sse};
 use futures::StreamExt;
-use minicode_server::config::Secret;
+use minicode_server::config::secret::Secret;
 use minicode_server::llm::anthropic::Anthropic;
 use minicode_server::llm::http::HttpSettings;
 use minicode_server::llm::openai::OpenAiCompatible;

@@ -3,7 +3,7 @@
 //! Every function here expects a caller already checked to be an admin
 //! (the routes do it with [`Caller::require_admin`]).
 
-pub mod routes;
+pub(crate) mod routes;
 
 use minicode::{AdminUser, AdminUserPatch, ApiError, ErrorCode, Page, PageQuery, ServerSettings};
 use sqlx::Row;
@@ -125,8 +125,8 @@ pub async fn settings(state: &AppState) -> AppResult<ServerSettings> {
         .await?;
     Ok(ServerSettings {
         registration: crate::auth::invites::effective_mode(state),
-        sandbox: state.config.sandbox.as_str().to_string(),
+        sandbox: state.config.sandbox.kind.as_str().to_string(),
         users: users.max(0) as u64,
-        quota_defaults: state.config.quota_defaults(),
+        quota_defaults: state.config.quota.defaults(),
     })
 }

@@ -10,6 +10,7 @@
 //! [`resume_interrupted`]).
 
 pub mod chat;
+pub(crate) mod config;
 pub(crate) mod prompts;
 pub(crate) mod registry;
 pub(crate) mod routes;
@@ -41,7 +42,7 @@ pub async fn generate(state: &AppState, project: &Project, description: String) 
     let cancel = state
         .agents
         .claim(project.id, Work::Generation, run, None)?;
-    let owner = match owner_of(state, project.id).await {
+    let owner = match crate::projects::owner_of(state, project.id).await {
         Ok(owner) => owner,
         Err(e) => {
             state.agents.release(project.id, run);
@@ -66,11 +67,7 @@ pub async fn generate(state: &AppState, project: &Project, description: String) 
     }
     // Keep the description as the project's, so the dashboard shows it.
     if project.description.is_empty() {
-        let _ = sqlx::query("UPDATE projects SET description = $1 WHERE id = $2")
-            .bind(&description)
-            .bind(project.id.to_string())
-            .execute(state.db.pool())
-            .await;
+        crate::projects::describe(state, project.id, &description).await;
     }
     tracing::info!(run_id = %run, model = %model.id, "generation started");
     let context = run::RunContext {
@@ -159,15 +156,4 @@ pub async fn resume_interrupted(state: &AppState) -> AppResult<usize> {
         resumed += 1;
     }
     Ok(resumed)
-}
-
-/// The user a project belongs to.
-async fn owner_of(state: &AppState, project: Uuid) -> AppResult<Uuid> {
-    let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM projects WHERE id = $1")
-        .bind(project.to_string())
-        .fetch_optional(state.db.pool())
-        .await?;
-    owner
-        .map(|o| crate::db::uuid(&o))
-        .ok_or_else(|| AppError::not_found("project"))
 }

@@ -189,7 +189,7 @@ async fn steps(
     resume: Option<Step>,
     phases: &mut Vec<Phase>,
 ) -> Result<(), RunError> {
-    let max_phases = ctx.state.config.max_phases.max(1);
+    let max_phases = ctx.state.config.agent.max_phases.max(1);
     let mut next = next_after(resume, phases, max_phases);
     loop {
         if ctx.cancel.is_cancelled() {

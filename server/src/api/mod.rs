@@ -59,10 +59,12 @@ pub fn router(state: AppState) -> Router {
         .merge(projects::routes::router())
         .merge(chats::routes::router())
         .merge(files::routes::router(
-            state.config.upload_limit,
-            state.config.max_file_bytes,
+            state.config.workspace.upload_limit,
+            state.config.workspace.max_file_bytes,
         ))
         .merge(crate::agent::routes::router())
+        .merge(crate::sandbox::routes::router())
+        .merge(crate::llm::routes::router())
         .merge(crate::checkpoints::routes::router())
         .merge(crate::quota::routes::router())
         .route("/api", any(api_not_found))
@@ -89,7 +91,7 @@ pub fn router(state: AppState) -> Router {
         .merge(preview::router())
         .merge(crate::ws::router())
         .merge(pages)
-        .layer(DefaultBodyLimit::max(state.config.body_limit))
+        .layer(DefaultBodyLimit::max(state.config.server.body_limit))
         .layer(middleware::from_fn_with_state(state.clone(), csrf::guard));
     if let Some(cors) = cors_layer(&state) {
         router = router.layer(cors);
@@ -166,6 +168,7 @@ fn default_header(name: HeaderName, value: &'static str) -> SetResponseHeaderLay
 fn cors_layer(state: &AppState) -> Option<CorsLayer> {
     let origins: Vec<HeaderValue> = state
         .config
+        .server
         .cors_origins
         .iter()
         .filter(|o| !o.trim().is_empty())
@@ -196,7 +199,7 @@ async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let body = Health {
         status: if db_ok { "ok" } else { "degraded" }.into(),
         db: if db_ok { "ok" } else { "unavailable" }.into(),
-        sandbox: state.config.sandbox.as_str().into(),
+        sandbox: state.config.sandbox.kind.as_str().into(),
         version: env!("CARGO_PKG_VERSION").into(),
     };
     let status = if db_ok {

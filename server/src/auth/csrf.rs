@@ -78,6 +78,7 @@ pub fn is_trusted_origin(state: &AppState, headers: &HeaderMap, origin: &str) ->
     }
     state
         .config
+        .server
         .cors_origins
         .iter()
         .any(|allowed| origin_of(allowed) == origin)

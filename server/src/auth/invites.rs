@@ -15,10 +15,10 @@ use crate::state::AppState;
 /// server running apps without a sandbox never takes a second account
 /// (unsandboxed apps can read the database).
 pub fn effective_mode(state: &AppState) -> minicode::RegistrationMode {
-    if state.config.sandbox == crate::config::SandboxKind::ProcessUnsafe {
+    if state.config.sandbox.kind == crate::sandbox::SandboxKind::ProcessUnsafe {
         minicode::RegistrationMode::Closed
     } else {
-        state.config.registration.mode()
+        state.config.auth.registration.mode()
     }
 }
 

@@ -1,11 +1,12 @@
 //! Accounts, sessions, API tokens, CSRF protection and rate limits.
 
 pub mod account;
+pub(crate) mod config;
 pub mod csrf;
 pub mod invites;
 mod password;
 pub mod rate_limit;
-pub mod routes;
+pub(crate) mod routes;
 pub(crate) mod secret;
 pub mod service;
 
@@ -74,6 +75,6 @@ impl FromRequestParts<AppState> for ClientIp {
         parts: &mut Parts,
         state: &AppState,
     ) -> Result<Self, Self::Rejection> {
-        Ok(ClientIp(client_ip(parts, state.config.trust_proxy)))
+        Ok(ClientIp(client_ip(parts, state.config.server.trust_proxy)))
     }
 }

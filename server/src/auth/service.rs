@@ -178,7 +178,7 @@ pub async fn register(state: &AppState, ip: IpAddr, input: Credentials) -> AppRe
                 ));
             }
             RegistrationMode::Closed
-                if state.config.sandbox == crate::config::SandboxKind::ProcessUnsafe =>
+                if state.config.sandbox.kind == crate::sandbox::SandboxKind::ProcessUnsafe =>
             {
                 return Err(registration_closed(
                     "registration is closed: this server runs apps without a sandbox \
@@ -284,7 +284,7 @@ pub async fn login(
 pub(crate) async fn start_session(state: &AppState, user: User) -> AppResult<NewSession> {
     let secret = random_secret();
     let now = now_ms();
-    let ttl = state.config.session_ttl();
+    let ttl = state.config.auth.session_ttl();
     let expires = now + i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX / 2);
     sqlx::query(
         "INSERT INTO sessions (id_hash, user_id, created_at, expires_at) VALUES ($1, $2, $3, $4)",

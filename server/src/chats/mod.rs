@@ -1,7 +1,7 @@
 //! Chats and their messages (seed 003's contract), scoped to a project and
 //! through it to the project's owner.
 
-pub mod routes;
+pub(crate) mod routes;
 
 use minicode::{Chat, ChatPatch, Message, NewChat, Page, PageQuery, Role, ToolCallRecord, Usage};
 use sqlx::Row;

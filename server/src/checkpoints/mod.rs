@@ -11,7 +11,7 @@
 //! exactly the bytes of those versions back, removes files that did not
 //! exist then and tells open editors, so a restore can be undone too.
 
-pub mod routes;
+pub(crate) mod routes;
 
 use std::collections::BTreeMap;
 

@@ -3,7 +3,7 @@
 //! is cleaned up), and the newest version of each live path is mirrored in
 //! the project's workspace folder, where the sandbox and the agent use it.
 
-pub mod routes;
+pub(crate) mod routes;
 
 use std::collections::BTreeSet;
 use std::ops::Bound;

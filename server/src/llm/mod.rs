@@ -14,11 +14,13 @@
 //! contain the API key.
 
 pub mod anthropic;
+pub(crate) mod config;
 pub mod http;
 pub mod models;
 pub mod offline;
 pub mod openai;
-pub mod sse;
+pub(crate) mod routes;
+pub(crate) mod sse;
 
 use std::pin::Pin;
 use std::time::Duration;

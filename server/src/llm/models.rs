@@ -13,10 +13,10 @@ use std::time::Duration;
 
 use super::Provider;
 use super::anthropic::Anthropic;
+use super::config::LlmConfig;
 use super::http::HttpSettings;
 use super::offline::Offline;
 use super::openai::OpenAiCompatible;
-use crate::config::Config;
 use crate::error::{AppError, AppResult};
 
 /// Provider ids, in the order the default is chosen.
@@ -80,11 +80,11 @@ pub struct Models {
 }
 
 impl Models {
-    pub fn from_config(config: &Config) -> Self {
+    pub fn from_config(config: &LlmConfig) -> Self {
         let settings = HttpSettings {
-            timeout: Duration::from_secs(config.llm_timeout_secs.max(1)),
-            idle_timeout: Duration::from_secs(config.llm_idle_timeout_secs.max(1)),
-            max_retries: config.llm_max_retries,
+            timeout: Duration::from_secs(config.timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
+            max_retries: config.max_retries,
             backoff: Duration::from_millis(500),
         };
         // Connect timeout only: the whole call is bounded by `settings`.

@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 use super::http::{HttpSettings, SseHandler, error_message, stream_sse};
 use super::sse::SseEvent;
 use super::{ChatRequest, EventStream, FinishReason, LlmError, LlmMessage, Provider, StreamEvent};
-use crate::config::Secret;
+use crate::config::secret::Secret;
 
 pub struct OpenAiCompatible {
     name: String,

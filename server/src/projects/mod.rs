@@ -1,7 +1,8 @@
 //! Projects: a user's apps. Everything else (files, chats, runs, sandboxes)
 //! hangs off a project and is reachable only through its owner.
 
-pub mod routes;
+mod export;
+pub(crate) mod routes;
 
 use minicode::{
     MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Page, PageQuery, Project, ProjectPatch,
@@ -137,6 +138,32 @@ pub async fn owned_by(state: &AppState, user_id: Uuid, id: Uuid) -> AppResult<Pr
     match row {
         Some(row) => from_row(&row),
         None => Err(AppError::not_found("project")),
+    }
+}
+
+/// The user a project belongs to.
+pub async fn owner_of(state: &AppState, project: Uuid) -> AppResult<Uuid> {
+    let owner: Option<String> = sqlx::query_scalar("SELECT user_id FROM projects WHERE id = $1")
+        .bind(project.to_string())
+        .fetch_optional(state.db.pool())
+        .await?;
+    owner
+        .map(|o| db::uuid(&o))
+        .ok_or_else(|| AppError::not_found("project"))
+}
+
+/// Gives a project without a description the one its first generation was
+/// asked with, so the dashboard shows what it is. Best effort: a failure is
+/// logged and the generation goes on.
+pub async fn describe(state: &AppState, id: Uuid, description: &str) {
+    let updated =
+        sqlx::query("UPDATE projects SET description = $1 WHERE id = $2 AND description = ''")
+            .bind(description)
+            .bind(id.to_string())
+            .execute(state.db.pool())
+            .await;
+    if let Err(e) = updated {
+        tracing::warn!(project_id = %id, error = %e, "could not store the project's description");
     }
 }
 

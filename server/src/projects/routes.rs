@@ -15,6 +15,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/api/projects", get(list).post(create))
         .route("/api/projects/{id}", get(show).patch(update).delete(remove))
+        .route("/api/projects/{id}/export.zip", get(super::export::export))
 }
 
 async fn list(

@@ -314,7 +314,7 @@ pub async fn usage_by_user(state: &AppState) -> AppResult<Vec<UserUsage>> {
     )
     .fetch_all(state.db.pool())
     .await?;
-    let defaults: QuotaLimits = state.config.quota_defaults();
+    let defaults: QuotaLimits = state.config.quota.defaults();
     rows.iter()
         .map(|row| {
             let user_id = db::uuid(&row.try_get::<String, _>("id")?);

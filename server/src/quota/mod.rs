@@ -16,9 +16,10 @@
 //! starts, so a user can overshoot it by at most the run or turn that
 //! crossed it.
 
-pub mod admissions;
-pub mod ledger;
-pub mod routes;
+pub(crate) mod admissions;
+pub(crate) mod config;
+pub(crate) mod ledger;
+pub(crate) mod routes;
 
 use std::collections::HashSet;
 
@@ -40,7 +41,7 @@ pub use admissions::{Admission, Admissions};
 /// overrides applied (0 = unlimited).
 pub async fn limits_for(state: &AppState, user: Uuid) -> AppResult<QuotaLimits> {
     let overrides = overrides_for(state, user).await?;
-    Ok(apply(state.config.quota_defaults(), &overrides))
+    Ok(apply(state.config.quota.defaults(), &overrides))
 }
 
 fn apply(defaults: QuotaLimits, o: &QuotaOverrides) -> QuotaLimits {
@@ -116,7 +117,7 @@ pub async fn set_limits(
     .execute(state.db.pool())
     .await?;
     tracing::info!(?overrides, "quota overrides set");
-    Ok(apply(state.config.quota_defaults(), &overrides))
+    Ok(apply(state.config.quota.defaults(), &overrides))
 }
 
 /// Overrides must be 0 (unlimited) or more; the message names the field.

@@ -17,7 +17,6 @@ use sha2::{Digest, Sha256};
 
 use super::SandboxError;
 use super::logs::LogSink;
-use crate::config::SandboxKind;
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -173,4 +172,29 @@ pub fn instance_id(data_dir: &Path) -> String {
         .unwrap_or_else(|_| data_dir.to_path_buf());
     let digest = Sha256::digest(path.display().to_string().as_bytes());
     hex::encode(&digest[..6])
+}
+
+/// Which sandbox runs the generated apps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SandboxKind {
+    /// Child processes of minicode, each isolated by bubblewrap (namespaces,
+    /// a read-only system, no network but the install's, an unprivileged
+    /// uid, cgroup limits). No daemon needed.
+    Process,
+    /// One Docker container per project.
+    Docker,
+    /// Child processes of minicode with no isolation at all: generated code
+    /// can read the database and every workspace. Only for a machine where
+    /// the one account is its owner; registration closes after it.
+    ProcessUnsafe,
+}
+
+impl SandboxKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SandboxKind::Process => "process",
+            SandboxKind::Docker => "docker",
+            SandboxKind::ProcessUnsafe => "process-unsafe",
+        }
+    }
 }

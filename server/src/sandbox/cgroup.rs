@@ -191,7 +191,8 @@ impl Cgroups {
     }
 
     /// How many processes the kernel killed for going over the project's
-    /// memory limit.
+    /// memory limit. Read by the memory-limit tests.
+    #[cfg(test)]
     pub fn oom_kills(&self, project: Uuid) -> Option<u64> {
         let (file, dir) = match &self.layout {
             Layout::V1 { memory, .. } => ("memory.oom_control", memory),

@@ -70,13 +70,13 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use super::SandboxError;
+use super::backend::SandboxKind;
 pub use super::backend::instance_id;
 use super::backend::{
     Backend, BoxFuture, CommandSpec, ProjectEnv, Running, hand_over_tree, npm_command,
 };
 use super::bridge;
 use super::logs::LogSink;
-use crate::config::SandboxKind;
 
 /// The uid and gid sandboxes run as when the server itself runs as root.
 pub const SANDBOX_UID: u32 = 1000;

@@ -9,15 +9,17 @@
 //! last lines of the log when something fails.
 
 pub mod backend;
-pub mod bridge;
-pub mod bwrap;
-pub mod cgroup;
-pub mod deps;
+pub(crate) mod bridge;
+pub(crate) mod bwrap;
+pub(crate) mod cgroup;
+pub mod config;
+pub(crate) mod deps;
 pub mod docker;
-pub mod layout;
+pub(crate) mod layout;
 pub mod logs;
-pub mod ports;
-pub mod process;
+pub(crate) mod ports;
+pub(crate) mod process;
+pub(crate) mod routes;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,7 +32,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-pub use backend::Backend;
+pub use backend::{Backend, SandboxKind};
 use backend::{CommandSpec, ProjectEnv};
 use logs::{LogBuffer, LogSink};
 use ports::Ports;
@@ -116,7 +118,7 @@ impl SandboxError {
 
 /// Timeouts and folders, from the configuration.
 #[derive(Clone, Debug)]
-pub struct SandboxConfig {
+pub struct ManagerSettings {
     pub install_timeout: Duration,
     pub start_timeout: Duration,
     /// The store of installed modules lives here (see `deps.rs`).
@@ -199,7 +201,7 @@ struct Inner {
     backend: Arc<dyn Backend>,
     events: EventBus,
     workspaces: Workspaces,
-    config: SandboxConfig,
+    config: ManagerSettings,
     ports: Ports,
     http: reqwest::Client,
     slots: Mutex<HashMap<Uuid, Arc<Slot>>>,
@@ -220,7 +222,7 @@ impl Sandboxes {
         backend: Arc<dyn Backend>,
         events: EventBus,
         workspaces: Workspaces,
-        config: SandboxConfig,
+        config: ManagerSettings,
     ) -> std::io::Result<Self> {
         let store = deps::Store::new(&config.cache_dir);
         let attached = deps::Attached::new(&config.state_dir)?;
@@ -245,7 +247,7 @@ impl Sandboxes {
         })
     }
 
-    pub fn kind(&self) -> crate::config::SandboxKind {
+    pub fn kind(&self) -> SandboxKind {
         self.inner.backend.kind()
     }
 

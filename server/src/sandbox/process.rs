@@ -38,6 +38,7 @@ use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
 use super::SandboxError;
+use super::backend::SandboxKind;
 use super::backend::{
     Backend, BoxFuture, CommandSpec, ProjectEnv, Running, hand_over_tree, npm_command, which,
 };
@@ -45,7 +46,6 @@ use super::bridge;
 use super::bwrap::{self, Bubblewrap, View};
 use super::cgroup::{self, Cgroups};
 use super::logs::LogSink;
-use crate::config::SandboxKind;
 
 /// How long a process group gets between SIGTERM and SIGKILL.
 const TERM_GRACE: Duration = Duration::from_secs(2);
@@ -444,7 +444,8 @@ impl ProcessBackend {
     }
 
     /// How many of the project's processes the kernel killed for going over
-    /// its memory limit (cgroups only).
+    /// its memory limit (cgroups only). Read by the memory-limit tests.
+    #[cfg(test)]
     pub fn memory_limit_hits(&self, project: Uuid) -> Option<u64> {
         self.isolation
             .as_ref()
@@ -758,7 +759,10 @@ mod tests {
 
     async fn backend(dir: &Path) -> (ProcessBackend, LogSink, LogBuffer) {
         let db = crate::db::Db::connect(
-            &crate::config::Secret::new(format!("sqlite://{}/t.db?mode=rwc", dir.display())),
+            &crate::config::secret::Secret::new(format!(
+                "sqlite://{}/t.db?mode=rwc",
+                dir.display()
+            )),
             2,
             std::time::Duration::from_secs(10),
         )

@@ -323,6 +323,43 @@ fn write_many_blocking(
     Ok(())
 }
 
+/// Limits on a project's files and how long an idle workspace stays on
+/// disk. Read by [`Workspaces`], the file routes and `maintenance`.
+#[derive(Clone, Debug, clap::Args)]
+#[command(next_help_heading = "Project files")]
+pub struct WorkspaceConfig {
+    /// Largest file a project may hold, in bytes.
+    #[arg(long, env = "MINICODE_MAX_FILE_BYTES", default_value_t = 5 * 1024 * 1024)]
+    pub max_file_bytes: usize,
+
+    /// Most files a project may hold.
+    #[arg(long, env = "MINICODE_MAX_FILES", default_value_t = 2000)]
+    pub max_files: usize,
+
+    /// Largest upload request (multipart), in bytes.
+    #[arg(long, env = "MINICODE_UPLOAD_LIMIT", default_value_t = 20 * 1024 * 1024)]
+    pub upload_limit: usize,
+
+    /// Workspaces of projects idle for this many hours are removed from disk
+    /// (their files stay in the database and come back on the next use).
+    #[arg(
+        long = "workspace-idle-hours",
+        env = "MINICODE_WORKSPACE_IDLE_HOURS",
+        default_value_t = 72
+    )]
+    pub idle_hours: u64,
+}
+
+impl WorkspaceConfig {
+    /// The limits every write is checked against.
+    pub fn limits(&self) -> Limits {
+        Limits {
+            max_file_bytes: self.max_file_bytes,
+            max_files: self.max_files,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

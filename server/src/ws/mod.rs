@@ -44,7 +44,8 @@ use crate::auth::service::{
     authenticate, bearer_from_headers, session_from_headers, user_for_session, user_for_token,
 };
 use crate::auth::{AuthMethod, Caller};
-use crate::config::{Secret, origin_of};
+use crate::config::origin_of;
+use crate::config::secret::Secret;
 use crate::db::now_ms;
 use crate::error::AppError;
 use crate::events::Frame;

@@ -34,7 +34,7 @@ use crate::llm::{
 use crate::state::AppState;
 use crate::{chats, projects};
 
-use crate::config::ChatGuards as Guards;
+use crate::agent::config::ChatGuards as Guards;
 
 /// Starts a turn; returns the id the assistant's message will have.
 pub async fn start_turn(
@@ -112,7 +112,7 @@ pub async fn start_turn(
         reply: reply_id,
         model,
         cancel,
-        guards: state.config.chat_guards(),
+        guards: state.config.agent.chat_guards(),
         undo_point,
     };
     let agents = state.agents.clone();
