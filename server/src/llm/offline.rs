@@ -349,17 +349,17 @@ impl Feature {
     /// so the templates need no escaping.
     fn template(self) -> &'static str {
         match self {
-            Feature::Todo => include_str!("offline/TodoList.tsx"),
-            Feature::Notes => include_str!("offline/Notes.tsx"),
-            Feature::Timer => include_str!("offline/Timer.tsx"),
-            Feature::Counter => include_str!("offline/Counter.tsx"),
-            Feature::Weather => include_str!("offline/Weather.tsx"),
-            Feature::Gallery => include_str!("offline/Gallery.tsx"),
-            Feature::Pricing => include_str!("offline/PricingTable.tsx"),
-            Feature::Table => include_str!("offline/DataTable.tsx"),
-            Feature::Contact => include_str!("offline/ContactForm.tsx"),
-            Feature::Features => include_str!("offline/Features.tsx"),
-            Feature::Faq => include_str!("offline/Faq.tsx"),
+            Feature::Todo => include_str!("offline/templates/TodoList.tsx"),
+            Feature::Notes => include_str!("offline/templates/Notes.tsx"),
+            Feature::Timer => include_str!("offline/templates/Timer.tsx"),
+            Feature::Counter => include_str!("offline/templates/Counter.tsx"),
+            Feature::Weather => include_str!("offline/templates/Weather.tsx"),
+            Feature::Gallery => include_str!("offline/templates/Gallery.tsx"),
+            Feature::Pricing => include_str!("offline/templates/PricingTable.tsx"),
+            Feature::Table => include_str!("offline/templates/DataTable.tsx"),
+            Feature::Contact => include_str!("offline/templates/ContactForm.tsx"),
+            Feature::Features => include_str!("offline/templates/Features.tsx"),
+            Feature::Faq => include_str!("offline/templates/Faq.tsx"),
         }
     }
 
@@ -893,9 +893,9 @@ fn file_content(bp: &Blueprint, path: &str, purpose: &str, present: &[Feature]) 
         "src/main.tsx" => "import { StrictMode } from 'react';\nimport { createRoot } from 'react-dom/client';\nimport App from './App';\nimport './styles.css';\n\ncreateRoot(document.getElementById('root')!).render(\n  <StrictMode>\n    <App />\n  </StrictMode>,\n);\n".into(),
         "src/App.tsx" => app_tsx(bp, present),
         "src/styles.css" => {
-            let mut css = include_str!("offline/base.css").to_string();
+            let mut css = include_str!("offline/templates/base.css").to_string();
             if !present.is_empty() {
-                css.push_str(include_str!("offline/sections.css"));
+                css.push_str(include_str!("offline/templates/sections.css"));
             }
             css
         }
@@ -1201,7 +1201,7 @@ fn fallback_file(bp: &Blueprint, path: &str, purpose: &str) -> String {
             serde_json::to_string(&json!({"app": bp.title, "purpose": purpose}))
                 .unwrap_or_else(|_| "{}".into())
         ),
-        "css" => include_str!("offline/base.css").to_string(),
+        "css" => include_str!("offline/templates/base.css").to_string(),
         "json" => "{}\n".into(),
         "md" => format!("# {}\n\n{purpose}\n", bp.title),
         "html" => format!("<!doctype html>\n<p>{}</p>\n", html_text(&purpose)),
