@@ -421,7 +421,7 @@ async fn the_socket_refuses_strangers_and_survives_bad_frames() {
 }
 
 #[tokio::test]
-async fn an_invalid_plan_gets_one_repair_round_then_fails_clearly() {
+async fn an_invalid_plan_gets_two_repair_rounds_then_fails_clearly() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
     let client = app.user("repairs").await;
@@ -432,6 +432,7 @@ async fn an_invalid_plan_gets_one_repair_round_then_fails_clearly() {
 
     fake.push(text_reply("Sure! I think phase one should be great."));
     fake.push(text_reply("{\"name\": \"Still\", \"goal\": \"bad\"}"));
+    fake.push(text_reply("{\"name\": \"Again\", \"files\": []}"));
     let res = client
         .post(
             &format!("/api/projects/{pid}/generate"),
@@ -442,15 +443,21 @@ async fn an_invalid_plan_gets_one_repair_round_then_fails_clearly() {
     let snap = wait_state(&client, &pid, &["failed"], Duration::from_secs(20)).await;
     let error = snap["error"].as_str().unwrap();
     assert!(
-        error.contains("not valid JSON twice") || error.contains("files"),
+        error.contains("not valid after 3 tries") && error.contains("`files` lists no file"),
         "{error}"
     );
     let requests = fake.requests();
-    assert_eq!(requests.len(), 2, "one repair round");
+    assert_eq!(requests.len(), 3, "two repair rounds");
     assert!(
         requests[1].body["messages"]
             .to_string()
             .contains("could not be used")
+    );
+    // The second repair shows the model its own second answer and its fault.
+    let second = requests[2].body["messages"].to_string();
+    assert!(
+        second.contains("Still") && second.contains("no `files` array"),
+        "{second}"
     );
 
     // With a repairable answer the run goes on.
@@ -1041,5 +1048,221 @@ async fn over_long_text_on_the_socket_is_refused_and_stores_nothing() {
         .unwrap();
     assert_eq!(messages["total"], 0);
     assert!(fake.requests().is_empty(), "no model was called");
+    app.stop().await;
+}
+
+/// A reply streamed in pieces that ends with `finish_reason` (e.g. "length").
+fn text_reply_ending(text: &str, finish_reason: &str) -> Reply {
+    let mut chunks: Vec<Value> = text
+        .as_bytes()
+        .chunks(40)
+        .map(|c| json!({"choices": [{"index": 0, "delta": {"content": String::from_utf8_lossy(c)}}]}))
+        .collect();
+    chunks.push(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]}));
+    Reply::sse(&openai_sse(&chunks), 97)
+}
+
+async fn file_content(client: &Client, pid: &str, path: &str) -> Option<String> {
+    let res = client
+        .get(&format!("/api/projects/{pid}/files/{path}"))
+        .await;
+    if res.status() != 200 {
+        return None;
+    }
+    let body: Value = res.json().await.unwrap();
+    body["data"]["content"].as_str().map(str::to_string)
+}
+
+/// Issue 17: a phase is checked against its plan. An answer cut off by the
+/// token limit is continued where it stopped (one file across two answers),
+/// and files of the plan the model did not write are asked for again, by
+/// name, until they are all there.
+#[tokio::test]
+async fn a_cut_off_answer_is_continued_and_missing_files_are_asked_for_again() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("continues").await;
+    let pid = client.project("Continue").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = token(&client).await;
+    fake.push(design("Scaffold", &["a.txt", "b.txt", "c.txt"], true));
+    fake.push(text_reply_ending(
+        "Writing.\n\ncat > a.txt << 'EOF'\nline one\nline t",
+        "length",
+    ));
+    fake.push(text_reply("wo\nEOF\n"));
+    fake.push(text_reply(&heredocs(&[("b.txt".into(), "bee\n".into())])));
+    fake.push(text_reply(&heredocs(&[("c.txt".into(), "sea\n".into())])));
+    let mut socket = connect(&app, &pid, &token).await;
+    next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "three files"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let frames = until(&mut socket, "files_written", Duration::from_secs(30)).await;
+    assert_eq!(frames.last().unwrap()["payload"]["count"], 3, "{frames:?}");
+    client
+        .post(&format!("/api/projects/{pid}/stop"), &json!({}))
+        .await;
+    assert_eq!(
+        file_content(&client, &pid, "a.txt").await.as_deref(),
+        Some("line one\nline two\n"),
+        "one file across the cut"
+    );
+    assert_eq!(
+        file_content(&client, &pid, "b.txt").await.as_deref(),
+        Some("bee\n")
+    );
+    assert_eq!(
+        file_content(&client, &pid, "c.txt").await.as_deref(),
+        Some("sea\n")
+    );
+
+    let requests = fake.requests();
+    assert_eq!(requests.len(), 5, "design, answer, continuation, two asks");
+    let continuation = requests[2].body["messages"].to_string();
+    assert!(
+        continuation.contains("cut off by the length limit"),
+        "{continuation}"
+    );
+    assert!(
+        continuation.contains("line t"),
+        "the model sees where it stopped"
+    );
+    let first_ask = requests[3].body["messages"].to_string();
+    assert!(
+        first_ask.contains("`b.txt`: never written")
+            && first_ask.contains("`c.txt`: never written"),
+        "{first_ask}"
+    );
+    assert!(!first_ask.contains("`a.txt`"), "{first_ask}");
+    let second_ask = requests[4].body["messages"].to_string();
+    assert!(
+        second_ask.contains("`c.txt`") && !second_ask.contains("`b.txt`"),
+        "{second_ask}"
+    );
+    app.stop().await;
+}
+
+/// Issue 17: a phase whose plan is never delivered ends `failed` with an
+/// error that names the missing file: never `complete`, and what was
+/// written is kept.
+#[tokio::test]
+async fn a_phase_missing_files_of_its_plan_fails_naming_them_and_keeps_the_rest() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("incomplete").await;
+    let pid = client.project("Incomplete").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fake.push(design("Scaffold", &["a.txt", "src/b.ts"], true));
+    fake.push(text_reply(&heredocs(&[("a.txt".into(), "kept\n".into())])));
+    fake.push(text_reply("I cannot write that file, sorry."));
+    // Cut off inside the file, twice: never stored half.
+    fake.push(text_reply("cat > src/b.ts << 'EOF'\nexport const b ="));
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "two files"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let snap = wait_state(
+        &client,
+        &pid,
+        &["failed", "complete"],
+        Duration::from_secs(30),
+    )
+    .await;
+    assert_eq!(snap["state"], "failed", "{snap}");
+    let error = snap["error"].as_str().unwrap();
+    assert!(
+        error.contains("phase 1 is missing files of its plan")
+            && error.contains("src/b.ts (cut off before its end)"),
+        "{error}"
+    );
+    assert_eq!(
+        file_content(&client, &pid, "a.txt").await.as_deref(),
+        Some("kept\n")
+    );
+    assert_eq!(
+        file_content(&client, &pid, "src/b.ts").await,
+        None,
+        "half a file is never stored"
+    );
+    let events = app.logged_events(pid.parse().unwrap()).await;
+    assert!(
+        events.iter().all(|f| f.kind != "generation_complete"),
+        "a broken phase is never complete"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|f| f.kind == "error" && f.json.contains("INCOMPLETE_PHASE")),
+        "the failure is an error event"
+    );
+    app.stop().await;
+}
+
+/// Issue 17: a reasoning model thinks out loud, with drafts of the plan and
+/// of `cat >` lines, and spells `last_phase` its own way: the drafts are
+/// never read, the plan is the real one, and the run stops after it.
+#[tokio::test]
+async fn reasoning_text_is_never_read_as_a_plan_or_a_file() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let client = app.user("thinker").await;
+    let pid = client.project("Thinking").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let token = token(&client).await;
+    fake.push(text_reply(
+        "<think>\nMaybe {\"name\": \"Draft\", \"files\": [\"draft.txt\"]}? No.\n</think>\n\
+         The plan: {\"name\": \"Only\", \"goal\": \"all\", \"files\": [{\"path\": \"a.txt\", \"purpose\": \"x\"}], \"last_phase\": true}",
+    ));
+    fake.push(text_reply(
+        "<think>\nI could write:\ncat > wrong.txt << 'EOF'\nnope\nEOF\nBetter not.\n</think>\n\
+         cat > a.txt << 'EOF'\nright\nEOF\n",
+    ));
+    let mut socket = connect(&app, &pid, &token).await;
+    next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "one file"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let frames = until(&mut socket, "files_written", Duration::from_secs(30)).await;
+    assert!(
+        frames.iter().all(|f| f["payload"]["path"] != "wrong.txt"),
+        "a draft inside the reasoning never becomes a file"
+    );
+    client
+        .post(&format!("/api/projects/{pid}/stop"), &json!({}))
+        .await;
+    assert_eq!(
+        file_content(&client, &pid, "a.txt").await.as_deref(),
+        Some("right\n")
+    );
+    assert_eq!(file_content(&client, &pid, "wrong.txt").await, None);
+    let snap = snapshot(&client, &pid).await;
+    assert_eq!(snap["phases"][0]["name"], "Only");
+    assert_eq!(
+        snap["phases"][0]["lastPhase"], true,
+        "snake_case last_phase counts"
+    );
+    assert_eq!(fake.requests().len(), 2, "no repair round was needed");
     app.stop().await;
 }

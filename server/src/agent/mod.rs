@@ -11,6 +11,7 @@
 
 pub mod chat;
 pub(crate) mod config;
+pub(crate) mod design;
 pub(crate) mod prompts;
 pub(crate) mod registry;
 pub(crate) mod routes;

@@ -8,6 +8,8 @@ const PHASE_DESIGNER: &str = include_str!("../../prompts/phase_designer.md");
 const IMPLEMENTER: &str = include_str!("../../prompts/implementer.md");
 const CHAT_AGENT: &str = include_str!("../../prompts/chat_agent.md");
 const REPAIR_JSON: &str = include_str!("../../prompts/repair_json.md");
+const CONTINUE_ANSWER: &str = include_str!("../../prompts/continue_answer.md");
+const MISSING_FILES: &str = include_str!("../../prompts/missing_files.md");
 
 /// Replaces `{{key}}` with its value, and drops the leading HTML comment that
 /// documents the placeholders (the model does not need it).
@@ -100,6 +102,20 @@ pub fn chat_agent(files: &[String]) -> String {
 pub fn repair_json(error: &str, answer: &str) -> String {
     let answer: String = answer.chars().take(4000).collect();
     render(REPAIR_JSON, &[("error", error), ("answer", &answer)])
+}
+
+/// After an implementer's answer hit `max_tokens`: go on from there.
+pub fn continue_answer() -> String {
+    render(CONTINUE_ANSWER, &[])
+}
+
+/// The files of the plan an answer did not deliver, with why.
+pub fn missing_files(missing: &[(String, String)]) -> String {
+    let list: Vec<String> = missing
+        .iter()
+        .map(|(path, why)| format!("`{path}`: {why}"))
+        .collect();
+    render(MISSING_FILES, &[("files", &bullet_list(&list))])
 }
 
 #[cfg(test)]

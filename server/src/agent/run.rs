@@ -8,12 +8,11 @@
 //! are only stored once complete, so nothing half-written or duplicated
 //! remains), and an install or start is simply redone.
 
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 use futures::StreamExt;
 use minicode::protocol::{AgentState, Phase, PlannedFile, ServerEvent};
 use minicode::{ErrorCode, Usage};
-use serde::Deserialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -25,7 +24,7 @@ use crate::error::{AppError, retry_busy};
 const BUSY_PATIENCE: std::time::Duration = std::time::Duration::from_secs(120);
 use crate::files::{self, Source};
 use crate::llm::models::ResolvedModel;
-use crate::llm::{ChatRequest, LlmError, LlmMessage, Purpose, StreamEvent};
+use crate::llm::{ChatRequest, FinishReason, LlmError, LlmMessage, Purpose, StreamEvent};
 use crate::scof::{ScofEvent, ScofParser, apply_patch};
 use crate::state::AppState;
 use crate::workspace::RelPath;
@@ -310,47 +309,8 @@ async fn ensure_workspace(ctx: &RunContext) -> Result<(), RunError> {
     Ok(())
 }
 
-/// The designer's answer. `number` is ours, not the model's.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PhaseDesign {
-    name: String,
-    goal: String,
-    files: Vec<PlannedFile>,
-    #[serde(default)]
-    last_phase: bool,
-}
-
-/// Finds the JSON object in an answer that may wrap it in prose or fences.
-fn extract_json(answer: &str) -> &str {
-    match (answer.find('{'), answer.rfind('}')) {
-        (Some(start), Some(end)) if end > start => &answer[start..=end],
-        _ => answer.trim(),
-    }
-}
-
-fn parse_design(answer: &str, number: u32) -> Result<Phase, String> {
-    let design: PhaseDesign =
-        serde_json::from_str(extract_json(answer)).map_err(|e| e.to_string())?;
-    if design.name.trim().is_empty() {
-        return Err("`name` is empty".into());
-    }
-    if design.files.is_empty() {
-        return Err("`files` lists no file".into());
-    }
-    for file in &design.files {
-        RelPath::parse_writable(&file.path).map_err(|e| format!("file `{}`: {e}", file.path))?;
-    }
-    Ok(Phase {
-        number,
-        name: design.name.trim().to_string(),
-        goal: design.goal.trim().to_string(),
-        files: design.files,
-        last_phase: design.last_phase,
-    })
-}
-
-/// Asks the model for phase `n`'s design; one repair round if the JSON is invalid.
+/// Asks the model for phase `n`'s design; up to [`DESIGN_REPAIRS`] repair
+/// rounds, each showing the model its answer and what was wrong with it.
 async fn design(ctx: &RunContext, n: u32, previous: &[Phase]) -> Result<(Phase, Usage), RunError> {
     let files: Vec<String> = files::list_latest(&ctx.state, ctx.project)
         .await?
@@ -369,7 +329,7 @@ async fn design(ctx: &RunContext, n: u32, previous: &[Phase]) -> Result<(Phase, 
         content: format!("Design phase {n} of the app now. Answer with the JSON object only."),
     }];
     let mut usage = Usage::default();
-    for attempt in 0..2 {
+    for attempt in 0..=DESIGN_REPAIRS {
         let request = ChatRequest {
             model: ctx.model.name.clone(),
             system: system.clone(),
@@ -381,10 +341,14 @@ async fn design(ctx: &RunContext, n: u32, previous: &[Phase]) -> Result<(Phase, 
         };
         let (answer, used) = collect_text(ctx, request).await?;
         usage.add(used);
-        match parse_design(&answer, n) {
+        match super::design::parse(&answer, n) {
             Ok(phase) => return Ok((phase, usage)),
-            Err(problem) if attempt == 0 => {
-                tracing::info!(problem, "phase design was not valid JSON; asking once more");
+            Err(problem) if attempt < DESIGN_REPAIRS => {
+                tracing::info!(
+                    problem,
+                    attempt,
+                    "phase design was not a valid plan; asking again"
+                );
                 messages.push(LlmMessage::Assistant {
                     content: answer.clone(),
                     tool_calls: Vec::new(),
@@ -396,7 +360,10 @@ async fn design(ctx: &RunContext, n: u32, previous: &[Phase]) -> Result<(Phase, 
             Err(problem) => {
                 return Err(RunError::failed(
                     "MODEL_ERROR",
-                    format!("the model's plan for phase {n} was not valid JSON twice: {problem}"),
+                    format!(
+                        "the model's plan for phase {n} was not valid after {} tries: {problem}",
+                        DESIGN_REPAIRS + 1
+                    ),
                 ));
             }
         }
@@ -422,12 +389,28 @@ async fn collect_text(ctx: &RunContext, request: ChatRequest) -> Result<(String,
     Ok((text, usage))
 }
 
+/// Repair rounds after an invalid phase design.
+const DESIGN_REPAIRS: u32 = 2;
+
 /// Up to this much of the existing code goes into the implementer's prompt.
 const CONTEXT_BYTES: usize = 120_000;
+
+/// Continuations asked for after an answer hit `max_tokens`, per call.
+const MAX_CONTINUATIONS: u32 = 3;
+/// Times the model is asked again for files of the plan it did not deliver.
+const MAX_FILE_RETRIES: u32 = 2;
 
 /// Streams the implementation of a phase: files appear in the editor as they
 /// are written, and each complete file is stored and written to the
 /// workspace at once. Returns how many files were written.
+///
+/// The phase is checked against its plan, not taken on the model's word:
+/// an answer cut off by `max_tokens` is continued from where it stopped
+/// (the parser keeps its place, so a file split across the two answers is
+/// one file); then every planned file must exist and none may have been cut
+/// off or failed to patch. What is missing is asked for again, by name and
+/// with the reason, and only then does the phase fail, with an error that
+/// names the files. Files already stored stay.
 async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
     let existing = files::snapshot(&ctx.state, ctx.project).await?;
     let mut context = String::new();
@@ -442,58 +425,134 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
         context.push_str(&format!("\n=== {path} ===\n{text}\n"));
     }
     let paths: Vec<String> = existing.iter().map(|(p, _, _)| p.clone()).collect();
-    let request = ChatRequest {
-        model: ctx.model.name.clone(),
-        system: prompts::implementer(&ctx.description, phase, &paths),
-        messages: vec![LlmMessage::User {
-            content: format!(
-                "Implement phase {} ({}) now. Current files:{}",
-                phase.number,
-                phase.name,
-                if context.is_empty() {
-                    " none yet.".to_string()
-                } else {
-                    context
-                }
-            ),
-        }],
-        tools: Vec::new(),
-        max_tokens: 32_000,
-        temperature: Some(0.2),
-        purpose: Purpose::Implement {
-            description: ctx.description.clone(),
-            phase: phase.clone(),
-            files: paths,
-        },
+    let system = prompts::implementer(&ctx.description, phase, &paths);
+    let first = LlmMessage::User {
+        content: format!(
+            "Implement phase {} ({}) now. Current files:{}",
+            phase.number,
+            phase.name,
+            if context.is_empty() {
+                " none yet.".to_string()
+            } else {
+                context
+            }
+        ),
     };
 
-    let mut stream = ctx.model.provider.stream(request, ctx.cancel.clone());
-    let mut parser = ScofParser::new();
     let mut writer = PhaseWriter {
         ctx,
         written: BTreeSet::new(),
         refused: HashSet::new(),
+        failed: BTreeMap::new(),
         packages: Vec::new(),
         open: None,
     };
     let mut usage = Usage::default();
+    let mut messages = vec![first.clone()];
+    // What this call must deliver: the whole plan, then what is missing.
+    let mut wanted = phase.clone();
+    let mut retries = 0;
     let result: Result<(), RunError> = async {
-        let mut events = Vec::new();
-        while let Some(event) = tokio::select! {
-            e = stream.next() => e,
-            () = ctx.cancel.cancelled() => return Err(RunError::Cancelled),
-        } {
-            match event? {
-                StreamEvent::Text(text) => {
-                    parser.push(&text, &mut events);
-                    writer.handle(std::mem::take(&mut events)).await?;
+        loop {
+            let mut parser = ScofParser::new();
+            let mut continuations = 0;
+            loop {
+                let request = ChatRequest {
+                    model: ctx.model.name.clone(),
+                    system: system.clone(),
+                    messages: messages.clone(),
+                    tools: Vec::new(),
+                    max_tokens: 32_000,
+                    temperature: Some(0.2),
+                    purpose: Purpose::Implement {
+                        description: ctx.description.clone(),
+                        phase: wanted.clone(),
+                        files: paths.clone(),
+                    },
+                };
+                let (answer, finish) =
+                    stream_files(ctx, request, &mut parser, &mut writer, &mut usage).await?;
+                if finish != FinishReason::Length || continuations == MAX_CONTINUATIONS {
+                    if finish == FinishReason::Length {
+                        tracing::warn!(
+                            continuations,
+                            "the answer was still cut off after the continuations"
+                        );
+                    }
+                    break;
                 }
-                StreamEvent::Finish { usage: u, .. } => usage = u,
-                StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallArgs { .. } => {}
+                continuations += 1;
+                tracing::info!(
+                    continuations,
+                    "the answer hit the token limit; asking the model to continue"
+                );
+                messages.push(LlmMessage::Assistant {
+                    content: answer,
+                    tool_calls: Vec::new(),
+                });
+                messages.push(LlmMessage::User {
+                    content: prompts::continue_answer(),
+                });
             }
+            // The answer is over: an unclosed file ends incomplete here.
+            let mut events = Vec::new();
+            parser.finish(&mut events);
+            writer.handle(events).await?;
+
+            let missing = writer.missing(phase).await?;
+            if missing.is_empty() {
+                return Ok(());
+            }
+            if retries == MAX_FILE_RETRIES {
+                let list = missing
+                    .iter()
+                    .map(|(path, why)| format!("{path} ({why})"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                return Err(RunError::failed(
+                    "INCOMPLETE_PHASE",
+                    format!(
+                        "phase {} is missing files of its plan after {} requests: {list}",
+                        phase.number,
+                        MAX_FILE_RETRIES + 1
+                    ),
+                ));
+            }
+            retries += 1;
+            tracing::info!(
+                retries,
+                missing = missing.len(),
+                "asking the model again for files of the plan"
+            );
+            wanted.files = phase
+                .files
+                .iter()
+                .filter(|f| {
+                    missing
+                        .iter()
+                        .any(|(p, _)| *p == f.path.trim_start_matches("./"))
+                })
+                .cloned()
+                .collect();
+            for (path, _) in &missing {
+                if !wanted
+                    .files
+                    .iter()
+                    .any(|f| f.path.trim_start_matches("./") == path.as_str())
+                {
+                    wanted.files.push(PlannedFile {
+                        path: path.clone(),
+                        purpose: String::new(),
+                    });
+                }
+            }
+            messages = vec![
+                first.clone(),
+                LlmMessage::User {
+                    content: prompts::missing_files(&missing),
+                },
+            ];
         }
-        parser.finish(&mut events);
-        writer.handle(events).await
     }
     .await;
     if result.is_err() {
@@ -523,12 +582,52 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
     Ok(writer.written.len() as u32)
 }
 
+/// Streams one call's answer through the reasoning filter and the parser
+/// into `writer`; returns the answer's text and why it ended.
+async fn stream_files(
+    ctx: &RunContext,
+    request: ChatRequest,
+    parser: &mut ScofParser,
+    writer: &mut PhaseWriter<'_>,
+    usage: &mut Usage,
+) -> Result<(String, FinishReason), RunError> {
+    let mut stream = ctx.model.provider.stream(request, ctx.cancel.clone());
+    let mut thinking = crate::llm::reasoning::Filter::default();
+    let mut answer = String::new();
+    let mut finish = FinishReason::Stop;
+    let mut events = Vec::new();
+    while let Some(event) = tokio::select! {
+        e = stream.next() => e,
+        () = ctx.cancel.cancelled() => return Err(RunError::Cancelled),
+    } {
+        match event? {
+            StreamEvent::Text(text) => {
+                answer.push_str(&text);
+                // Reasoning blocks never reach the parser.
+                parser.push(&thinking.push(&text), &mut events);
+                writer.handle(std::mem::take(&mut events)).await?;
+            }
+            StreamEvent::Finish { usage: u, reason } => {
+                usage.add(u);
+                finish = reason;
+            }
+            StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallArgs { .. } => {}
+        }
+    }
+    parser.push(&thinking.finish(), &mut events);
+    writer.handle(events).await?;
+    Ok((answer, finish))
+}
+
 /// Turns parser events into events for clients and stored files.
 struct PhaseWriter<'a> {
     ctx: &'a RunContext,
     written: BTreeSet<String>,
     /// Paths refused (outside the workspace…): their chunks are dropped.
     refused: HashSet<String>,
+    /// Files the model began but did not deliver, with why (cut off, a
+    /// patch that did not apply); cleared when a later version is stored.
+    failed: BTreeMap<String, String>,
     packages: Vec<(String, bool)>,
     /// The file clients saw begin and not yet end (stored or announced
     /// incomplete).
@@ -623,6 +722,8 @@ impl PhaseWriter<'_> {
                         self.store(p, content).await?;
                     } else {
                         // The stream broke off inside this file: never store half a file.
+                        self.failed
+                            .insert(p.to_string(), "cut off before its end".into());
                         self.incomplete(p.to_string(), content).await;
                     }
                     self.open = None;
@@ -646,6 +747,8 @@ impl PhaseWriter<'_> {
                         continue;
                     };
                     if !complete {
+                        self.failed
+                            .insert(p.to_string(), "its patch broke off".into());
                         state
                             .events
                             .emit(
@@ -676,6 +779,8 @@ impl PhaseWriter<'_> {
                             self.store(p, new).await?;
                         }
                         Err(e) => {
+                            self.failed
+                                .insert(p.to_string(), format!("its patch did not apply: {e}"));
                             state
                                 .events
                                 .emit(
@@ -720,6 +825,8 @@ impl PhaseWriter<'_> {
             && e.code == ErrorCode::Conflict
         {
             tracing::warn!(%path, error = %e.error, "model wrote a file where a folder is");
+            // Refused by us, and reported: not something to ask for again.
+            self.refused.insert(path.to_string());
             state
                 .events
                 .emit(
@@ -732,8 +839,31 @@ impl PhaseWriter<'_> {
         }
         // Stored and announced (`file_end`) by the files service.
         saved?;
+        self.failed.remove(path.as_str());
         self.written.insert(path.to_string());
         Ok(())
+    }
+
+    /// The files of `phase`'s plan the project does not have after this
+    /// phase, and those the model began and did not deliver, with why.
+    async fn missing(&self, phase: &Phase) -> Result<Vec<(String, String)>, RunError> {
+        let live: BTreeSet<String> = files::list_latest(&self.ctx.state, self.ctx.project)
+            .await?
+            .into_iter()
+            .map(|f| f.path)
+            .collect();
+        let mut missing: BTreeMap<String, String> = self.failed.clone();
+        for file in &phase.files {
+            let Ok(path) = RelPath::parse_writable(&file.path) else {
+                continue;
+            };
+            if !live.contains(path.as_str()) && !self.refused.contains(path.as_str()) {
+                missing
+                    .entry(path.to_string())
+                    .or_insert_with(|| "never written".into());
+            }
+        }
+        Ok(missing.into_iter().collect())
     }
 
     /// `npm install` lines become package.json entries (the install step then installs them).
@@ -838,27 +968,6 @@ mod tests {
             next_after(Some(Step::Served(1)), &phases, 1),
             Next::Complete(1),
             "phase cap"
-        );
-    }
-
-    #[test]
-    fn designs_are_parsed_from_noisy_answers() {
-        let answer = "Sure! Here is the plan:\n```json\n{\"name\": \"Foundation\", \"goal\": \"Scaffold\", \
-            \"files\": [{\"path\": \"src/App.tsx\", \"purpose\": \"root\"}], \"lastPhase\": false}\n```";
-        let phase = parse_design(answer, 1).unwrap();
-        assert_eq!(phase.name, "Foundation");
-        assert_eq!(phase.files[0].path, "src/App.tsx");
-        assert!(
-            parse_design("{\"name\": \"x\"}", 1)
-                .unwrap_err()
-                .contains("missing field")
-        );
-        assert!(parse_design("no json here", 1).is_err());
-        let escaping = "{\"name\": \"x\", \"goal\": \"\", \"files\": [{\"path\": \"../etc/passwd\", \"purpose\": \"\"}]}";
-        assert!(
-            parse_design(escaping, 1)
-                .unwrap_err()
-                .contains("../etc/passwd")
         );
     }
 

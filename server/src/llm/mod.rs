@@ -19,6 +19,7 @@ pub mod http;
 pub mod models;
 pub mod offline;
 pub mod openai;
+pub mod reasoning;
 pub(crate) mod routes;
 pub(crate) mod sse;
 
