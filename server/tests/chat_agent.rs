@@ -900,3 +900,70 @@ async fn an_over_long_message_is_refused_whole_over_rest_and_websocket() {
     assert_eq!(fake.requests().len(), 1, "the refused one reached no model");
     app.stop().await;
 }
+
+/// Issue 17: an open model served without tool-call parsing writes its call
+/// as text (`<tool_call>{…}</tool_call>`, Hermes/Qwen style). The call runs,
+/// and the reply keeps only the model's words, not the JSON.
+#[tokio::test]
+async fn tool_calls_written_as_text_are_run_and_left_out_of_the_reply() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, "openai").await;
+    let client = app.user("textcalls").await;
+    let (pid, chat) = project_with_chat(&client).await;
+    let new_app = "export default function App() {\n  return <h1>New Title</h1>;\n}\n";
+    fake.push(openai_text_reply(&format!(
+        "I will change the title.\n<tool_call>\n{}\n</tool_call>",
+        json!({"name": "Write", "arguments": {"path": "src/App.tsx", "content": new_app}})
+    )));
+    fake.push(openai_text_reply("Done: the title is New Title."));
+    assert_eq!(send(&client, &chat, "rename the title").await.status(), 202);
+    let messages = wait_for_reply(&client, &chat, 1).await;
+    assert_eq!(file(&client, &pid, "src/App.tsx").await, new_app);
+    let reply = messages.iter().find(|m| m["role"] == "assistant").unwrap();
+    let content = reply["content"].as_str().unwrap();
+    assert!(
+        content.contains("I will change the title.")
+            && content.contains("Done: the title is New Title."),
+        "{content}"
+    );
+    assert!(
+        !content.contains("tool_call") && !content.contains("\"arguments\""),
+        "{content}"
+    );
+    assert_eq!(reply["toolCalls"][0]["toolName"], "Write", "{reply}");
+    app.stop().await;
+}
+
+/// Issue 17: an empty reply, or one cut off by the length limit, is never
+/// shown as a finished answer.
+#[tokio::test]
+async fn an_empty_or_cut_off_reply_says_so() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake, "openai").await;
+    let client = app.user("emptyreply").await;
+    let (_pid, chat) = project_with_chat(&client).await;
+    fake.push(openai_text_reply(""));
+    assert_eq!(send(&client, &chat, "hello").await.status(), 202);
+    let messages = wait_for_reply(&client, &chat, 1).await;
+    let reply = messages.iter().rfind(|m| m["role"] == "assistant").unwrap();
+    assert!(
+        reply["content"].as_str().unwrap().contains("empty reply"),
+        "{reply}"
+    );
+
+    let cut = openai_sse(&[
+        json!({"choices": [{"index": 0, "delta": {"content": "Here is a long expla"}}]}),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}),
+    ]);
+    fake.push(Reply::sse(&cut, 16));
+    assert_eq!(send(&client, &chat, "explain").await.status(), 202);
+    let messages = wait_for_reply(&client, &chat, 2).await;
+    let reply = messages.iter().rfind(|m| m["role"] == "assistant").unwrap();
+    let content = reply["content"].as_str().unwrap();
+    assert!(
+        content.starts_with("Here is a long expla")
+            && content.contains("cut off by its length limit"),
+        "{content}"
+    );
+    app.stop().await;
+}

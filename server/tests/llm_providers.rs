@@ -195,6 +195,58 @@ async fn openai_tool_call_arguments_split_across_chunks_are_assembled() {
     );
 }
 
+/// Issue 17: parallel calls as Gemini's OpenAI endpoint and some
+/// Ollama/LiteLLM versions send them — every call `index` 0 (or no index)
+/// but its own `id`, arguments sometimes as an object — are two calls, not
+/// one merged, invalid one.
+#[tokio::test]
+async fn parallel_tool_calls_sharing_an_index_or_without_one_stay_apart() {
+    let fake = FakeLlm::start().await;
+    let same_index = openai_sse(&[
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "g1", "type": "function", "function": {"name": "Read", "arguments": "{\"path\": \"a.ts\"}"}}]}}]}),
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "id": "g2", "type": "function", "function": {"name": "Read", "arguments": "{\"path\": \"b.ts\"}"}}]}}]}),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+    ]);
+    let no_index = openai_sse(&[
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"id": "o1", "type": "function", "function": {"name": "Glob", "arguments": {"pattern": "src/**"}}},
+            {"id": "o2", "type": "function", "function": {"name": "Read", "arguments": "{\"path\":"}}
+        ]}}]}),
+        json!({"choices": [{"index": 0, "delta": {"tool_calls": [{"function": {"arguments": " \"c.ts\"}"}}]}}]}),
+        json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]}),
+    ]);
+    for (body, expected) in [
+        (
+            same_index,
+            vec![
+                ("g1", "Read", json!({"path": "a.ts"})),
+                ("g2", "Read", json!({"path": "b.ts"})),
+            ],
+        ),
+        (
+            no_index,
+            vec![
+                ("o1", "Glob", json!({"pattern": "src/**"})),
+                ("o2", "Read", json!({"path": "c.ts"})),
+            ],
+        ),
+    ] {
+        fake.push(Reply::sse(&body, 9));
+        let (events, error) = collect(&openai(&fake, settings()), request(true)).await;
+        assert!(error.is_none(), "{error:?}");
+        let mut assembler = ToolCallAssembler::default();
+        for e in &events {
+            assembler.push(e);
+        }
+        let (_, calls) = assembler.finish().unwrap();
+        let got: Vec<(&str, &str, serde_json::Value)> = calls
+            .iter()
+            .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.clone()))
+            .collect();
+        assert_eq!(got, expected);
+    }
+}
+
 #[tokio::test]
 async fn a_429_with_retry_after_is_retried_after_the_wait() {
     let fake = FakeLlm::start().await;

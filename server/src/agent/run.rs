@@ -875,36 +875,62 @@ impl PhaseWriter<'_> {
             .await
             .map(|f| f.content)
             .unwrap_or_else(|_| "{}".into());
-        let mut manifest: serde_json::Value = serde_json::from_str(&current).map_err(|e| {
-            RunError::failed(
-                "MODEL_ERROR",
-                format!("package.json is not valid JSON: {e}"),
-            )
-        })?;
-        for (package, dev) in std::mem::take(&mut self.packages) {
-            let (name, version) = split_spec(&package);
-            let section = if dev {
-                "devDependencies"
-            } else {
-                "dependencies"
-            };
-            let deps = manifest
-                .as_object_mut()
-                .map(|m| m.entry(section).or_insert_with(|| serde_json::json!({})));
-            if let Some(serde_json::Value::Object(deps)) = deps
-                && !deps.contains_key(name)
-            {
-                deps.insert(
-                    name.to_string(),
-                    serde_json::Value::String(version.to_string()),
-                );
-            }
-        }
-        let text = serde_json::to_string_pretty(&manifest)
-            .map_err(|e| RunError::failed("INTERNAL", e.to_string()))?
-            + "\n";
+        let packages = std::mem::take(&mut self.packages);
+        let Some(text) =
+            merge_packages(&current, &packages).map_err(|e| RunError::failed("MODEL_ERROR", e))?
+        else {
+            // Every package is already there: package.json stays as written.
+            return Ok(());
+        };
         self.store(path, text).await
     }
+}
+
+/// `package.json` with the `(spec, dev)` packages added where missing, or
+/// `None` if none was. The file's own key order and every entry it has are
+/// kept (serde_json's `preserve_order`): only the new names are appended.
+fn merge_packages(current: &str, packages: &[(String, bool)]) -> Result<Option<String>, String> {
+    let mut manifest: serde_json::Value = serde_json::from_str(current)
+        .map_err(|e| format!("package.json is not valid JSON: {e}"))?;
+    let Some(object) = manifest.as_object_mut() else {
+        return Err("package.json is not a JSON object".into());
+    };
+    let mut added = false;
+    for (package, dev) in packages {
+        let (name, version) = split_spec(package);
+        let section = if *dev {
+            "devDependencies"
+        } else {
+            "dependencies"
+        };
+        // Already a dependency of either kind: the model's line adds nothing.
+        let present = ["dependencies", "devDependencies"].iter().any(|s| {
+            object
+                .get(*s)
+                .and_then(|d| d.as_object())
+                .is_some_and(|d| d.contains_key(name))
+        });
+        if present {
+            continue;
+        }
+        let entry = object
+            .entry(section)
+            .or_insert_with(|| serde_json::json!({}));
+        let serde_json::Value::Object(deps) = entry else {
+            return Err(format!("`{section}` in package.json is not an object"));
+        };
+        deps.insert(
+            name.to_string(),
+            serde_json::Value::String(version.to_string()),
+        );
+        added = true;
+    }
+    if !added {
+        return Ok(None);
+    }
+    serde_json::to_string_pretty(&manifest)
+        .map(|text| Some(text + "\n"))
+        .map_err(|e| e.to_string())
 }
 
 /// `zod@^3` → (`zod`, `^3`); `@scope/pkg` → (`@scope/pkg`, `latest`).
@@ -974,6 +1000,41 @@ mod tests {
     #[test]
     fn package_specs() {
         assert_eq!(split_spec("zod"), ("zod", "latest"));
+        // package.json keeps its key order and entries; only new names are added.
+        let manifest = "{\n  \"name\": \"app\",\n  \"scripts\": {\"dev\": \"vite\"},\n  \"dependencies\": {\"react\": \"^19\", \"a\": \"1\"}\n}\n";
+        let merged = merge_packages(
+            manifest,
+            &[
+                ("zod@^3".into(), false),
+                ("react".into(), false),
+                ("vitest".into(), true),
+            ],
+        )
+        .unwrap()
+        .unwrap();
+        let keys: Vec<&str> = [
+            "\"name\"",
+            "\"scripts\"",
+            "\"dependencies\"",
+            "\"react\"",
+            "\"a\"",
+            "\"zod\"",
+            "\"devDependencies\"",
+            "\"vitest\"",
+        ]
+        .into_iter()
+        .collect();
+        let positions: Vec<usize> = keys.iter().map(|k| merged.find(k).unwrap()).collect();
+        assert!(positions.windows(2).all(|w| w[0] < w[1]), "{merged}");
+        assert!(
+            merged.contains("\"react\": \"^19\""),
+            "an existing entry is kept"
+        );
+        assert_eq!(
+            merge_packages(manifest, &[("react".into(), false)]).unwrap(),
+            None
+        );
+        assert!(merge_packages("[1]", &[("zod".into(), false)]).is_err());
         assert_eq!(split_spec("zod@^3.22"), ("zod", "^3.22"));
         assert_eq!(
             split_spec("@tanstack/react-query"),

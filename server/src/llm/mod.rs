@@ -22,6 +22,7 @@ pub mod openai;
 pub mod reasoning;
 pub(crate) mod routes;
 pub(crate) mod sse;
+pub(crate) mod text_tools;
 
 use std::pin::Pin;
 use std::time::Duration;

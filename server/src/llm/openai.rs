@@ -130,8 +130,39 @@ pub fn body(request: &ChatRequest) -> Value {
 struct Handler {
     finish: Option<FinishReason>,
     usage: Usage,
-    /// Tool-call indexes whose start has been emitted.
-    started: Vec<usize>,
+    /// The tool calls started so far, by our index (their position here):
+    /// the provider's `index` and `id` for each, to route later fragments.
+    started: Vec<(Option<u64>, Option<String>)>,
+}
+
+impl Handler {
+    /// Our index for one entry of a `tool_calls` delta, and whether it starts
+    /// a new call. Providers disagree: OpenAI numbers parallel calls by
+    /// `index` and sends `id` and `name` only in the first fragment; Gemini's
+    /// endpoint and some Ollama/LiteLLM versions give every call `index` 0
+    /// (or none) but a distinct `id`. So a new `id` is a new call whatever
+    /// its index, a fragment without `id` continues the call of its index
+    /// (or the last call), and a named fragment with neither is a new call.
+    fn route(&self, index: Option<u64>, id: Option<&str>, named: bool) -> (usize, bool) {
+        if let Some(id) = id {
+            if let Some(at) = self
+                .started
+                .iter()
+                .position(|(_, i)| i.as_deref() == Some(id))
+            {
+                return (at, false);
+            }
+            return (self.started.len(), true);
+        }
+        let same_index = index.and_then(|x| self.started.iter().rposition(|(i, _)| *i == Some(x)));
+        match (same_index, named) {
+            (Some(at), false) => (at, false),
+            (None, false) if index.is_none() && !self.started.is_empty() => {
+                (self.started.len() - 1, false)
+            }
+            _ => (self.started.len(), true),
+        }
+    }
 }
 
 impl Handler {
@@ -192,42 +223,42 @@ impl SseHandler for Handler {
             out.push(StreamEvent::Text(text.to_string()));
         }
         if let Some(calls) = delta.get("tool_calls").and_then(Value::as_array) {
-            for (position, call) in calls.iter().enumerate() {
-                let index = call
-                    .get("index")
-                    .and_then(Value::as_u64)
-                    .map_or(position, |i| i as usize);
+            for call in calls {
                 let function = &call["function"];
-                if !self.started.contains(&index) {
-                    let name = function
-                        .get("name")
-                        .and_then(Value::as_str)
-                        .unwrap_or_default();
+                let name = function
+                    .get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let id = call
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .filter(|s| !s.is_empty());
+                let provider_index = call.get("index").and_then(Value::as_u64);
+                let (index, new) = self.route(provider_index, id, !name.is_empty());
+                if new {
                     if name.is_empty() {
                         return Err(LlmError::Protocol(format!(
                             "tool call {index} has arguments before its name"
                         )));
                     }
-                    let id = call
-                        .get("id")
-                        .and_then(Value::as_str)
-                        .filter(|s| !s.is_empty())
-                        .map_or_else(|| format!("call_{index}"), str::to_string);
-                    self.started.push(index);
+                    self.started.push((provider_index, id.map(str::to_string)));
                     out.push(StreamEvent::ToolCallStart {
                         index,
-                        id,
+                        id: id.map_or_else(|| format!("call_{index}"), str::to_string),
                         name: name.to_string(),
                     });
                 }
-                if let Some(args) = function
-                    .get("arguments")
-                    .and_then(Value::as_str)
-                    .filter(|a| !a.is_empty())
-                {
+                // A string of JSON as the API says, or (some gateways) the
+                // object itself.
+                let args = match function.get("arguments") {
+                    Some(Value::String(a)) => a.clone(),
+                    Some(object @ Value::Object(_)) => object.to_string(),
+                    _ => String::new(),
+                };
+                if !args.is_empty() {
                     out.push(StreamEvent::ToolCallArgs {
                         index,
-                        fragment: args.to_string(),
+                        fragment: args,
                     });
                 }
             }

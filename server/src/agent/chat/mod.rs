@@ -29,7 +29,8 @@ use crate::checkpoints;
 use crate::error::{AppError, AppResult};
 use crate::llm::models::ResolvedModel;
 use crate::llm::{
-    ChatRequest, LlmError, LlmMessage, Purpose, StreamEvent, ToolCall, ToolCallAssembler,
+    ChatRequest, FinishReason, LlmError, LlmMessage, Purpose, StreamEvent, ToolCall,
+    ToolCallAssembler, text_tools,
 };
 use crate::state::AppState;
 use crate::{chats, projects};
@@ -259,6 +260,8 @@ impl Turn {
             .map(|f| f.into_iter().map(|f| f.path).collect())
             .unwrap_or_default();
         let system = prompts::chat_agent(&files);
+        let specs = tools::specs();
+        let tool_names: Vec<&str> = specs.iter().map(|t| t.name.as_str()).collect();
         let mut seen_calls: HashMap<String, u32> = HashMap::new();
         let mut idle_steps = 0;
         for step in 1..=self.guards.max_steps {
@@ -269,16 +272,33 @@ impl Turn {
                 model: self.model.name.clone(),
                 system: system.clone(),
                 messages: conversation.clone(),
-                tools: tools::specs(),
+                tools: specs.clone(),
                 max_tokens: 8192,
                 temperature: Some(0.2),
                 purpose: Purpose::Chat,
             };
-            let (step_text, calls, step_usage) = match self.call(request, text).await {
-                Ok(r) => r,
-                Err(LlmError::Cancelled) => return Ending::Cancelled,
-                Err(e) => return Ending::Failed(e.to_string()),
-            };
+            let (mut step_text, mut calls, step_usage, finish) =
+                match self.call(request, text).await {
+                    Ok(r) => r,
+                    Err(LlmError::Cancelled) => return Ending::Cancelled,
+                    Err(e) => return Ending::Failed(e.to_string()),
+                };
+            if calls.is_empty()
+                && let Some((clean, written)) = text_tools::extract(&step_text, &tool_names)
+            {
+                // The model wrote its calls as text: run them, and keep only
+                // its words as the reply.
+                tracing::info!(
+                    calls = written.len(),
+                    "tool calls read from the model's text"
+                );
+                text.truncate(text.len() - step_text.len());
+                text.push_str(&clean);
+                let kept = text.trim_end().len();
+                text.truncate(kept);
+                step_text = clean;
+                calls = written;
+            }
             usage.add(step_usage);
             if let Err(e) = crate::quota::ledger::record_model_call(
                 &self.state,
@@ -293,6 +313,17 @@ impl Turn {
                 tracing::warn!(error = %e, "could not record the model call's usage");
             }
             if calls.is_empty() {
+                if finish == FinishReason::Length {
+                    return Ending::Stopped(
+                        "Stopped: the model's answer was cut off by its length limit.".into(),
+                    );
+                }
+                if step_text.trim().is_empty() && records.is_empty() {
+                    return Ending::Stopped(
+                        "The model sent an empty reply. Send the message again, or choose another model."
+                            .into(),
+                    );
+                }
                 return Ending::Done;
             }
             conversation.push(LlmMessage::Assistant {
@@ -394,10 +425,11 @@ impl Turn {
         &self,
         request: ChatRequest,
         text: &mut String,
-    ) -> Result<(String, Vec<ToolCall>, Usage), LlmError> {
+    ) -> Result<(String, Vec<ToolCall>, Usage, FinishReason), LlmError> {
         let mut stream = self.model.provider.stream(request, self.cancel.clone());
         let mut assembler = ToolCallAssembler::default();
         let mut usage = Usage::default();
+        let mut finish = FinishReason::Stop;
         let mut step_text = String::new();
         while let Some(event) = tokio::select! {
             e = stream.next() => e,
@@ -424,13 +456,16 @@ impl Turn {
                     })
                     .await;
                 }
-                StreamEvent::Finish { usage: u, .. } => usage = *u,
+                StreamEvent::Finish { usage: u, reason } => {
+                    usage = *u;
+                    finish = reason.clone();
+                }
                 StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallArgs { .. } => {}
             }
             assembler.push(&event);
         }
         let (_, calls) = assembler.finish()?;
-        Ok((step_text, calls, usage))
+        Ok((step_text, calls, usage, finish))
     }
 
     /// The chat so far, as model messages, trimmed to the context budget
