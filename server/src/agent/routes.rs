@@ -8,9 +8,9 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use minicode::Data;
 use minicode::protocol::RunSnapshot;
-use serde::{Deserialize, Serialize};
+use minicode::{Data, GenerateBody};
+use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -39,11 +39,6 @@ async fn models(
     axum::Json(Data {
         data: state.models.list(),
     })
-}
-
-#[derive(Deserialize)]
-struct GenerateBody {
-    description: String,
 }
 
 #[derive(Serialize)]
