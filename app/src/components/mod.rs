@@ -5,7 +5,6 @@ pub mod checkpoints;
 pub mod code_editor;
 pub mod editor;
 pub mod file_tree;
-pub mod http;
 pub mod markdown;
 pub mod preview;
 pub mod project_settings;

@@ -13,12 +13,12 @@ use leptos::prelude::*;
 use minicode::protocol::{
     AgentState, ClientMessage, LogStream, Phase, RunSnapshot, ServerEvent, ServerFrame,
 };
-use minicode::{Chat, Message, Page, Role, Usage};
+use minicode::{ApiError, PageQuery, Role, Usage};
 use uuid::Uuid;
 
 use super::editor;
-use super::http;
 use super::ws::{self, ConnStatus, WsEvent};
+use crate::client;
 
 /// Log lines kept for the console; older ones scroll away.
 const MAX_LOG_LINES: usize = 2_000;
@@ -217,25 +217,26 @@ impl Workspace {
     /// Loads the project's newest chat and remembers its user messages, which
     /// the event log does not carry, so the replay can put them back in place.
     pub async fn load_history(self) {
-        let url = format!("/api/projects/{}/chats?limit=1", self.project);
-        let Ok(chats) = http::get::<Page<Chat>>(&url).await else {
+        let Ok(chats) = client::project_chats(self.project, 1).await else {
             return;
         };
         let Some(chat) = chats.data.first() else {
             return;
         };
         self.chat_id.set(Some(chat.id));
-        let url = format!("/api/chats/{}/messages?limit=100", chat.id);
-        let Ok(mut page) = http::get::<Page<Message>>(&url).await else {
+        let first = PageQuery {
+            limit: 100,
+            offset: 0,
+        };
+        let Ok(mut page) = client::chat_messages(chat.id, first).await else {
             return;
         };
         if page.total > 100 {
-            let url = format!(
-                "/api/chats/{}/messages?limit=100&offset={}",
-                chat.id,
-                page.total - 100
-            );
-            if let Ok(newest) = http::get::<Page<Message>>(&url).await {
+            let newest = PageQuery {
+                limit: 100,
+                offset: i64::try_from(page.total - 100).unwrap_or(i64::MAX),
+            };
+            if let Ok(newest) = client::chat_messages(chat.id, newest).await {
                 page = newest;
             }
         }
@@ -756,17 +757,11 @@ impl Workspace {
             s.entry(path.clone()).or_default().push(content.clone());
         });
         leptos::task::spawn_local(async move {
-            let url = format!(
-                "/api/projects/{}/files/{}",
-                ws.project,
-                http::encode_path(&path)
-            );
             let body = minicode::FileWrite {
                 content,
                 encoding: minicode::Encoding::Utf8,
             };
-            let result =
-                http::send::<_, minicode::Data<minicode::FileContent>>("PUT", &url, &body).await;
+            let result = client::write_file(ws.project, &path, &body).await;
             ws.saving.set(false);
             match result {
                 Ok(_) => {
@@ -788,7 +783,7 @@ impl Workspace {
                             pending.remove(at);
                         }
                     });
-                    ws.save_error.set(Some(e));
+                    ws.save_error.set(Some(e.error));
                 }
             }
         });
@@ -810,22 +805,17 @@ impl Workspace {
     }
 
     /// The project's chat, created on first use.
-    pub async fn ensure_chat(self) -> Result<Uuid, String> {
+    pub async fn ensure_chat(self) -> Result<Uuid, ApiError> {
         if let Some(id) = self.chat_id.get_untracked() {
             return Ok(id);
         }
-        let url = format!("/api/projects/{}/chats", self.project);
-        let chat: minicode::Data<Chat> = http::send(
-            "POST",
-            &url,
-            &minicode::NewChat {
-                title: Some("Workspace chat".into()),
-                project_id: None,
-            },
-        )
-        .await?;
-        self.chat_id.set(Some(chat.data.id));
-        Ok(chat.data.id)
+        let new = minicode::NewChat {
+            title: Some("Workspace chat".into()),
+            project_id: None,
+        };
+        let chat = client::create_chat(self.project, &new).await?;
+        self.chat_id.set(Some(chat.id));
+        Ok(chat.id)
     }
 
     /// Starts a build with `description`.

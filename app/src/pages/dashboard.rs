@@ -5,10 +5,12 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Redirect};
 use leptos_router::hooks::use_query_map;
-use minicode::{Data, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Project};
+use minicode::{
+    ApiError, GenerateBody, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Project,
+};
 
 use crate::api::{CreateProject, DeleteProject, RenameProject, current_user, list_projects};
-use crate::components::http;
+use crate::client;
 use crate::components::project_settings::go_to;
 use crate::components::{
     LengthNote, TopBar, action_error, is_send_shortcut, over_limit, short_time,
@@ -170,7 +172,7 @@ pub fn name_from_prompt(prompt: &str) -> String {
 fn StartFromPrompt() -> impl IntoView {
     let prompt = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<ApiError>);
     let start = move || {
         let description = prompt.get_untracked().trim().to_string();
         let too_long = over_limit(&description, MAX_DESCRIPTION_CHARS);
@@ -186,16 +188,9 @@ fn StartFromPrompt() -> impl IntoView {
                 model: None,
             };
             let result = async {
-                let created: Data<Project> = http::send("POST", "/api/projects", &new).await?;
-                let id = created.data.id;
-                let url = format!("/api/projects/{id}/generate");
-                http::send::<_, serde_json::Value>(
-                    "POST",
-                    &url,
-                    &serde_json::json!({ "description": description }),
-                )
-                .await?;
-                Ok::<_, String>(id)
+                let id = client::create_project(&new).await?.id;
+                client::generate(id, &GenerateBody { description }).await?;
+                Ok::<_, ApiError>(id)
             }
             .await;
             match result {
@@ -228,7 +223,7 @@ fn StartFromPrompt() -> impl IntoView {
                     {move || if busy.get() { "Starting…" } else { "Build it" }}
                 </button>
             </form>
-            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e.error}</p> })}
         </section>
     }
     .into_any()

@@ -4,10 +4,11 @@ use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::hooks::use_query_map;
-use minicode::{Data, Registration, RegistrationMode};
+use minicode::{Registration, RegistrationMode};
 
 use crate::api::{Login, Register, current_user};
-use crate::components::{action_error, http};
+use crate::client;
+use crate::components::action_error;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -73,8 +74,8 @@ fn AuthForms() -> impl IntoView {
     let registration = RwSignal::new(None::<Registration>);
     Effect::new(move |_| {
         leptos::task::spawn_local(async move {
-            if let Ok(r) = http::get::<Data<Registration>>("/api/auth/registration").await {
-                registration.set(Some(r.data));
+            if let Ok(r) = client::registration().await {
+                registration.set(Some(r));
             }
         });
     });
