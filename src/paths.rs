@@ -239,6 +239,8 @@ pub fn encode_path(path: &str) -> String {
 mod tests {
     use super::*;
 
+    type Builder = fn(Uuid) -> String;
+
     const ID: Uuid = Uuid::from_u128(0x0123_4567_89ab_cdef_0123_4567_89ab_cdef);
     const CP: Uuid = Uuid::from_u128(0xfedc_ba98_7654_3210_fedc_ba98_7654_3210);
 
@@ -256,30 +258,30 @@ mod tests {
     #[test]
     fn builders_fill_their_templates() {
         let id = ID.to_string();
-        let one: [(fn(Uuid) -> String, &str, &str); 20] = [
-            (auth_token, AUTH_TOKEN, "{id}"),
-            (admin_user, ADMIN_USER, "{id}"),
-            (admin_user_password, ADMIN_USER_PASSWORD, "{id}"),
-            (admin_user_quota, ADMIN_USER_QUOTA, "{id}"),
-            (admin_invite, ADMIN_INVITE, "{id}"),
-            (project, PROJECT, "{id}"),
-            (project_chats, PROJECT_CHATS, "{id}"),
-            (chat, CHAT, "{id}"),
-            (chat_messages, CHAT_MESSAGES, "{id}"),
-            (chat_fix_error, CHAT_FIX_ERROR, "{id}"),
-            (project_files, PROJECT_FILES, "{id}"),
-            (project_generate, PROJECT_GENERATE, "{id}"),
-            (project_stop, PROJECT_STOP, "{id}"),
-            (project_state, PROJECT_STATE, "{id}"),
-            (project_sandbox, PROJECT_SANDBOX, "{id}"),
-            (project_sandbox_restart, PROJECT_SANDBOX_RESTART, "{id}"),
-            (project_export, PROJECT_EXPORT, "{id}"),
-            (project_checkpoints, PROJECT_CHECKPOINTS, "{id}"),
-            (chat_ws, CHAT_WS, "{id}"),
-            (preview, PREVIEW, "{id}"),
+        let one: [(Builder, &str); 20] = [
+            (auth_token, AUTH_TOKEN),
+            (admin_user, ADMIN_USER),
+            (admin_user_password, ADMIN_USER_PASSWORD),
+            (admin_user_quota, ADMIN_USER_QUOTA),
+            (admin_invite, ADMIN_INVITE),
+            (project, PROJECT),
+            (project_chats, PROJECT_CHATS),
+            (chat, CHAT),
+            (chat_messages, CHAT_MESSAGES),
+            (chat_fix_error, CHAT_FIX_ERROR),
+            (project_files, PROJECT_FILES),
+            (project_generate, PROJECT_GENERATE),
+            (project_stop, PROJECT_STOP),
+            (project_state, PROJECT_STATE),
+            (project_sandbox, PROJECT_SANDBOX),
+            (project_sandbox_restart, PROJECT_SANDBOX_RESTART),
+            (project_export, PROJECT_EXPORT),
+            (project_checkpoints, PROJECT_CHECKPOINTS),
+            (chat_ws, CHAT_WS),
+            (preview, PREVIEW),
         ];
-        for (build, template, placeholder) in one {
-            assert_eq!(build(ID), by_hand(template, &[(placeholder, &id)]));
+        for (build, template) in one {
+            assert_eq!(build(ID), by_hand(template, &[("{id}", &id)]));
         }
         assert_eq!(project_ws(ID), by_hand(PROJECT_WS, &[("{project}", &id)]));
         let cp = CP.to_string();
