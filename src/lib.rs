@@ -5,6 +5,7 @@
 
 pub mod error;
 pub mod model;
+pub mod paths;
 pub mod protocol;
 pub mod usage;
 

@@ -322,6 +322,20 @@ pub struct ProjectPatch {
     pub model: Option<Option<String>>,
 }
 
+/// `POST /api/projects/:id/generate`: what to build (the same as the
+/// WebSocket's `generate`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GenerateBody {
+    pub description: String,
+}
+
+/// The answer to `generate` (202): the run that was started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RunStarted {
+    pub run_id: Uuid,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Chat {

@@ -98,64 +98,54 @@ async fn unknown_pages_are_404() {
     app.stop().await;
 }
 
-/// A user's mistake is a 4xx with the API's error body, not a 500 the
-/// browser reports as a server failure.
+/// The server functions left are reads for rendering; a refusal is a 4xx
+/// with the API's error body, not a 500 the browser reports as a server
+/// failure. Every change goes through REST: the old mutations are gone.
 #[tokio::test]
-async fn server_functions_answer_user_errors_with_their_status() {
+async fn server_functions_are_reads_answering_with_their_status() {
     let app = spawn().await;
     let anyone = app.client();
     let res = server_fn(
         &anyone,
-        "login",
-        &[("username", "nobody"), ("password", "wrong-password")],
+        "list_projects",
+        &[("limit", "12"), ("offset", "0")],
     )
     .await;
     assert_eq!(res.status(), 401);
     let body: Value = res.json().await.unwrap();
     assert_eq!(body["code"], "UNAUTHORIZED", "{body}");
 
-    let res = server_fn(
-        &anyone,
-        "register",
-        &[("username", "x"), ("password", "password123")],
-    )
-    .await;
-    assert_eq!(res.status(), 422);
-    app.user("taken").await;
-    let res = server_fn(
-        &anyone,
-        "register",
-        &[("username", "taken"), ("password", "password123")],
-    )
-    .await;
-    assert_eq!(res.status(), 409);
-
-    let user = app.user("maker").await;
+    let user = app.user("reader").await;
+    let res = server_fn(&user, "current_user", &[]).await;
+    assert_eq!(res.status(), 200);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["username"], "reader", "{body}");
     let res = server_fn(
         &user,
-        "create_project",
-        &[("name", " "), ("description", "")],
-    )
-    .await;
-    assert_eq!(res.status(), 422);
-    let res = server_fn(
-        &user,
-        "delete_project",
+        "get_project",
         &[("id", "00000000-0000-0000-0000-000000000000")],
     )
     .await;
     assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["code"], "NOT_FOUND", "{body}");
 
-    // A plain form post (no WASM yet) is still sent back to its page.
-    let res = anyone
-        .http
-        .post(anyone.url("/fn/login"))
-        .header("accept", "text/html")
-        .header("referer", anyone.url("/"))
-        .form(&[("username", "nobody"), ("password", "wrong-password")])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 302);
+    for gone in [
+        "login",
+        "register",
+        "logout",
+        "create_project",
+        "rename_project",
+        "delete_project",
+        "list_files",
+    ] {
+        let res = server_fn(
+            &user,
+            gone,
+            &[("id", "00000000-0000-0000-0000-000000000000")],
+        )
+        .await;
+        assert_eq!(res.status(), 404, "/fn/{gone}");
+    }
     app.stop().await;
 }

@@ -1,12 +1,12 @@
 //! Checkpoints: the project's undo points — list, what changed, restore.
 
 use leptos::prelude::*;
-use minicode::{Checkpoint, CheckpointDiff, CheckpointKind, Data, Page, Restored};
+use minicode::{ApiError, Checkpoint, CheckpointDiff, CheckpointKind, Restored};
 use uuid::Uuid;
 
-use super::http;
 use super::short_time;
 use super::workspace::Workspace;
+use crate::client;
 
 fn kind_label(kind: CheckpointKind) -> &'static str {
     match kind {
@@ -79,9 +79,9 @@ fn diff_view(diff: &str) -> impl IntoView + use<> {
 #[component]
 pub fn CheckpointsPanel() -> impl IntoView {
     let ws = expect_context::<Workspace>();
-    let list = RwSignal::new(None::<Result<Vec<Checkpoint>, String>>);
+    let list = RwSignal::new(None::<Result<Vec<Checkpoint>, ApiError>>);
     let open = RwSignal::new(None::<Uuid>);
-    let diff = RwSignal::new(None::<Result<CheckpointDiff, String>>);
+    let diff = RwSignal::new(None::<Result<CheckpointDiff, ApiError>>);
     let confirming = RwSignal::new(None::<Uuid>);
     let message = RwSignal::new(None::<String>);
 
@@ -89,10 +89,7 @@ pub fn CheckpointsPanel() -> impl IntoView {
     Effect::new(move |_| {
         ws.checkpoints_changed.track();
         leptos::task::spawn_local(async move {
-            let url = format!("/api/projects/{}/checkpoints?limit=100", ws.project);
-            list.set(Some(
-                http::get::<Page<Checkpoint>>(&url).await.map(|p| p.data),
-            ));
+            list.set(Some(client::checkpoints(ws.project).await.map(|p| p.data)));
         });
     });
 
@@ -104,22 +101,14 @@ pub fn CheckpointsPanel() -> impl IntoView {
         open.set(Some(id));
         diff.set(None);
         leptos::task::spawn_local(async move {
-            let url = format!("/api/projects/{}/checkpoints/{id}", ws.project);
-            diff.set(Some(
-                http::get::<Data<CheckpointDiff>>(&url)
-                    .await
-                    .map(|d| d.data),
-            ));
+            diff.set(Some(client::checkpoint(ws.project, id).await));
         });
     };
     let restore = move |id: Uuid| {
         confirming.set(None);
         leptos::task::spawn_local(async move {
-            let url = format!("/api/projects/{}/checkpoints/{id}/restore", ws.project);
-            let result =
-                http::send::<_, Data<Restored>>("POST", &url, &serde_json::json!({})).await;
-            message.set(Some(match result {
-                Ok(done) => restored_sentence(&done.data),
+            message.set(Some(match client::restore(ws.project, id).await {
+                Ok(done) => restored_sentence(&done),
                 Err(e) => format!("Not restored: {e}"),
             }));
         });
@@ -130,7 +119,7 @@ pub fn CheckpointsPanel() -> impl IntoView {
             {move || message.get().map(|m| view! { <p class="note small" role="status" data-testid="restore-message">{m}</p> })}
             {move || match list.get() {
                 None => view! { <p class="muted small pad-s">"Loading checkpoints…"</p> }.into_any(),
-                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
                 Some(Ok(items)) if items.is_empty() => view! {
                     <p class="muted small pad-s">"No checkpoints yet: one is taken after every build phase and for every chat turn that changes files."</p>
                 }.into_any(),
@@ -168,7 +157,7 @@ pub fn CheckpointsPanel() -> impl IntoView {
                             <Show when=move || open.get() == Some(id)>
                                 {move || match diff.get() {
                                     None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
-                                    Some(Err(e)) => view! { <p class="form-error small">{e}</p> }.into_any(),
+                                    Some(Err(e)) => view! { <p class="form-error small">{e.error}</p> }.into_any(),
                                     Some(Ok(d)) if d.files.is_empty() => view! { <p class="muted small">"No file changes."</p> }.into_any(),
                                     Some(Ok(d)) => d.files.into_iter().map(|f| view! {
                                         <details class="file-diff" open=true data-testid="file-diff">

@@ -121,10 +121,9 @@ fn upload(ws: Workspace, dir: String, list: web_sys::FileList, error: RwSignal<O
         return;
     }
     leptos::task::spawn_local(async move {
-        let url = format!("/api/projects/{}/files", ws.project);
-        match super::http::post_form(&url, &form).await {
+        match crate::client::upload(ws.project, form).await {
             Ok(_) => error.set(None),
-            Err(e) => error.set(Some(e)),
+            Err(e) => error.set(Some(e.error)),
         }
     });
 }

@@ -5,7 +5,6 @@ pub mod checkpoints;
 pub mod code_editor;
 pub mod editor;
 pub mod file_tree;
-pub mod http;
 pub mod markdown;
 pub mod preview;
 pub mod project_settings;
@@ -14,19 +13,45 @@ pub mod workspace;
 pub mod ws;
 
 use leptos::prelude::*;
+use leptos_router::hooks::use_navigate;
 use minicode::{ApiError, User};
 
-use crate::api::Logout;
+use crate::client;
 
 /// Ctrl+Enter (⌘+Enter on a Mac): sends a prompt box.
 pub fn is_send_shortcut(e: &leptos::ev::KeyboardEvent) -> bool {
     e.key() == "Enter" && (e.ctrl_key() || e.meta_key())
 }
 
+/// False while the page is only the server's HTML, true once the WASM runs
+/// it (effects run only in the browser). Forms that send through REST keep
+/// their button disabled until then: without the WASM they would go nowhere.
+pub fn hydrated() -> ReadSignal<bool> {
+    let (ready, set_ready) = signal(false);
+    Effect::new(move |_| set_ready.set(true));
+    ready
+}
+
 /// The bar at the top of every signed-in page.
 #[component]
 pub fn TopBar(user: User) -> impl IntoView {
-    let logout = ServerAction::<Logout>::new();
+    let ready = hydrated();
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let navigate = use_navigate();
+    let logout = move || {
+        busy.set(true);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            match client::logout().await {
+                Ok(()) => navigate("/", Default::default()),
+                Err(e) => {
+                    busy.set(false);
+                    error.set(Some(e));
+                }
+            }
+        });
+    };
     view! {
         <header class="topbar">
             <a class="brand" href="/dashboard">
@@ -36,25 +61,21 @@ pub fn TopBar(user: User) -> impl IntoView {
             <nav class="topbar-right">
                 {user.is_admin.then(|| view! { <a href="/admin" data-testid="to-admin">"Admin"</a> })}
                 <a href="/account" class="muted" data-testid="current-user" title="Your account">{user.username}</a>
-                <ActionForm action=logout>
-                    <button type="submit" class="button ghost" data-testid="logout">"Log out"</button>
-                </ActionForm>
+                <form method="post" on:submit=move |e| { e.prevent_default(); logout(); }>
+                    <button type="submit" class="button ghost" data-testid="logout"
+                        disabled=move || !ready.get() || busy.get()>"Log out"</button>
+                </form>
+                {move || error.get().map(|e| view! { <span class="form-error small" role="alert">{e.error}</span> })}
             </nav>
         </header>
     }
 }
 
-/// Shows the error of the last submission of a server action, if any:
-/// `{action_error(move || action.value().get())}`.
-pub fn action_error<T>(
-    value: impl Fn() -> Option<Result<T, ApiError>> + Send + Sync + 'static,
-) -> impl IntoView
-where
-    T: Send + Sync + 'static,
-{
+/// Shows the sentence of a refused call, if there is one: `{error_note(error)}`.
+pub fn error_note(error: RwSignal<Option<ApiError>>) -> impl IntoView {
     move || {
-        value()
-            .and_then(Result::err)
+        error
+            .get()
             .map(|e| view! { <p class="form-error" role="alert">{e.error}</p> })
     }
 }

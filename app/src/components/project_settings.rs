@@ -2,10 +2,10 @@
 //! name, export and deletion.
 
 use leptos::prelude::*;
-use minicode::{Data, MAX_NAME_CHARS, ModelInfo, Project, ProjectPatch};
+use minicode::{ApiError, MAX_NAME_CHARS, ModelInfo, Project, ProjectPatch, paths};
 
-use super::http;
 use super::workspace::Workspace;
+use crate::client;
 
 /// What the picker shows: the offline generator says plainly it is no AI.
 pub fn model_label(m: &ModelInfo) -> String {
@@ -21,23 +21,15 @@ pub fn model_label(m: &ModelInfo) -> String {
     }
 }
 
-/// `PATCH /api/projects/:id`: the project as it is stored afterwards.
-async fn patch_project(ws: &Workspace, patch: &ProjectPatch) -> Result<Project, String> {
-    let url = format!("/api/projects/{}", ws.project);
-    http::send::<_, Data<Project>>("PATCH", &url, patch)
-        .await
-        .map(|p| p.data)
-}
-
 #[component]
 pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let models = RwSignal::new(Vec::<ModelInfo>::new());
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<ApiError>);
     Effect::new(move |_| {
         leptos::task::spawn_local(async move {
-            match http::get::<Data<Vec<ModelInfo>>>("/api/models").await {
-                Ok(list) => models.set(list.data),
+            match client::models().await {
+                Ok(list) => models.set(list),
                 Err(e) => error.set(Some(e)),
             }
         });
@@ -49,7 +41,7 @@ pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
                 model: Some(model),
                 ..Default::default()
             };
-            match patch_project(&ws, &patch).await {
+            match client::update_project(ws.project, &patch).await {
                 Ok(p) => {
                     error.set(None);
                     project.set(p);
@@ -80,7 +72,7 @@ pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
                     }
                 />
             </select>
-            {move || error.get().map(|e| view! { <span class="form-error small" role="alert">{e}</span> })}
+            {move || error.get().map(|e| view! { <span class="form-error small" role="alert">{e.error}</span> })}
         </div>
     }
     .into_any()
@@ -90,7 +82,7 @@ pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
 pub fn SettingsPanel(project: RwSignal<Project>) -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let name = RwSignal::new(project.get_untracked().name);
-    let message = RwSignal::new(None::<Result<String, String>>);
+    let message = RwSignal::new(None::<Result<String, ApiError>>);
     let confirming = RwSignal::new(false);
 
     let rename = move || {
@@ -103,7 +95,7 @@ pub fn SettingsPanel(project: RwSignal<Project>) -> impl IntoView {
                 name: Some(new_name),
                 ..Default::default()
             };
-            match patch_project(&ws, &patch).await {
+            match client::update_project(ws.project, &patch).await {
                 Ok(p) => {
                     project.set(p);
                     message.set(Some(Ok("Renamed.".into())));
@@ -114,8 +106,7 @@ pub fn SettingsPanel(project: RwSignal<Project>) -> impl IntoView {
     };
     let delete = move || {
         leptos::task::spawn_local(async move {
-            let url = format!("/api/projects/{}", ws.project);
-            match http::send_empty("DELETE", &url).await {
+            match client::delete_project(ws.project).await {
                 Ok(()) => {
                     super::ws::disconnect();
                     go_to("/dashboard");
@@ -136,10 +127,10 @@ pub fn SettingsPanel(project: RwSignal<Project>) -> impl IntoView {
             </form>
             {move || message.get().map(|m| match m {
                 Ok(text) => view! { <p class="note small" role="status">{text}</p> }.into_any(),
-                Err(e) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Err(e) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
             })}
             <div>
-                <a class="button small" href=format!("/api/projects/{}/export.zip", ws.project)
+                <a class="button small" href=paths::project_export(ws.project)
                     download data-testid="export-zip">"Download as zip"</a>
             </div>
             <div class="danger-zone">

@@ -4,10 +4,10 @@
 
 use leptos::prelude::*;
 use minicode::usage::{LimitStatus, LimitUnit, UsageReport, UsageTotals};
-use minicode::{Data, thousands};
+use minicode::{ApiError, thousands};
 
-use super::http;
 use super::short_time;
+use crate::client;
 
 pub(crate) fn dollars(usd: f64) -> String {
     format!("${usd:.2}")
@@ -131,21 +131,17 @@ fn report_view(report: UsageReport) -> impl IntoView + use<> {
 /// The caller's usage and limits, loaded from `GET /api/usage`.
 #[component]
 pub fn UsagePanel() -> impl IntoView {
-    let report = RwSignal::new(None::<Result<UsageReport, String>>);
+    let report = RwSignal::new(None::<Result<UsageReport, ApiError>>);
     Effect::new(move |_| {
         leptos::task::spawn_local(async move {
-            report.set(Some(
-                http::get::<Data<UsageReport>>("/api/usage")
-                    .await
-                    .map(|d| d.data),
-            ));
+            report.set(Some(client::usage().await));
         });
     });
     view! {
         <section class="usage-panel" aria-label="Usage and limits" data-testid="usage">
             {move || match report.get() {
                 None => view! { <p class="muted small">"Loading usage…"</p> }.into_any(),
-                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
                 Some(Ok(r)) => report_view(r).into_any(),
             }}
         </section>

@@ -7,7 +7,15 @@
 //! the replay rebuilds the whole picture (files, phases, chat, log), and a
 //! dropped connection or a `resync` loses nothing. Reconnects back off
 //! exponentially; close codes that will not change on retry (signed out,
-//! project gone) stop it.
+//! project gone) stop it. The heartbeat is the server's: it pings every 30 s
+//! and the browser answers by itself.
+//!
+//! The socket is `gloo-net`'s `websocket::futures::WebSocket`, as the
+//! design card asks: one task per open workspace reads it as a stream and
+//! writes what [`send`] queues through a channel; dropping it closes it. It
+//! replaced a hand-rolled client over `web-sys` callbacks at a cost of 5.6 KB
+//! of gzipped WASM (futures' split, select and channel, gloo's event
+//! plumbing), measured in docs/benchmarks.md; kept for one socket API.
 //!
 //! On the server this module does nothing: the page is rendered without a
 //! socket and the browser opens one after hydration.
@@ -189,11 +197,14 @@ mod client {
     use std::cell::{Cell, RefCell};
     use std::rc::Rc;
 
+    use futures::channel::mpsc::{UnboundedSender, unbounded};
+    use futures::future::{Either, select};
+    use futures::{SinkExt, StreamExt, pin_mut};
+    use gloo_net::websocket::futures::WebSocket;
+    use gloo_net::websocket::{Message, WebSocketError};
+    use minicode::paths;
     use minicode::protocol::{ClientFrame, ClientMessage, ServerEvent, ServerFrame};
     use uuid::Uuid;
-    use wasm_bindgen::JsCast;
-    use wasm_bindgen::prelude::Closure;
-    use web_sys::{CloseEvent, MessageEvent, WebSocket};
 
     use super::{ConnStatus, Sequencer, WsEvent, backoff_ms};
 
@@ -209,14 +220,15 @@ mod client {
     struct Client {
         project: Uuid,
         handler: Handler,
-        socket: RefCell<Option<WebSocket>>,
         log: RefCell<Sequencer>,
-        /// Messages sent while no socket was open.
+        /// The open socket's writer; dropping it ends the connection.
+        writer: RefCell<Option<UnboundedSender<String>>>,
+        /// The server has greeted the open socket: messages go out now.
+        live: Cell<bool>,
+        /// Messages sent while no socket was live, sent after the next greeting.
         outbox: RefCell<Vec<String>>,
         attempt: Cell<u32>,
         stopped: Cell<bool>,
-        /// The current socket's callbacks, dropped with it.
-        callbacks: RefCell<Vec<Box<dyn std::any::Any>>>,
     }
 
     thread_local! {
@@ -228,54 +240,55 @@ mod client {
         let client = Rc::new(Client {
             project,
             handler,
-            socket: RefCell::new(None),
             log: RefCell::new(Sequencer::default()),
+            writer: RefCell::new(None),
+            live: Cell::new(false),
             outbox: RefCell::new(Vec::new()),
             attempt: Cell::new(0),
             stopped: Cell::new(false),
-            callbacks: RefCell::new(Vec::new()),
         });
         CURRENT.with(|c| *c.borrow_mut() = Some(client.clone()));
-        open(&client);
+        wasm_bindgen_futures::spawn_local(run(client));
     }
 
     pub fn disconnect() {
         if let Some(client) = CURRENT.with(|c| c.borrow_mut().take()) {
+            // The connection task stops reading at once and closes the socket.
             client.stopped.set(true);
-            if let Some(socket) = client.socket.borrow_mut().take() {
-                // Detach first: the callbacks are dropped below, before the close event.
-                socket.set_onmessage(None);
-                socket.set_onclose(None);
-                let _ = socket.close();
-            }
-            client.callbacks.borrow_mut().clear();
+            client.writer.borrow_mut().take();
         }
     }
 
-    pub fn send(message: ClientMessage) {
-        let frame = ClientFrame {
+    fn frame(message: ClientMessage) -> Option<String> {
+        serde_json::to_string(&ClientFrame {
             message,
             timestamp: js_sys::Date::now() as i64,
             correlation_id: None,
-        };
-        let Ok(text) = serde_json::to_string(&frame) else {
+        })
+        .ok()
+    }
+
+    pub fn send(message: ClientMessage) {
+        let Some(text) = frame(message) else {
             return;
         };
         let Some(client) = CURRENT.with(|c| c.borrow().clone()) else {
             return;
         };
-        if !send_text(&client, &text) {
+        if !client.live.get() || !send_text(&client, text.clone()) {
             client.outbox.borrow_mut().push(text);
         }
     }
 
-    fn send_text(client: &Client, text: &str) -> bool {
-        match client.socket.borrow().as_ref() {
-            Some(s) if s.ready_state() == WebSocket::OPEN => s.send_with_str(text).is_ok(),
-            _ => false,
-        }
+    fn send_text(client: &Client, text: String) -> bool {
+        client
+            .writer
+            .borrow()
+            .as_ref()
+            .is_some_and(|w| w.unbounded_send(text).is_ok())
     }
 
+    /// `ws(s)://<this host>/ws/<project>`.
     fn url(project: Uuid) -> Option<String> {
         let location = web_sys::window()?.location();
         let scheme = if location.protocol().ok()? == "https:" {
@@ -283,101 +296,102 @@ mod client {
         } else {
             "ws"
         };
-        Some(format!("{scheme}://{}/ws/{project}", location.host().ok()?))
+        Some(format!(
+            "{scheme}://{}{}",
+            location.host().ok()?,
+            paths::project_ws(project)
+        ))
     }
 
-    fn open(client: &Rc<Client>) {
-        if client.stopped.get() {
-            return;
-        }
-        (client.handler)(WsEvent::Status(if client.attempt.get() == 0 {
-            ConnStatus::Connecting
-        } else {
-            ConnStatus::Reconnecting {
-                attempt: client.attempt.get(),
-                in_ms: 0,
-            }
-        }));
-        let socket = match url(client.project).map(|u| WebSocket::new(&u)) {
-            Some(Ok(s)) => s,
-            _ => {
-                schedule_reconnect(client);
+    /// Connects, and reconnects with backoff until stopped or refused for good.
+    async fn run(client: Rc<Client>) {
+        loop {
+            (client.handler)(WsEvent::Status(match client.attempt.get() {
+                0 => ConnStatus::Connecting,
+                attempt => ConnStatus::Reconnecting { attempt, in_ms: 0 },
+            }));
+            let code = match url(client.project).map(|u| WebSocket::open(&u)) {
+                Some(Ok(socket)) => connection(&client, socket).await,
+                _ => None,
+            };
+            client.log.borrow_mut().connection_lost();
+            if client.stopped.get() {
                 return;
             }
+            if let Some((_, why)) = FINAL_CLOSES.iter().find(|(c, _)| Some(*c) == code) {
+                client.stopped.set(true);
+                (client.handler)(WsEvent::Status(ConnStatus::Closed((*why).to_string())));
+                return;
+            }
+            let attempt = client.attempt.get() + 1;
+            client.attempt.set(attempt);
+            // Jitter spreads the reconnects of many tabs after a server restart.
+            let delay = backoff_ms(attempt) + (js_sys::Math::random() * 250.0) as u32;
+            (client.handler)(WsEvent::Status(ConnStatus::Reconnecting {
+                attempt,
+                in_ms: delay,
+            }));
+            sleep(delay).await;
+            if client.stopped.get() {
+                return;
+            }
+        }
+    }
+
+    /// One socket, until it closes (its close code) or [`disconnect`] drops
+    /// the writer; dropping the socket closes it.
+    async fn connection(client: &Rc<Client>, socket: WebSocket) -> Option<u16> {
+        let (mut sink, mut stream) = socket.split();
+        let (writer, mut outgoing) = unbounded::<String>();
+        *client.writer.borrow_mut() = Some(writer);
+        let reading = async {
+            while let Some(item) = stream.next().await {
+                if client.stopped.get() {
+                    return None;
+                }
+                match item {
+                    Ok(Message::Text(text)) => on_text(client, &text),
+                    Ok(Message::Bytes(_)) => {}
+                    Err(WebSocketError::ConnectionClose(e)) => return Some(e.code),
+                    // An `error` event: the `close` event follows.
+                    Err(_) => {}
+                }
+            }
+            None
         };
-
-        let weak = Rc::downgrade(client);
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            if let (Some(client), Some(text)) = (weak.upgrade(), e.data().as_string()) {
-                on_text(&client, &text);
+        let writing = async {
+            while let Some(text) = outgoing.next().await {
+                if sink.send(Message::Text(text)).await.is_err() {
+                    break;
+                }
             }
-        });
-        socket.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-
-        let weak = Rc::downgrade(client);
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            if let Some(client) = weak.upgrade() {
-                on_closed(&client, e.code());
-            }
-        });
-        socket.set_onclose(Some(on_close.as_ref().unchecked_ref()));
-
-        let mut callbacks = client.callbacks.borrow_mut();
-        callbacks.clear();
-        callbacks.push(Box::new(on_message));
-        callbacks.push(Box::new(on_close));
-        drop(callbacks);
-        *client.socket.borrow_mut() = Some(socket);
+        };
+        pin_mut!(reading, writing);
+        let code = match select(reading, writing).await {
+            Either::Left((code, _)) => code,
+            Either::Right(((), _)) => None,
+        };
+        client.writer.borrow_mut().take();
+        client.live.set(false);
+        code
     }
 
-    fn on_closed(client: &Rc<Client>, code: u16) {
-        client.socket.borrow_mut().take();
-        client.log.borrow_mut().connection_lost();
-        if client.stopped.get() {
-            return;
-        }
-        if let Some((_, why)) = FINAL_CLOSES.iter().find(|(c, _)| *c == code) {
-            client.stopped.set(true);
-            (client.handler)(WsEvent::Status(ConnStatus::Closed((*why).to_string())));
-            return;
-        }
-        schedule_reconnect(client);
-    }
-
-    fn schedule_reconnect(client: &Rc<Client>) {
-        let attempt = client.attempt.get() + 1;
-        client.attempt.set(attempt);
-        // Jitter spreads the reconnects of many tabs after a server restart.
-        let delay = backoff_ms(attempt) + (js_sys::Math::random() * 250.0) as u32;
-        (client.handler)(WsEvent::Status(ConnStatus::Reconnecting {
-            attempt,
-            in_ms: delay,
-        }));
-        let weak = Rc::downgrade(client);
-        let retry = Closure::once_into_js(move || {
-            if let Some(client) = weak.upgrade() {
-                open(&client);
+    async fn sleep(ms: u32) {
+        let wait = js_sys::Promise::new(&mut |resolve, _| {
+            if let Some(window) = web_sys::window() {
+                let _ = window
+                    .set_timeout_with_callback_and_timeout_and_arguments_0(&resolve, ms as i32);
             }
         });
-        if let Some(window) = web_sys::window() {
-            let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
-                retry.unchecked_ref(),
-                delay as i32,
-            );
-        }
+        let _ = wasm_bindgen_futures::JsFuture::from(wait).await;
     }
 
     /// Asks for everything after the last applied seq (see [`Sequencer`]).
     fn resume(client: &Client) {
         let from = client.log.borrow_mut().resume_sent();
         (client.handler)(WsEvent::Resuming { from });
-        let frame = ClientFrame {
-            message: ClientMessage::Resume { last_seq: from },
-            timestamp: js_sys::Date::now() as i64,
-            correlation_id: None,
-        };
-        if let Ok(text) = serde_json::to_string(&frame) {
-            send_text(client, &text);
+        if let Some(text) = frame(ClientMessage::Resume { last_seq: from }) {
+            send_text(client, text);
         }
     }
 
@@ -390,14 +404,16 @@ mod client {
         match &frame.event {
             ServerEvent::ConnectionEstablished { snapshot, .. } => {
                 client.attempt.set(0);
+                client.live.set(true);
                 (client.handler)(WsEvent::Status(ConnStatus::Live));
                 // The server lost events we saw (a restored backup?): start over.
                 client.log.borrow_mut().server_behind(snapshot.last_seq);
                 // Resuming first: a rebuild from seq 0 clears the page, then the snapshot applies.
                 resume(client);
                 (client.handler)(WsEvent::Frame(frame));
-                for text in client.outbox.borrow_mut().drain(..) {
-                    send_text(client, &text);
+                let queued = std::mem::take(&mut *client.outbox.borrow_mut());
+                for text in queued {
+                    send_text(client, text);
                 }
                 return;
             }

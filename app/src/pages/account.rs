@@ -9,14 +9,15 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::Redirect;
 use minicode::{
-    ApiToken, CreatedApiToken, DEFAULT_TOKEN_DAYS, Data, MAX_NAME_CHARS, NewApiToken, Page,
+    ApiError, ApiToken, CreatedApiToken, DEFAULT_TOKEN_DAYS, MAX_NAME_CHARS, NewApiToken,
     PasswordChange, PasswordConfirmation, TokenScope, User,
 };
 
 use crate::api::current_user;
+use crate::client;
 use crate::components::project_settings::go_to;
 use crate::components::usage::UsagePanel;
-use crate::components::{TopBar, http, short_time};
+use crate::components::{TopBar, short_time};
 
 #[component]
 pub fn AccountPage() -> impl IntoView {
@@ -38,13 +39,13 @@ pub fn AccountPage() -> impl IntoView {
 }
 
 /// What a form says after it was sent: a note, or an error.
-type Outcome = RwSignal<Option<Result<String, String>>>;
+type Outcome = RwSignal<Option<Result<String, ApiError>>>;
 
 fn outcome_view(outcome: Outcome) -> impl IntoView {
     move || {
         outcome.get().map(|m| match m {
             Ok(text) => view! { <p class="note small" role="status">{text}</p> }.into_any(),
-            Err(e) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+            Err(e) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
         })
     }
 }
@@ -81,7 +82,9 @@ fn ChangePassword() -> impl IntoView {
     let busy = RwSignal::new(false);
     let submit = move || {
         if new.get_untracked() != repeat.get_untracked() {
-            outcome.set(Some(Err("the two new passwords differ".into())));
+            outcome.set(Some(Err(ApiError::validation(
+                "the two new passwords differ",
+            ))));
             return;
         }
         let body = PasswordChange {
@@ -90,7 +93,7 @@ fn ChangePassword() -> impl IntoView {
         };
         busy.set(true);
         leptos::task::spawn_local(async move {
-            let result = http::send_only("POST", "/api/auth/password", &body).await;
+            let result = client::change_password(&body).await;
             busy.set(false);
             outcome.set(Some(result.map(|()| {
                 current.set(String::new());
@@ -130,7 +133,7 @@ fn Sessions() -> impl IntoView {
     let outcome: Outcome = RwSignal::new(None);
     let sign_out = move |_| {
         leptos::task::spawn_local(async move {
-            match http::send_only("POST", "/api/auth/logout-everywhere", &()).await {
+            match client::logout_everywhere().await {
                 Ok(()) => go_to("/"),
                 Err(e) => outcome.set(Some(Err(e))),
             }
@@ -156,10 +159,10 @@ const TOKEN_DAYS: [(u32, &str); 4] = [
 
 #[component]
 fn Tokens() -> impl IntoView {
-    let tokens = RwSignal::new(None::<Result<Vec<ApiToken>, String>>);
+    let tokens = RwSignal::new(None::<Result<Vec<ApiToken>, ApiError>>);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            let list = http::get::<Page<ApiToken>>("/api/auth/tokens?limit=100").await;
+            let list = client::tokens().await;
             tokens.set(Some(list.map(|p| p.data)));
         });
     };
@@ -179,12 +182,12 @@ fn Tokens() -> impl IntoView {
             password: password.get_untracked(),
         };
         leptos::task::spawn_local(async move {
-            match http::send::<_, Data<CreatedApiToken>>("POST", "/api/auth/tokens", &body).await {
+            match client::create_token(&body).await {
                 Ok(made) => {
                     outcome.set(None);
                     name.set(String::new());
                     password.set(String::new());
-                    created.set(Some(made.data));
+                    created.set(Some(made));
                     reload();
                 }
                 Err(e) => outcome.set(Some(Err(e))),
@@ -193,7 +196,7 @@ fn Tokens() -> impl IntoView {
     };
     let revoke = move |id: uuid::Uuid| {
         leptos::task::spawn_local(async move {
-            match http::send_empty("DELETE", &format!("/api/auth/tokens/{id}")).await {
+            match client::revoke_token(id).await {
                 Ok(()) => {
                     if created.with_untracked(|c| c.as_ref().is_some_and(|c| c.token.id == id)) {
                         created.set(None);
@@ -221,7 +224,7 @@ fn Tokens() -> impl IntoView {
             })}
             {move || match tokens.get() {
                 None => view! { <p class="muted small">"Loading tokens…"</p> }.into_any(),
-                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
                 Some(Ok(list)) if list.is_empty() => view! { <p class="muted small" data-testid="no-tokens">"No tokens yet."</p> }.into_any(),
                 Some(Ok(list)) => view! {
                     <table class="table" data-testid="token-list">
@@ -288,7 +291,7 @@ fn DeleteAccount(username: String) -> impl IntoView {
             password: password.get_untracked(),
         };
         leptos::task::spawn_local(async move {
-            match http::send_only("DELETE", "/api/auth/me", &body).await {
+            match client::delete_account(&body).await {
                 Ok(()) => go_to("/"),
                 Err(e) => outcome.set(Some(Err(e))),
             }

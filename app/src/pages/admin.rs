@@ -9,14 +9,15 @@ use leptos_meta::Title;
 use leptos_router::components::Redirect;
 use minicode::usage::{QuotaLimits, QuotaOverrides, UserUsage};
 use minicode::{
-    AdminUser, AdminUserPatch, CreatedInvite, Data, Invite, NewInvite, Page, PasswordReset,
-    RegistrationMode, ServerSettings, User,
+    AdminUser, AdminUserPatch, ApiError, CreatedInvite, Invite, NewInvite, RegistrationMode,
+    ServerSettings, User,
 };
 use uuid::Uuid;
 
 use crate::api::current_user;
+use crate::client;
 use crate::components::usage::dollars;
-use crate::components::{TopBar, http, short_time};
+use crate::components::{TopBar, short_time};
 use minicode::thousands;
 
 #[component]
@@ -49,11 +50,10 @@ pub fn AdminPage() -> impl IntoView {
 
 #[component]
 fn Admin(me: User) -> impl IntoView {
-    let settings = RwSignal::new(None::<Result<ServerSettings, String>>);
+    let settings = RwSignal::new(None::<Result<ServerSettings, ApiError>>);
     Effect::new(move |_| {
         leptos::task::spawn_local(async move {
-            let got = http::get::<Data<ServerSettings>>("/api/admin/settings").await;
-            settings.set(Some(got.map(|d| d.data)));
+            settings.set(Some(client::server_settings().await));
         });
     });
     view! {
@@ -62,7 +62,7 @@ fn Admin(me: User) -> impl IntoView {
                 <h1>"Server"</h1>
                 {move || match settings.get() {
                     None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
-                    Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                    Some(Err(e)) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
                     Some(Ok(s)) => view! {
                         <dl class="facts">
                             <dt>"Registration"</dt>
@@ -102,28 +102,28 @@ fn absolute(path: &str) -> String {
 
 #[component]
 fn Invites() -> impl IntoView {
-    let invites = RwSignal::new(None::<Result<Vec<Invite>, String>>);
+    let invites = RwSignal::new(None::<Result<Vec<Invite>, ApiError>>);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            let list = http::get::<Page<Invite>>("/api/admin/invites?limit=100").await;
+            let list = client::invites().await;
             invites.set(Some(list.map(|p| p.data)));
         });
     };
     Effect::new(move |_| reload());
     let note = RwSignal::new(String::new());
     let created = RwSignal::new(None::<CreatedInvite>);
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<ApiError>);
     let create = move || {
         let body = NewInvite {
             note: note.get_untracked(),
             expires_in_days: None,
         };
         leptos::task::spawn_local(async move {
-            match http::send::<_, Data<CreatedInvite>>("POST", "/api/admin/invites", &body).await {
+            match client::create_invite(&body).await {
                 Ok(made) => {
                     error.set(None);
                     note.set(String::new());
-                    created.set(Some(made.data));
+                    created.set(Some(made));
                     reload();
                 }
                 Err(e) => error.set(Some(e)),
@@ -132,7 +132,7 @@ fn Invites() -> impl IntoView {
     };
     let withdraw = move |id: Uuid| {
         leptos::task::spawn_local(async move {
-            match http::send_empty("DELETE", &format!("/api/admin/invites/{id}")).await {
+            match client::revoke_invite(id).await {
                 Ok(()) => reload(),
                 Err(e) => error.set(Some(e)),
             }
@@ -156,10 +156,10 @@ fn Invites() -> impl IntoView {
                     <button type="button" class="button small ghost" on:click=move |_| created.set(None)>"Done"</button>
                 </div>
             })}
-            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e}</p> })}
+            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e.error}</p> })}
             {move || match invites.get() {
                 None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
-                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
                 Some(Ok(list)) if list.is_empty() => view! { <p class="muted small">"No invitations yet."</p> }.into_any(),
                 Some(Ok(list)) => view! {
                     <table class="table" data-testid="invite-list">
@@ -194,25 +194,24 @@ fn Invites() -> impl IntoView {
 
 #[component]
 fn Users(me: Uuid) -> impl IntoView {
-    let users = RwSignal::new(None::<Result<Vec<AdminUser>, String>>);
+    let users = RwSignal::new(None::<Result<Vec<AdminUser>, ApiError>>);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            let list = http::get::<Page<AdminUser>>("/api/admin/users?limit=100").await;
+            let list = client::users().await;
             users.set(Some(list.map(|p| p.data)));
         });
     };
     Effect::new(move |_| reload());
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<ApiError>);
     let confirm_delete = RwSignal::new(None::<Uuid>);
     // The password just generated for a user, to pass on: (username, password).
     let reset = RwSignal::new(None::<(String, String)>);
     let reset_password = move |id: Uuid, name: String| {
         leptos::task::spawn_local(async move {
-            let url = format!("/api/admin/users/{id}/password");
-            match http::send::<_, Data<PasswordReset>>("POST", &url, &()).await {
+            match client::reset_password(id).await {
                 Ok(done) => {
                     error.set(None);
-                    reset.set(Some((name, done.data.password)));
+                    reset.set(Some((name, done.password)));
                 }
                 Err(e) => error.set(Some(e)),
             }
@@ -220,8 +219,7 @@ fn Users(me: Uuid) -> impl IntoView {
     };
     let update = move |id: Uuid, patch: AdminUserPatch| {
         leptos::task::spawn_local(async move {
-            let url = format!("/api/admin/users/{id}");
-            match http::send::<_, Data<AdminUser>>("PATCH", &url, &patch).await {
+            match client::update_user(id, &patch).await {
                 Ok(_) => {
                     error.set(None);
                     reload();
@@ -232,7 +230,7 @@ fn Users(me: Uuid) -> impl IntoView {
     };
     let delete = move |id: Uuid| {
         leptos::task::spawn_local(async move {
-            match http::send_empty("DELETE", &format!("/api/admin/users/{id}")).await {
+            match client::delete_user(id).await {
                 Ok(()) => {
                     confirm_delete.set(None);
                     reload();
@@ -245,7 +243,7 @@ fn Users(me: Uuid) -> impl IntoView {
         <section class="card" data-testid="users">
             <h2>"Users"</h2>
             <p class="muted small">"Disabling a user signs them out, stops their running apps and agent work, and stops their API tokens until you enable them again. Deleting removes the account with all its projects."</p>
-            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e}</p> })}
+            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e.error}</p> })}
             {move || reset.get().map(|(name, password)| view! {
                 <div class="secret-once" role="status" data-testid="reset-password">
                     <p class="small"><strong>{format!("New password for {name}")}</strong>" — pass it on; it is not shown again. Their sessions have ended."</p>
@@ -255,7 +253,7 @@ fn Users(me: Uuid) -> impl IntoView {
             })}
             {move || match users.get() {
                 None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
-                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
                 Some(Ok(list)) => view! {
                     <table class="table" data-testid="user-list">
                         <thead><tr><th>"User"</th><th>"Since"</th><th>"Projects"</th><th>"Status"</th><th>"Actions"</th></tr></thead>
@@ -337,11 +335,10 @@ fn shown(limit: u64) -> String {
 
 #[component]
 fn Quotas(defaults: QuotaLimits) -> impl IntoView {
-    let rows = RwSignal::new(None::<Result<Vec<UserUsage>, String>>);
+    let rows = RwSignal::new(None::<Result<Vec<UserUsage>, ApiError>>);
     let reload = move || {
         leptos::task::spawn_local(async move {
-            let got = http::get::<Data<Vec<UserUsage>>>("/api/admin/usage").await;
-            rows.set(Some(got.map(|d| d.data)));
+            rows.set(Some(client::all_usage().await));
         });
     };
     Effect::new(move |_| reload());
@@ -354,7 +351,7 @@ fn Quotas(defaults: QuotaLimits) -> impl IntoView {
                 <code>"MINICODE_QUOTA_*"</code>" settings; an override replaces one for one user (0 means unlimited, empty means the default)."</p>
             {move || match rows.get() {
                 None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
-                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e}</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
                 Some(Ok(list)) => view! {
                     <table class="table" data-testid="quota-list">
                         <thead><tr>
@@ -457,7 +454,7 @@ fn QuotaForm(
     } else {
         format!("{:.2}", defaults.usd_per_day)
     };
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<ApiError>);
     let save = move || {
         let read = |i: usize| parse_override(&values[i].get_untracked());
         let parsed = (|| -> Result<QuotaOverrides, String> {
@@ -486,13 +483,12 @@ fn QuotaForm(
         let body = match parsed {
             Ok(body) => body,
             Err(e) => {
-                error.set(Some(e));
+                error.set(Some(ApiError::validation(e)));
                 return;
             }
         };
         leptos::task::spawn_local(async move {
-            let url = format!("/api/admin/users/{user}/quota");
-            match http::send::<_, Data<QuotaLimits>>("PUT", &url, &body).await {
+            match client::set_quota(user, &body).await {
                 Ok(_) => on_saved(),
                 Err(e) => error.set(Some(e)),
             }
@@ -514,7 +510,7 @@ fn QuotaForm(
                 </label>
             </div>
             <button type="submit" class="button primary small">"Save limits"</button>
-            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e}</p> })}
+            {move || error.get().map(|e| view! { <p class="form-error small" role="alert">{e.error}</p> })}
         </form>
     }
     .into_any()

@@ -5,13 +5,17 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 use leptos_router::components::{A, Redirect};
 use leptos_router::hooks::use_query_map;
-use minicode::{Data, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Project};
+use minicode::{
+    ApiError, GenerateBody, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Project,
+    ProjectPatch,
+};
+use uuid::Uuid;
 
-use crate::api::{CreateProject, DeleteProject, RenameProject, current_user, list_projects};
-use crate::components::http;
+use crate::api::{current_user, list_projects};
+use crate::client;
 use crate::components::project_settings::go_to;
 use crate::components::{
-    LengthNote, TopBar, action_error, is_send_shortcut, over_limit, short_time,
+    LengthNote, TopBar, error_note, hydrated, is_send_shortcut, over_limit, short_time,
 };
 
 /// Projects per dashboard page.
@@ -47,19 +51,11 @@ fn Projects() -> impl IntoView {
             .filter(|p| *p >= 1)
             .unwrap_or(1)
     });
-    let create = ServerAction::<CreateProject>::new();
-    let rename = ServerAction::<RenameProject>::new();
-    let delete = ServerAction::<DeleteProject>::new();
+    // Bumped by every change made here: the list is read again.
+    let changes = RwSignal::new(0_u64);
     let projects = Resource::new(
-        move || {
-            (
-                page.get(),
-                create.version().get(),
-                rename.version().get(),
-                delete.version().get(),
-            )
-        },
-        |(page, ..)| {
+        move || (page.get(), changes.get()),
+        |(page, _)| {
             let offset = (page - 1) * u64::from(PER_PAGE);
             list_projects(
                 i64::from(PER_PAGE),
@@ -68,39 +64,66 @@ fn Projects() -> impl IntoView {
         },
     );
 
+    let ready = hydrated();
     let form: NodeRef<leptos::html::Form> = NodeRef::new();
+    let name: NodeRef<leptos::html::Input> = NodeRef::new();
+    let described: NodeRef<leptos::html::Textarea> = NodeRef::new();
     // The description as typed, for its length note.
     let description = RwSignal::new(String::new());
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = create.value().get()
-            && let Some(form) = form.get()
-        {
-            form.reset();
-            description.set(String::new());
-        }
-    });
+    let creating = RwSignal::new(false);
+    let create_error = RwSignal::new(None::<ApiError>);
+    // A refused rename or deletion.
+    let card_error = RwSignal::new(None::<ApiError>);
+    let create = move || {
+        let (Some(name), Some(described)) = (name.get_untracked(), described.get_untracked())
+        else {
+            return;
+        };
+        let new = NewProject {
+            name: name.value(),
+            description: described.value(),
+            model: None,
+        };
+        creating.set(true);
+        leptos::task::spawn_local(async move {
+            let result = client::create_project(&new).await;
+            creating.set(false);
+            match result {
+                Ok(_) => {
+                    create_error.set(None);
+                    if let Some(form) = form.get_untracked() {
+                        form.reset();
+                    }
+                    description.set(String::new());
+                    changes.update(|n| *n += 1);
+                }
+                Err(e) => create_error.set(Some(e)),
+            }
+        });
+    };
 
     view! {
         <main class="dashboard">
             <StartFromPrompt/>
             <section class="card create">
                 <h2>"New project"</h2>
-                <ActionForm action=create node_ref=form attr:class="create-form" attr:data-testid="create-project">
+                <form method="post" node_ref=form class="create-form" data-testid="create-project"
+                    on:submit=move |e| { e.prevent_default(); create(); }>
                     <label>"Name"
-                        <input name="name" required maxlength=MAX_NAME_CHARS placeholder="Recipe box"/>
+                        <input name="name" required maxlength=MAX_NAME_CHARS placeholder="Recipe box" node_ref=name/>
                     </label>
                     <label class="grow">"Description"
-                        <textarea name="description" rows="2" data-testid="create-description"
+                        <textarea name="description" rows="2" data-testid="create-description" node_ref=described
                             on:input=move |e| description.set(event_target_value(&e))
                             placeholder="A recipe app where I can save recipes, tag them and search by ingredient"></textarea>
                     </label>
                     <button type="submit" class="button primary"
-                        disabled=move || create.pending().get() || description.with(|d| over_limit(d, MAX_DESCRIPTION_CHARS))>
+                        disabled=move || !ready.get() || creating.get() || description.with(|d| over_limit(d, MAX_DESCRIPTION_CHARS))>
                         "Create project"
                     </button>
-                </ActionForm>
+                </form>
                 <LengthNote text=description limit=MAX_DESCRIPTION_CHARS what="description" test_id="create-description-length"/>
-                {action_error(move || create.value().get())}
+                {error_note(create_error)}
             </section>
 
             <section class="projects">
@@ -124,7 +147,7 @@ fn Projects() -> impl IntoView {
                                         <For
                                             each=move || list.data.clone()
                                             key=|p| (p.id, p.updated_at.clone())
-                                            children=move |project| view! { <ProjectCard project rename delete/> }
+                                            children=move |project| view! { <ProjectCard project changes error=card_error/> }
                                         />
                                     </ul>
                                     <Pager current pages/>
@@ -133,8 +156,7 @@ fn Projects() -> impl IntoView {
                         }
                     })}
                 </Transition>
-                {action_error(move || rename.value().get())}
-                {action_error(move || delete.value().get())}
+                {error_note(card_error)}
             </section>
         </main>
     }
@@ -170,7 +192,7 @@ pub fn name_from_prompt(prompt: &str) -> String {
 fn StartFromPrompt() -> impl IntoView {
     let prompt = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
-    let error = RwSignal::new(None::<String>);
+    let error = RwSignal::new(None::<ApiError>);
     let start = move || {
         let description = prompt.get_untracked().trim().to_string();
         let too_long = over_limit(&description, MAX_DESCRIPTION_CHARS);
@@ -186,16 +208,9 @@ fn StartFromPrompt() -> impl IntoView {
                 model: None,
             };
             let result = async {
-                let created: Data<Project> = http::send("POST", "/api/projects", &new).await?;
-                let id = created.data.id;
-                let url = format!("/api/projects/{id}/generate");
-                http::send::<_, serde_json::Value>(
-                    "POST",
-                    &url,
-                    &serde_json::json!({ "description": description }),
-                )
-                .await?;
-                Ok::<_, String>(id)
+                let id = client::create_project(&new).await?.id;
+                client::generate(id, &GenerateBody { description }).await?;
+                Ok::<_, ApiError>(id)
             }
             .await;
             match result {
@@ -228,7 +243,7 @@ fn StartFromPrompt() -> impl IntoView {
                     {move || if busy.get() { "Starting…" } else { "Build it" }}
                 </button>
             </form>
-            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e}</p> })}
+            {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e.error}</p> })}
         </section>
     }
     .into_any()
@@ -247,14 +262,39 @@ fn Pager(current: u64, pages: u64) -> impl IntoView {
     })
 }
 
+/// A project on the dashboard: open, rename, delete. A change bumps
+/// `changes` (the list is read again); a refusal goes to `error`.
 #[component]
 fn ProjectCard(
     project: Project,
-    rename: ServerAction<RenameProject>,
-    delete: ServerAction<DeleteProject>,
+    changes: RwSignal<u64>,
+    error: RwSignal<Option<ApiError>>,
 ) -> impl IntoView {
     let editing = RwSignal::new(false);
     let confirming = RwSignal::new(false);
+    let new_name: NodeRef<leptos::html::Input> = NodeRef::new();
+    let after = move |result: Result<(), ApiError>| match result {
+        Ok(()) => {
+            error.set(None);
+            changes.update(|n| *n += 1);
+        }
+        Err(e) => error.set(Some(e)),
+    };
+    let rename = move |id: Uuid| {
+        let Some(input) = new_name.get_untracked() else {
+            return;
+        };
+        let patch = ProjectPatch {
+            name: Some(input.value()),
+            ..Default::default()
+        };
+        leptos::task::spawn_local(async move {
+            after(client::update_project(id, &patch).await.map(drop));
+        });
+    };
+    let delete = move |id: Uuid| {
+        leptos::task::spawn_local(async move { after(client::delete_project(id).await) });
+    };
     let id = project.id.to_string();
     let href = format!("/project/{}", project.id);
     let name = project.name.clone();
@@ -276,13 +316,12 @@ fn ProjectCard(
                     <a class="project-name" href=href.clone()>{link_name.clone()}</a>
                 }
             >
-                <ActionForm action=rename attr:class="rename-form">
-                    <input type="hidden" name="id" value=project_id.to_string()/>
+                <form method="post" class="rename-form" on:submit=move |e| { e.prevent_default(); rename(project_id); }>
                     <input name="name" required maxlength=MAX_NAME_CHARS value=move || stored_name.get_value()
-                        aria-label="New name" data-testid="rename-input"/>
+                        aria-label="New name" data-testid="rename-input" node_ref=new_name/>
                     <button type="submit" class="button primary small">"Save"</button>
                     <button type="button" class="button ghost small" on:click=move |_| editing.set(false)>"Cancel"</button>
-                </ActionForm>
+                </form>
             </Show>
             <p class="description">{description}</p>
             <p class="muted small">"Updated " {short_time(&project.updated_at)}</p>
@@ -296,12 +335,11 @@ fn ProjectCard(
                             on:click=move |_| confirming.set(true)>"Delete"</button>
                     }
                 >
-                    <ActionForm action=delete attr:class="confirm">
-                        <input type="hidden" name="id" value=project_id.to_string()/>
+                    <form method="post" class="confirm" on:submit=move |e| { e.prevent_default(); delete(project_id); }>
                         <span>"Delete it with its files and chats?"</span>
                         <button type="submit" class="button danger small" data-testid="confirm-delete">"Delete"</button>
                         <button type="button" class="button ghost small" on:click=move |_| confirming.set(false)>"Keep"</button>
-                    </ActionForm>
+                    </form>
                 </Show>
             </div>
         </li>

@@ -3,11 +3,13 @@
 use leptos::either::Either;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use leptos_router::hooks::use_navigate;
 use leptos_router::hooks::use_query_map;
-use minicode::{Data, Registration, RegistrationMode};
+use minicode::{ApiError, Credentials, Registration, RegistrationMode};
 
-use crate::api::{Login, Register, current_user};
-use crate::components::{action_error, http};
+use crate::api::current_user;
+use crate::client;
+use crate::components::{error_note, hydrated};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -54,6 +56,21 @@ pub fn Home() -> impl IntoView {
     }
 }
 
+/// The username and password typed into a form, read when it is sent (the
+/// fields are not bound to signals, so what was typed before the page
+/// hydrated is kept).
+fn typed(
+    username: NodeRef<leptos::html::Input>,
+    password: NodeRef<leptos::html::Input>,
+    invite: Option<String>,
+) -> Option<Credentials> {
+    Some(Credentials {
+        username: username.get_untracked()?.value(),
+        password: password.get_untracked()?.value(),
+        invite,
+    })
+}
+
 #[component]
 fn AuthForms() -> impl IntoView {
     // An invitation link (`/?invite=…`) opens the registration form with the code in it.
@@ -66,15 +83,13 @@ fn AuthForms() -> impl IntoView {
     } else {
         Mode::SignIn
     });
-    let login = ServerAction::<Login>::new();
-    let register = ServerAction::<Register>::new();
     // Who may register here, asked in the browser: the form says so up front
     // instead of after a refused attempt.
     let registration = RwSignal::new(None::<Registration>);
     Effect::new(move |_| {
         leptos::task::spawn_local(async move {
-            if let Ok(r) = http::get::<Data<Registration>>("/api/auth/registration").await {
-                registration.set(Some(r.data));
+            if let Ok(r) = client::registration().await {
+                registration.set(Some(r));
             }
         });
     });
@@ -94,14 +109,52 @@ fn AuthForms() -> impl IntoView {
         })
     };
     let invite = StoredValue::new(invite);
-    let invite_field = move || {
-        invite.get_value().map(|code| {
+    let invite_note = move || {
+        invite.get_value().map(|_| {
             view! {
-                <input type="hidden" name="invite" value=code/>
                 <p class="note small" data-testid="invite-note">"You were invited: choose a username and a password."</p>
             }
         })
     };
+
+    // Both forms: the call, then the dashboard, or the server's sentence.
+    let ready = hydrated();
+    let busy = RwSignal::new(false);
+    let login_error = RwSignal::new(None::<ApiError>);
+    let register_error = RwSignal::new(None::<ApiError>);
+    let navigate = use_navigate();
+    let sign_in = move |credentials: Credentials, new_account: bool| {
+        if busy.get_untracked() {
+            return;
+        }
+        busy.set(true);
+        let error = if new_account {
+            register_error
+        } else {
+            login_error
+        };
+        error.set(None);
+        let navigate = navigate.clone();
+        leptos::task::spawn_local(async move {
+            let result = if new_account {
+                client::register(&credentials).await
+            } else {
+                client::login(&credentials).await
+            };
+            match result {
+                Ok(_) => navigate("/dashboard", Default::default()),
+                Err(e) => {
+                    busy.set(false);
+                    error.set(Some(e));
+                }
+            }
+        });
+    };
+    let sign_in = StoredValue::new(sign_in);
+    let login_name: NodeRef<leptos::html::Input> = NodeRef::new();
+    let login_password: NodeRef<leptos::html::Input> = NodeRef::new();
+    let new_name: NodeRef<leptos::html::Input> = NodeRef::new();
+    let new_password: NodeRef<leptos::html::Input> = NodeRef::new();
 
     view! {
         <div class="tabs" role="tablist">
@@ -122,36 +175,48 @@ fn AuthForms() -> impl IntoView {
         <Show
             when=move || mode.get() == Mode::SignIn
             fallback=move || view! {
-                <ActionForm action=register attr:class="stack" attr:data-testid="register-form">
+                <form method="post" class="stack" data-testid="register-form" on:submit=move |e| {
+                    e.prevent_default();
+                    if let Some(c) = typed(new_name, new_password, invite.get_value()) {
+                        sign_in.with_value(|f| f(c, true));
+                    }
+                }>
                     {register_note}
-                    {invite_field}
+                    {invite_note}
                     <label>"Username"
                         <input name="username" autocomplete="username" required minlength="3" maxlength="32"
-                            pattern="[A-Za-z0-9_.\\-]+" title="letters, digits, _ . and -"/>
+                            pattern="[A-Za-z0-9_.\\-]+" title="letters, digits, _ . and -" node_ref=new_name/>
                     </label>
                     <label>"Password"
-                        <input name="password" type="password" autocomplete="new-password" required minlength="8"/>
+                        <input name="password" type="password" autocomplete="new-password" required minlength="8"
+                            node_ref=new_password/>
                     </label>
                     <p class="hint">"At least 8 characters."</p>
-                    {action_error(move || register.value().get())}
-                    <button type="submit" class="button primary" disabled=move || register.pending().get()>
-                        {move || if register.pending().get() { "Creating…" } else { "Create account" }}
+                    {error_note(register_error)}
+                    <button type="submit" class="button primary" disabled=move || !ready.get() || busy.get()>
+                        {move || if busy.get() { "Creating…" } else { "Create account" }}
                     </button>
-                </ActionForm>
+                </form>
             }
         >
-            <ActionForm action=login attr:class="stack" attr:data-testid="login-form">
+            <form method="post" class="stack" data-testid="login-form" on:submit=move |e| {
+                e.prevent_default();
+                if let Some(c) = typed(login_name, login_password, None) {
+                    sign_in.with_value(|f| f(c, false));
+                }
+            }>
                 <label>"Username"
-                    <input name="username" autocomplete="username" required/>
+                    <input name="username" autocomplete="username" required node_ref=login_name/>
                 </label>
                 <label>"Password"
-                    <input name="password" type="password" autocomplete="current-password" required/>
+                    <input name="password" type="password" autocomplete="current-password" required
+                        node_ref=login_password/>
                 </label>
-                {action_error(move || login.value().get())}
-                <button type="submit" class="button primary" disabled=move || login.pending().get()>
-                    {move || if login.pending().get() { "Signing in…" } else { "Sign in" }}
+                {error_note(login_error)}
+                <button type="submit" class="button primary" disabled=move || !ready.get() || busy.get()>
+                    {move || if busy.get() { "Signing in…" } else { "Sign in" }}
                 </button>
-            </ActionForm>
+            </form>
         </Show>
     }
 }

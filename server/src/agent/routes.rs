@@ -5,10 +5,9 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
-use minicode::Data;
 use minicode::protocol::RunSnapshot;
-use serde::{Deserialize, Serialize};
-use uuid::Uuid;
+use minicode::{Data, GenerateBody, RunStarted};
+use serde::Serialize;
 
 use crate::api::extract::{Json, parse_id};
 use crate::auth::Caller;
@@ -23,29 +22,18 @@ pub fn router() -> Router<AppState> {
         .route("/api/projects/{id}/state", get(state))
 }
 
-#[derive(Deserialize)]
-struct GenerateBody {
-    description: String,
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Started {
-    run_id: Uuid,
-}
-
 async fn generate(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
     Json(body): Json<GenerateBody>,
-) -> AppResult<(StatusCode, axum::Json<Data<Started>>)> {
+) -> AppResult<(StatusCode, axum::Json<Data<RunStarted>>)> {
     let project = projects::owned(&state, &caller, parse_id(&id, "project")?).await?;
     let run_id = super::generate(&state, &project, body.description).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Data {
-            data: Started { run_id },
+            data: RunStarted { run_id },
         }),
     ))
 }

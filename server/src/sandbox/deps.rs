@@ -79,10 +79,17 @@ pub fn read(package_json: &[u8], flavour: &str) -> Result<Dependencies, String> 
                 format!("package.json: `{name}`: `{spec}` {why}; only npm registry packages can be installed")
             })?;
         }
-        // serde_json's Map keeps keys sorted, so equal sections hash equally.
-        let text = Value::Object(deps.clone()).to_string();
+        // Sorted by name, so equal sections hash equally whatever order the
+        // file lists them in (serde_json keeps the file's order).
+        let sorted: Map<String, Value> = deps
+            .iter()
+            .collect::<std::collections::BTreeMap<_, _>>()
+            .into_iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let text = Value::Object(sorted.clone()).to_string();
         hasher.update(text.as_bytes());
-        manifest.insert(section.into(), Value::Object(deps.clone()));
+        manifest.insert(section.into(), Value::Object(sorted));
     }
     Ok(Dependencies {
         hash: hex::encode(hasher.finalize()),
