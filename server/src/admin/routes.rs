@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{delete, get, patch, post, put};
+use minicode::paths;
 use minicode::usage::{QuotaLimits, QuotaOverrides, UserUsage};
 use minicode::{
     AdminUser, AdminUserPatch, CreatedInvite, Data, Invite, NewInvite, Page, PageQuery,
@@ -18,17 +19,14 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/admin/settings", get(settings))
-        .route("/api/admin/users", get(list_users))
-        .route(
-            "/api/admin/users/{id}",
-            patch(update_user).delete(delete_user),
-        )
-        .route("/api/admin/users/{id}/password", post(reset_password))
-        .route("/api/admin/users/{id}/quota", put(set_quota))
-        .route("/api/admin/usage", get(usage))
-        .route("/api/admin/invites", get(list_invites).post(create_invite))
-        .route("/api/admin/invites/{id}", delete(revoke_invite))
+        .route(paths::ADMIN_SETTINGS, get(settings))
+        .route(paths::ADMIN_USERS, get(list_users))
+        .route(paths::ADMIN_USER, patch(update_user).delete(delete_user))
+        .route(paths::ADMIN_USER_PASSWORD, post(reset_password))
+        .route(paths::ADMIN_USER_QUOTA, put(set_quota))
+        .route(paths::ADMIN_USAGE, get(usage))
+        .route(paths::ADMIN_INVITES, get(list_invites).post(create_invite))
+        .route(paths::ADMIN_INVITE, delete(revoke_invite))
 }
 
 async fn settings(

@@ -5,6 +5,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
+use minicode::paths;
 use minicode::protocol::RunSnapshot;
 use minicode::{Data, GenerateBody, RunStarted};
 use serde::Serialize;
@@ -17,9 +18,9 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/projects/{id}/generate", post(generate))
-        .route("/api/projects/{id}/stop", post(stop))
-        .route("/api/projects/{id}/state", get(state))
+        .route(paths::PROJECT_GENERATE, post(generate))
+        .route(paths::PROJECT_STOP, post(stop))
+        .route(paths::PROJECT_STATE, get(state))
 }
 
 async fn generate(

@@ -17,6 +17,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{any, get};
 use leptos::prelude::provide_context;
 use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
+use minicode::paths;
 use minicode::{ApiError, ErrorCode, Health};
 use tower_http::compression::CompressionLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
@@ -53,7 +54,7 @@ pub fn router(state: AppState) -> Router {
     let leptos_options = state.leptos.clone();
 
     let api = Router::new()
-        .route("/health", get(health))
+        .route(paths::HEALTH, get(health))
         .merge(auth::routes::router())
         .merge(crate::admin::routes::router())
         .merge(projects::routes::router())

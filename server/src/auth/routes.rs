@@ -7,6 +7,7 @@ use axum::http::header::SET_COOKIE;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use minicode::paths;
 use minicode::{
     ApiToken, CreatedApiToken, Credentials, Data, NewApiToken, Page, PageQuery, PasswordChange,
     PasswordConfirmation, Registration, User,
@@ -19,15 +20,15 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/auth/registration", get(registration))
-        .route("/api/auth/register", post(register))
-        .route("/api/auth/login", post(login))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/logout-everywhere", post(logout_everywhere))
-        .route("/api/auth/password", post(change_password))
-        .route("/api/auth/me", get(me).delete(delete_account))
-        .route("/api/auth/tokens", get(list_tokens).post(create_token))
-        .route("/api/auth/tokens/{id}", delete(revoke_token))
+        .route(paths::AUTH_REGISTRATION, get(registration))
+        .route(paths::AUTH_REGISTER, post(register))
+        .route(paths::AUTH_LOGIN, post(login))
+        .route(paths::AUTH_LOGOUT, post(logout))
+        .route(paths::AUTH_LOGOUT_EVERYWHERE, post(logout_everywhere))
+        .route(paths::AUTH_PASSWORD, post(change_password))
+        .route(paths::AUTH_ME, get(me).delete(delete_account))
+        .route(paths::AUTH_TOKENS, get(list_tokens).post(create_token))
+        .route(paths::AUTH_TOKEN, delete(revoke_token))
 }
 
 fn with_cookie(

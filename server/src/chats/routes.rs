@@ -4,6 +4,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use minicode::paths;
 use minicode::{Chat, ChatPatch, Data, Message, NewChat, Page, PageQuery};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -16,13 +17,13 @@ use crate::state::AppState;
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(
-            "/api/projects/{id}/chats",
+            paths::PROJECT_CHATS,
             get(list_for_project).post(create_for_project),
         )
-        .route("/api/chats", get(list_all).post(create))
-        .route("/api/chats/{id}", get(show).patch(update).delete(remove))
-        .route("/api/chats/{id}/messages", get(messages).post(send_message))
-        .route("/api/chats/{id}/fix-error", axum::routing::post(fix_error))
+        .route(paths::CHATS, get(list_all).post(create))
+        .route(paths::CHAT, get(show).patch(update).delete(remove))
+        .route(paths::CHAT_MESSAGES, get(messages).post(send_message))
+        .route(paths::CHAT_FIX_ERROR, axum::routing::post(fix_error))
 }
 
 #[derive(Deserialize)]

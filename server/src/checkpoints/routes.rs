@@ -3,6 +3,7 @@
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
+use minicode::paths;
 use minicode::{Checkpoint, CheckpointDiff, Restored};
 use minicode::{Data, Page, PageQuery};
 use uuid::Uuid;
@@ -16,9 +17,9 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/projects/{id}/checkpoints", get(list))
-        .route("/api/projects/{id}/checkpoints/{cp}", get(show))
-        .route("/api/projects/{id}/checkpoints/{cp}/restore", post(restore))
+        .route(paths::PROJECT_CHECKPOINTS, get(list))
+        .route(paths::PROJECT_CHECKPOINT, get(show))
+        .route(paths::PROJECT_CHECKPOINT_RESTORE, post(restore))
 }
 
 async fn owned(state: &AppState, caller: &Caller, id: &str) -> AppResult<Uuid> {

@@ -5,6 +5,7 @@ use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
 use base64::Engine;
+use minicode::paths;
 use minicode::{Data, Encoding, FileContent, FileEntry, FileWrite, Page};
 
 use super::Source;
@@ -22,13 +23,13 @@ pub fn router(upload_limit: usize, max_file_bytes: usize) -> Router<AppState> {
     let write_limit = max_file_bytes.saturating_mul(2).saturating_add(64 * 1024);
     Router::new()
         .route(
-            "/api/projects/{id}/files",
+            paths::PROJECT_FILES,
             get(tree)
                 .post(upload)
                 .layer(DefaultBodyLimit::max(upload_limit)),
         )
         .route(
-            "/api/projects/{id}/files/{*path}",
+            paths::PROJECT_FILE,
             get(read)
                 .put(write)
                 .layer(DefaultBodyLimit::max(write_limit))

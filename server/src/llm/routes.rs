@@ -4,13 +4,14 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use minicode::Data;
+use minicode::paths;
 
 use super::models::ModelInfo;
 use crate::auth::Caller;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/models", get(models))
+    Router::new().route(paths::MODELS, get(models))
 }
 
 async fn models(

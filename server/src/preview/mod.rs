@@ -18,6 +18,7 @@
 pub mod origin;
 pub mod ticket;
 
+use minicode::paths;
 use std::net::SocketAddr;
 
 use axum::Router;
@@ -91,7 +92,7 @@ const PASSED_RESPONSE_HEADERS: [&str; 15] = [
 pub fn router() -> Router<AppState> {
     Router::new()
         .route("/preview/{id}", any(enter_from_builder))
-        .route("/preview/{id}/", any(enter_from_builder))
+        .route(paths::PREVIEW, any(enter_from_builder))
         .route("/preview/{id}/{*rest}", any(enter_from_builder))
 }
 

@@ -4,6 +4,7 @@ use axum::Router;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::get;
+use minicode::paths;
 use minicode::{Data, NewProject, Page, PageQuery, Project, ProjectPatch};
 
 use crate::api::extract::{Json, Query, parse_id};
@@ -13,9 +14,9 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/projects", get(list).post(create))
-        .route("/api/projects/{id}", get(show).patch(update).delete(remove))
-        .route("/api/projects/{id}/export.zip", get(super::export::export))
+        .route(paths::PROJECTS, get(list).post(create))
+        .route(paths::PROJECT, get(show).patch(update).delete(remove))
+        .route(paths::PROJECT_EXPORT, get(super::export::export))
 }
 
 async fn list(

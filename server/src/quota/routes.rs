@@ -4,6 +4,7 @@ use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
 use minicode::Data;
+use minicode::paths;
 use minicode::usage::UsageReport;
 
 use crate::auth::Caller;
@@ -11,7 +12,7 @@ use crate::error::AppResult;
 use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/api/usage", get(usage))
+    Router::new().route(paths::USAGE, get(usage))
 }
 
 async fn usage(

@@ -6,6 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use minicode::Data;
+use minicode::paths;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::extract::parse_id;
@@ -16,8 +17,8 @@ use crate::state::AppState;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/projects/{id}/sandbox", get(sandbox))
-        .route("/api/projects/{id}/sandbox/restart", post(restart))
+        .route(paths::PROJECT_SANDBOX, get(sandbox))
+        .route(paths::PROJECT_SANDBOX_RESTART, post(restart))
 }
 
 async fn sandbox(

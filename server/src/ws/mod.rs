@@ -34,6 +34,7 @@ use axum::http::header::ORIGIN;
 use axum::response::Response;
 use axum::routing::get;
 use futures::SinkExt;
+use minicode::paths;
 use minicode::protocol::{ClientMessage, RawClientFrame, ServerEvent, ServerFrame};
 use serde::Deserialize;
 use tokio::sync::broadcast;
@@ -87,8 +88,8 @@ pub mod close {
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/ws/{project}", get(upgrade))
-        .route("/api/chats/{id}/ws", get(upgrade_chat))
+        .route(paths::PROJECT_WS, get(upgrade))
+        .route(paths::CHAT_WS, get(upgrade_chat))
 }
 
 #[derive(Deserialize)]
