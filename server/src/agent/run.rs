@@ -593,6 +593,7 @@ async fn stream_files(
 ) -> Result<(String, FinishReason), RunError> {
     let mut stream = ctx.model.provider.stream(request, ctx.cancel.clone());
     let mut thinking = crate::llm::reasoning::Filter::default();
+    let mut carried_cr = String::new();
     let mut answer = String::new();
     let mut finish = FinishReason::Stop;
     let mut events = Vec::new();
@@ -603,6 +604,15 @@ async fn stream_files(
         match event? {
             StreamEvent::Text(text) => {
                 answer.push_str(&text);
+                // CRLF answers (some Windows-hosted servers) are read as LF,
+                // so files and markers are the same either way; a `\r` at
+                // the end of a chunk waits for the next one.
+                let mut text = std::mem::take(&mut carried_cr) + &text;
+                if text.ends_with('\r') {
+                    text.pop();
+                    carried_cr.push('\r');
+                }
+                let text = text.replace("\r\n", "\n");
                 // Reasoning blocks never reach the parser.
                 parser.push(&thinking.push(&text), &mut events);
                 writer.handle(std::mem::take(&mut events)).await?;
@@ -614,7 +624,8 @@ async fn stream_files(
             StreamEvent::ToolCallStart { .. } | StreamEvent::ToolCallArgs { .. } => {}
         }
     }
-    parser.push(&thinking.finish(), &mut events);
+    let rest = thinking.push(&carried_cr) + &thinking.finish();
+    parser.push(&rest, &mut events);
     writer.handle(events).await?;
     Ok((answer, finish))
 }

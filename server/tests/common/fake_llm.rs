@@ -124,6 +124,14 @@ impl FakeLlm {
         self.replies.lock().unwrap().push_back(reply);
     }
 
+    /// Drops replies no request took (so they cannot answer the next test).
+    pub fn clear(&self) -> usize {
+        let mut replies = self.replies.lock().unwrap();
+        let left = replies.len();
+        replies.clear();
+        left
+    }
+
     pub fn requests(&self) -> Vec<Recorded> {
         self.requests.lock().unwrap().clone()
     }
