@@ -4,3 +4,4 @@ mod parser;
 mod patch;
 mod props;
 mod support;
+mod tolerant;
