@@ -336,8 +336,53 @@ fn soup() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
 }
 
+/// Text made of the pieces the tolerant rules react to: indented and
+/// prompted openers, loose markers, fences, markdown and patch blocks.
+fn tolerant_soup() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "cat > a.ts << 'EOF'\n",
+        "  cat > b.ts << EOF_B\n",
+        "$ cat > c.md << 'EOF'\n",
+        "cat << 'EOF' | patch p\n",
+        "EOF\n",
+        "EOF",
+        "  EOF \n",
+        "EOF_B\n",
+        "'EOF'\n",
+        "  ",
+        "\t",
+        "```tsx\n",
+        "```\n",
+        "~~~\n",
+        "```md\n",
+        "x\n",
+        "code",
+        "\n",
+        "\r\n",
+        "npm i zod\n",
+        "npm install zod later\n",
+        "ü",
+    ]);
+    prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn tolerant_reading_does_not_depend_on_splits(
+        input in tolerant_soup(),
+        cuts in prop::collection::vec(any::<usize>(), 0..30),
+    ) {
+        let cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        let whole = parse(&input);
+        check_invariants(&whole);
+        let whole = merged(whole);
+        for events in [parse_split(&input, &cuts), parse_by_char(&input)] {
+            check_invariants(&events);
+            prop_assert_eq!(merged(events), whole.clone(), "input: {:?}", input);
+        }
+    }
 
     #[test]
     fn any_split_gives_the_expected_events(
