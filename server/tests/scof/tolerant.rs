@@ -317,3 +317,30 @@ fn install_lines_that_are_sentences_install_nothing() {
         ],
     );
 }
+
+// The implementer prompt.
+
+#[test]
+fn the_implementer_prompts_examples_are_well_formed() {
+    let prompt = include_str!("../../prompts/implementer.md");
+    let diff = "--- a/src/styles.css\n+++ b/src/styles.css\n@@ -1,3 +1,3 @@\n body {\n-  margin: 8px;\n+  margin: 0;\n }\n";
+    assert_events(
+        prompt,
+        &[
+            file(
+                "src/App.tsx",
+                "export default function App() {\n  return <h1>My app</h1>;\n}\n",
+                true,
+            ),
+            vec![patch("src/styles.css", diff, true)],
+        ]
+        .concat(),
+    );
+    // Written flush left, as models must copy them.
+    for line in prompt.lines() {
+        let command = line.trim_start();
+        if command.starts_with("cat ") || command.starts_with("EOF_") {
+            assert_eq!(line, command, "an indented example line");
+        }
+    }
+}
