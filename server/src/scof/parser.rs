@@ -301,6 +301,9 @@ struct Block {
     /// The marker's part before its first `_` (`EOF` for `EOF_APP`); empty
     /// when the marker begins with `_`.
     family: String,
+    /// The words a loose marker line may be: the marker, `EOF` and the
+    /// family, without repeats.
+    words: Vec<String>,
     /// The spaces and tabs before the opener.
     indent: String,
     /// Whether the content is indented like the opener and loses that
@@ -341,6 +344,12 @@ impl Block {
         let indent_len = opener.len() - opener.trim_start_matches([' ', '\t']).len();
         let indent = opener[..indent_len].to_owned();
         let family = marker.split('_').next().unwrap_or_default().to_owned();
+        let mut words: Vec<String> = Vec::new();
+        for word in [marker.as_str(), "EOF", family.as_str()] {
+            if !word.is_empty() && !words.iter().any(|w| w == word) {
+                words.push(word.to_owned());
+            }
+        }
         let mut special = [false; 256];
         for byte in [b'`', b'~', b'c', b'$', b'\'', b'"', b'E'] {
             special[usize::from(byte)] = true;
@@ -356,6 +365,7 @@ impl Block {
             kind,
             dedent: if indent.is_empty() { Some(false) } else { None },
             indent,
+            words,
             family,
             path,
             marker,
@@ -414,6 +424,7 @@ impl Block {
         }
         // Content lines from `run` to `pos`, not yet copied.
         let mut run = pos;
+        let mut plain = self.is_plain();
         while pos < s.len() {
             let Some(n) = memchr(b'\n', &bytes[pos..]) else {
                 if run < pos {
@@ -428,12 +439,18 @@ impl Block {
                 }
                 return Feed::Open;
             };
-            let line = &s[pos..pos + n];
             let next = pos + n + 1;
-            if self.is_plain() && self.decide(line, true) != Seen::Unknown {
-                pos = next;
-                continue;
+            if plain {
+                // `decide`'s first test, inline: most lines stop here.
+                let first = bytes[pos..next].iter().find(|b| !b.is_ascii_whitespace());
+                if first.is_none_or(|&b| !self.special[usize::from(b)])
+                    || self.decide(&s[pos..pos + n], true) != Seen::Unknown
+                {
+                    pos = next;
+                    continue;
+                }
             }
+            let line = &s[pos..pos + n];
             self.body.push_str(&s[run..pos]);
             if run < pos {
                 self.first = false;
@@ -450,6 +467,7 @@ impl Block {
             }
             pos = next;
             run = pos;
+            plain = self.is_plain();
         }
         if run < pos {
             self.first = false;
@@ -480,8 +498,20 @@ impl Block {
     /// the whole line) tells: `Content` only when no line beginning this way
     /// is anything but content, `Blank` for blanks (a complete blank line is
     /// content unless a fence is held back).
+    #[inline]
     fn decide(&self, line: &str, complete: bool) -> Seen {
         let bytes = line.as_bytes();
+        // Most lines are decided by their first non-blank byte: every line
+        // the rules care about, the marker included (a blank marker is not
+        // one), has one of the special bytes there. A blank partial line is
+        // held back like an undecided one.
+        let t = bytes.trim_ascii_start();
+        let Some(&first) = t.first() else {
+            return Seen::Blank;
+        };
+        if !self.special[usize::from(first)] {
+            return Seen::Content;
+        }
         let marker = self.marker.as_bytes();
         let bare = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         let exact = |m: &[u8]| {
@@ -507,13 +537,6 @@ impl Block {
         {
             return Seen::Unknown;
         }
-        let t = bytes.trim_ascii_start();
-        let Some(&first) = t.first() else {
-            return Seen::Blank;
-        };
-        if !self.special[usize::from(first)] {
-            return Seen::Content;
-        }
         // A fence.
         if matches!(first, b'`' | b'~') && t.iter().take(3).all(|&b| b == first) {
             return Seen::Unknown;
@@ -536,8 +559,9 @@ impl Block {
         let q = &t[t.iter().take_while(|b| quote(b)).count()..];
         let ends_word = |rest: &[u8]| rest.iter().all(|b| b.is_ascii_whitespace() || quote(b));
         let family = self.family.as_bytes();
-        for word in [marker, b"EOF".as_slice(), family] {
-            if word.is_empty() {
+        for word in &self.words {
+            let word = word.as_bytes();
+            if q.first().is_some_and(|b| Some(b) != word.first()) {
                 continue;
             }
             if q.len() <= word.len() {
