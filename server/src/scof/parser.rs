@@ -182,6 +182,29 @@ impl ScofParser {
     }
 }
 
+/// The index of the first `\n` in `bytes`. Lines of code are short: their
+/// first 32 bytes are searched 8 at a time, which costs less than a call to
+/// `memchr` for each line, and `memchr` searches the rest.
+#[inline]
+fn find_newline(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = u64::from_ne_bytes([1; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    const NEWLINES: u64 = u64::from_ne_bytes([b'\n'; 8]);
+    let mut at = 0;
+    while at < 32
+        && let Some(word) = bytes.get(at..at + 8)
+    {
+        let word = u64::from_le_bytes(word.try_into().unwrap_or_default()) ^ NEWLINES;
+        // The lowest byte flagged is the first zero byte of `word`.
+        let zero = word.wrapping_sub(ONES) & !word & HIGH;
+        if zero != 0 {
+            return Some(at + (zero.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    memchr(b'\n', &bytes[at..]).map(|n| at + n)
+}
+
 /// A markdown fence line: three or more `` ` `` or `~`, then an info string.
 #[derive(Debug, Clone, Copy)]
 struct Fence<'a> {
@@ -389,7 +412,7 @@ impl Block {
         let bytes = s.as_bytes();
         let mut pos = 0;
         if self.mid_line {
-            let Some(n) = memchr(b'\n', bytes) else {
+            let Some(n) = find_newline(bytes) else {
                 self.add_raw(s);
                 return Feed::Open;
             };
@@ -398,18 +421,27 @@ impl Block {
             pos = n + 1;
         }
         if !self.tail.is_empty() {
-            match memchr(b'\n', &bytes[pos..]) {
+            match find_newline(&bytes[pos..]) {
                 Some(n) => {
                     let mut line = std::mem::take(&mut self.tail);
                     line.push_str(&s[pos..pos + n]);
                     let used = pos + n + 1;
-                    match self.line(&line, true) {
-                        LineKind::Close => return Feed::Closed { used },
-                        LineKind::Split => {
-                            line.push('\n');
-                            return Feed::Split { used, line };
+                    if self.is_plain() && self.decide(&line, true) != Seen::Unknown {
+                        self.first = false;
+                        self.body.push_str(&line);
+                        self.body.push('\n');
+                        line.clear();
+                        self.tail = line;
+                        pos = used;
+                    } else {
+                        match self.line(&line, true) {
+                            LineKind::Close => return Feed::Closed { used },
+                            LineKind::Split => {
+                                line.push('\n');
+                                return Feed::Split { used, line };
+                            }
+                            _ => pos = used,
                         }
-                        _ => pos = used,
                     }
                 }
                 None => {
@@ -426,7 +458,7 @@ impl Block {
         let mut run = pos;
         let mut plain = self.is_plain();
         while pos < s.len() {
-            let Some(n) = memchr(b'\n', &bytes[pos..]) else {
+            let Some(n) = find_newline(&bytes[pos..]) else {
                 if run < pos {
                     self.first = false;
                     self.body.push_str(&s[run..pos]);
@@ -547,12 +579,12 @@ impl Block {
             Some([b' ', rest @ ..]) => rest.trim_ascii_start(),
             _ => t,
         };
-        if b"cat".starts_with(command)
-            || command
-                .strip_prefix(b"cat")
-                .is_some_and(|r| !r[0].is_ascii_alphanumeric())
-        {
-            return Seen::Unknown;
+        match command {
+            [] | [b'c'] | [b'c', b'a'] | [b'c', b'a', b't'] => return Seen::Unknown,
+            [b'c', b'a', b't', next, ..] if !next.is_ascii_alphanumeric() => {
+                return Seen::Unknown;
+            }
+            _ => {}
         }
         // A loose marker.
         let quote = |b: &u8| matches!(b, b'\'' | b'"' | b'`');
@@ -579,7 +611,7 @@ impl Block {
                 .iter()
                 .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
                 .count();
-            if ends_word(&rest[word..]) {
+            if ends_word(&rest[word..]) && (word > 0 || !complete) {
                 return Seen::Unknown;
             }
         }
@@ -647,16 +679,14 @@ impl Block {
         let capturing = self.capture.is_some();
         let first = std::mem::replace(&mut self.first, false);
         let content = self.dedented(raw, kind != LineKind::Blank);
-        let mut text = String::with_capacity(content.len() + 1);
-        text.push_str(content);
-        if newline {
-            text.push('\n');
-        }
-        if kind == LineKind::Blank {
-            match &mut self.held {
-                Some(held) => held.push_str(&text),
-                None => self.body.push_str(&text),
+        let push = |to: &mut String| {
+            to.push_str(content);
+            if newline {
+                to.push('\n');
             }
+        };
+        if kind == LineKind::Blank {
+            push(self.held.as_mut().unwrap_or(&mut self.body));
         } else {
             self.release_held();
             match kind {
@@ -680,11 +710,11 @@ impl Block {
                         }
                         self.capture = Some(capture);
                     }
-                    self.body.push_str(&text);
+                    push(&mut self.body);
                 }
                 LineKind::BareFence if self.markdown && self.in_fence => {
                     self.in_fence = false;
-                    self.body.push_str(&text);
+                    push(&mut self.body);
                 }
                 LineKind::BareFence | LineKind::InfoFence
                     if first && (!self.markdown || self.fence_is_markdown(raw)) =>
@@ -692,16 +722,18 @@ impl Block {
                     self.wrapped = true;
                 }
                 LineKind::BareFence => {
-                    self.held = Some(text);
+                    let mut held = String::new();
+                    push(&mut held);
+                    self.held = Some(held);
                     self.capture.get_or_insert_with(String::new);
                 }
                 LineKind::InfoFence => {
                     if self.markdown {
                         self.in_fence = true;
                     }
-                    self.body.push_str(&text);
+                    push(&mut self.body);
                 }
-                _ => self.body.push_str(&text),
+                _ => push(&mut self.body),
             }
         }
         if capturing && let Some(capture) = &mut self.capture {
