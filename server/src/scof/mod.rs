@@ -66,10 +66,12 @@
 //! * **Indented answers.** When the opener line is indented (the whole
 //!   answer copied from an indented example, or put in a list), the
 //!   opener's indentation is the block's: if the first non-blank content
-//!   line starts with it, it is removed from every content line that has it,
-//!   and the marker line may carry it (`    EOF`). Otherwise the content is
-//!   kept as it is. *Given up:* content of a block opened by an indented
-//!   opener whose lines all have that indentation loses it.
+//!   line starts with it, it is removed from every content line that has it;
+//!   otherwise the content is kept as it is. Either way the marker line may
+//!   carry it (`    EOF` closes a block opened by `    cat > …`). *Given
+//!   up:* content of a block opened by an indented opener whose lines all
+//!   have that indentation loses it, and a line equal to that indentation
+//!   followed by the marker ends the block.
 //! * **Fences around the content.** A fence line (` ```tsx `, ` ``` `,
 //!   `~~~`) as the first content line wraps the content: it is dropped. In a
 //!   markdown file (`.md`, `.mdx`, `.markdown`) only ` ```md `,
