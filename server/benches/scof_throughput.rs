@@ -3,9 +3,12 @@
 //! in 16- and 64-byte chunks (token-sized streaming), 4 KiB chunks and as one
 //! chunk. The events of each push are dropped right away, as a consumer would.
 //! The third shape starts every content line with `EOF_`, so the marker
-//! search stops at every line.
+//! search stops at every line. The fourth is the same answer indented by
+//! four spaces with a fence around each file's content inside its heredoc:
+//! the tolerant path (every line loses its indentation, fences are
+//! dropped).
 //!
-//! Run with `cargo bench --bench scof_throughput`.
+//! Run with `cargo bench -p minicode-server --bench scof_throughput`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
@@ -89,6 +92,16 @@ fn answer(newline: &str, line_prefix: &str) -> String {
     text.replace('\n', newline)
 }
 
+/// The same answer as a model copying an indented example writes it: every
+/// line indented by four spaces, each file's content in a fence inside its
+/// heredoc.
+fn indented_fenced_answer() -> String {
+    let text = answer("\n", "")
+        .replace("'EOF'\n", "'EOF'\n```tsx\n")
+        .replace("\nEOF\n", "\n```\nEOF\n");
+    text.lines().map(|line| format!("    {line}\n")).collect()
+}
+
 /// `input` cut into `size`-byte chunks (at char boundaries).
 fn chunks(input: &str, size: usize) -> Vec<&str> {
     let mut out = Vec::new();
@@ -147,11 +160,16 @@ fn main() {
         ("200 TS files, LF", answer("\n", "")),
         ("200 TS files, CRLF", answer("\r\n", "")),
         ("200 TS files, lines start `EOF_`", answer("\n", "EOF_")),
+        ("200 TS files, indented, fenced", indented_fenced_answer()),
     ];
+    let plain = run(&[shapes[0].1.as_str()]);
     for (name, input) in &shapes {
         let mb = input.len() as f64 / 1e6;
         let expected = run(&[input.as_str()]);
         assert_eq!(expected.0, 200, "every file must parse complete");
+        if name.contains("indented") {
+            assert_eq!(expected, plain, "the indented answer gives the same files");
+        }
         for (label, size) in [
             ("16 B", 16),
             ("64 B", 64),

@@ -129,7 +129,8 @@ fn parse_opener(tokens: &[Token]) -> Option<Command> {
             _ => break,
         }
     }
-    let marker = marker.filter(|m| !m.is_empty())?.clone();
+    // A blank marker could never be told apart from a blank line.
+    let marker = marker.filter(|m| !m.trim().is_empty())?.clone();
     match (path, rest) {
         (Some(path), []) if !path.is_empty() => Some(Command::WriteFile {
             path: path.clone(),
@@ -154,6 +155,9 @@ fn parse_opener(tokens: &[Token]) -> Option<Command> {
 
 /// `npm install|i|add`, `pnpm add|install|i`, `yarn add`, `bun add|install|i`
 /// with at least one package; words after the first operator are ignored.
+/// Every argument must be a flag or a package spec, and none may be a
+/// common English word: "npm install zod later if you want" is a sentence,
+/// not a command to install `later`, `if`, `you` and `want`.
 fn parse_install(tokens: &[Token]) -> Option<Command> {
     let words: Vec<&str> = tokens
         .iter()
@@ -174,15 +178,163 @@ fn parse_install(tokens: &[Token]) -> Option<Command> {
     if !install {
         return None;
     }
-    let dev = args
+    let (flags, packages): (Vec<&str>, Vec<&str>) = args.iter().partition(|a| a.starts_with('-'));
+    let valid = flags.iter().all(|f| is_flag(f))
+        && packages.iter().all(|p| is_package_spec(p))
+        && !packages.iter().any(|p| PROSE_WORDS.contains(p));
+    if !valid || packages.is_empty() {
+        return None;
+    }
+    let dev = flags
         .iter()
-        .any(|a| matches!(*a, "-D" | "--save-dev" | "--dev"));
-    let packages: Vec<String> = args
-        .iter()
-        .filter(|a| !a.starts_with('-') && !a.is_empty())
-        .map(|a| a.to_string())
-        .collect();
-    (!packages.is_empty()).then_some(Command::Install { packages, dev })
+        .any(|f| matches!(*f, "-D" | "--save-dev" | "--dev"));
+    Some(Command::Install {
+        packages: packages.iter().map(|p| p.to_string()).collect(),
+        dev,
+    })
+}
+
+/// Words of sentences that are not packages an app installs; one of them
+/// among the arguments makes the line prose (inside a fence too: a model
+/// explaining itself there must not get `you` and `want` installed).
+const PROSE_WORDS: [&str; 58] = [
+    "a",
+    "after",
+    "again",
+    "also",
+    "an",
+    "and",
+    "are",
+    "as",
+    "be",
+    "because",
+    "before",
+    "but",
+    "by",
+    "can",
+    "could",
+    "do",
+    "etc",
+    "first",
+    "for",
+    "from",
+    "here",
+    "if",
+    "in",
+    "instead",
+    "is",
+    "it",
+    "just",
+    "later",
+    "like",
+    "manually",
+    "need",
+    "now",
+    "of",
+    "on",
+    "once",
+    "optionally",
+    "or",
+    "please",
+    "should",
+    "so",
+    "that",
+    "the",
+    "them",
+    "then",
+    "there",
+    "this",
+    "to",
+    "too",
+    "want",
+    "we",
+    "when",
+    "which",
+    "will",
+    "with",
+    "without",
+    "you",
+    "your",
+    "yourself",
+];
+
+/// An option of the package managers' install commands: one of their short
+/// flags, or any long option (`--save-dev`, `--legacy-peer-deps`,
+/// `--registry=URL`).
+fn is_flag(word: &str) -> bool {
+    const SHORT: [&str; 11] = [
+        "-D", "-S", "-E", "-P", "-O", "-B", "-g", "-W", "-w", "-f", "-d",
+    ];
+    if SHORT.contains(&word) {
+        return true;
+    }
+    let Some(long) = word.strip_prefix("--") else {
+        return false;
+    };
+    let name = long.split_once('=').map_or(long, |(name, _)| name);
+    name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// `name`, `@scope/name`, either followed by `@version` (a version, range
+/// or tag). Names follow npm's rules for new packages: lower case, URL-safe
+/// characters (`a-z 0-9 - . _ ~`), at most 214 characters; we also want
+/// each part to begin and end with a letter or digit, which every real
+/// package does and a word ending a sentence (`zod.`) does not.
+fn is_package_spec(spec: &str) -> bool {
+    let (scope, rest) = match spec.strip_prefix('@') {
+        Some(scoped) => match scoped.split_once('/') {
+            Some((scope, rest)) => (Some(scope), rest),
+            None => return false,
+        },
+        None => (None, spec),
+    };
+    let (name, version) = match rest.split_once('@') {
+        Some((name, version)) => (name, Some(version)),
+        None => (rest, None),
+    };
+    let full_name = spec.len() - version.map_or(0, |v| v.len() + 1);
+    scope.is_none_or(is_name_part)
+        && is_name_part(name)
+        && full_name <= 214
+        && version.is_none_or(is_version)
+}
+
+fn is_name_part(part: &str) -> bool {
+    let alnum = |b: &u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    let bytes = part.as_bytes();
+    bytes.first().is_some_and(alnum)
+        && bytes.last().is_some_and(alnum)
+        && bytes
+            .iter()
+            .all(|b| alnum(b) || matches!(b, b'-' | b'.' | b'_' | b'~'))
+}
+
+/// A version, range or dist-tag: `4`, `^18.2.0`, `>=18 <19`, `1.x`, `next`.
+fn is_version(version: &str) -> bool {
+    let bytes = version.as_bytes();
+    bytes
+        .last()
+        .is_some_and(|b| b.is_ascii_alphanumeric() || *b == b'*')
+        && bytes.iter().all(|b| {
+            b.is_ascii_alphanumeric()
+                || matches!(
+                    b,
+                    b'.' | b'^'
+                        | b'~'
+                        | b'<'
+                        | b'>'
+                        | b'='
+                        | b'*'
+                        | b'+'
+                        | b'-'
+                        | b'_'
+                        | b'|'
+                        | b' '
+                )
+        })
 }
 
 #[cfg(test)]
@@ -305,5 +457,47 @@ mod tests {
         assert_eq!(parse_line("npm run dev"), None);
         assert_eq!(parse_line("yarn install"), None);
         assert_eq!(parse_line("Then run npm install zod."), None);
+    }
+
+    #[test]
+    fn install_arguments_must_be_flags_and_package_specs() {
+        assert_eq!(
+            parse_line("npm i -S -E zod@3.23.8 @tanstack/react-query@^5 dayjs@latest"),
+            install(
+                &["zod@3.23.8", "@tanstack/react-query@^5", "dayjs@latest"],
+                false
+            )
+        );
+        assert_eq!(
+            parse_line("pnpm add 'react@>=18 <20' lodash.merge --registry=https://r.example"),
+            install(&["react@>=18 <20", "lodash.merge"], false)
+        );
+        assert_eq!(
+            parse_line("$ npm install -D typescript"),
+            install(&["typescript"], true)
+        );
+        for line in [
+            // Sentences.
+            "npm install zod later if you want",
+            "npm install zod later if you want.",
+            "npm install react-router-dom for routing",
+            "npm install zod, dayjs",
+            "npm install zod: it validates",
+            "npm install zod - it is small",
+            // Not package names.
+            "npm install Zod",
+            "npm install `zod`",
+            "npm install ./local-dir",
+            "npm install github:user/repo",
+            "npm install @scope",
+            "npm install @Scope/x",
+            "npm install zod@",
+            "npm install .hidden",
+            // Not flags.
+            "npm install -x zod",
+            "npm install --Save zod",
+        ] {
+            assert_eq!(parse_line(line), None, "{line}");
+        }
     }
 }

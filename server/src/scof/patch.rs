@@ -12,8 +12,16 @@
 //!   not at the stated line (shifted by how far earlier hunks moved), the
 //!   whole file after the previous hunk is searched, nearest position first.
 //!   A header without numbers (`@@ @@`) searches from the previous hunk on.
-//! * Context and removed lines must match exactly, line endings included
-//!   (a `\r` is part of the line); there is no whitespace-insensitive guess.
+//! * Context and removed lines are first matched exactly, line endings
+//!   included (a `\r` is part of the line), anywhere in that range. Only if
+//!   they are nowhere exactly, they are matched ignoring whitespace (leading
+//!   and trailing blanks, a `\r`, and how many blanks separate words; not a
+//!   missing final newline), the nearest position first: models re-indent
+//!   the lines they quote. Such a
+//!   hunk keeps the file's own context lines, and its added lines get the
+//!   file's indentation and line endings when the matched lines show one
+//!   consistent change (every line indented by the same extra prefix, or
+//!   every line ending in `\r\n` where the diff has `\n`, or the reverse).
 //! * A bare empty line (or a lone `\r`) inside a hunk is a blank context
 //!   line (models drop the leading space of blank context lines); bare empty
 //!   lines at the end of a hunk are ignored.
@@ -33,10 +41,10 @@ pub enum PatchError {
     /// the diff).
     Malformed { line: usize, text: String },
     /// A hunk's context and removed lines are nowhere after the previous
-    /// hunk. `line` (1-based, in the original) is the first line that
-    /// differs when the hunk is put at its stated position; `expected` and
-    /// `found` are whole lines with their line ending, `found` is `None`
-    /// past the end of the file.
+    /// hunk, not even ignoring whitespace. `line` (1-based, in the
+    /// original) is the first line that differs when the hunk is put at
+    /// its stated position; `expected` and `found` are whole lines with
+    /// their line ending, `found` is `None` past the end of the file.
     ContextMismatch {
         hunk: usize,
         header: String,
@@ -101,6 +109,7 @@ pub fn apply_patch(original: &str, diff: &str) -> Result<String, PatchError> {
     // How far the previous hunk was from its stated position.
     let mut offset = 0isize;
     for (index, hunk) in hunks.iter().enumerate() {
+        let mut loose = false;
         let stated = hunk.stated_index();
         let expected = stated.map_or(cursor, |s| s.saturating_add_signed(offset));
         let at = if hunk.old.is_empty() {
@@ -112,14 +121,30 @@ pub fn apply_patch(original: &str, diff: &str) -> Result<String, PatchError> {
                     header: hunk.header.to_owned(),
                 })?
         } else {
-            hunk.locate(&lines, cursor, expected)
+            hunk.locate(&lines, cursor, expected, Line::matches)
+                .or_else(|| {
+                    loose = true;
+                    hunk.locate(&lines, cursor, expected, Line::matches_loosely)
+                })
                 .ok_or_else(|| hunk.mismatch(index + 1, &lines, expected.max(cursor)))?
         };
         if let Some(stated) = stated {
             offset = at as isize - stated as isize;
         }
         lines[cursor..at].iter().for_each(|l| out.push_str(l));
-        hunk.new.iter().for_each(|l| l.push_to(&mut out));
+        let adapt = if loose {
+            Adapt::new(&hunk.old, &lines[at..at + hunk.old.len()])
+        } else {
+            Adapt::default()
+        };
+        for new in &hunk.new {
+            match new.context {
+                // The file's line: the same as the hunk's, unless it
+                // matched loosely.
+                Some(k) => out.push_str(lines[at + k]),
+                None => adapt.push(new.line, &mut out),
+            }
+        }
         cursor = at + hunk.old.len();
     }
     lines[cursor..].iter().for_each(|l| out.push_str(l));
@@ -144,6 +169,20 @@ impl Line<'_> {
         }
     }
 
+    /// Whether `line` of the original is this line but for whitespace:
+    /// the same words, separated by any blanks. Whether the line ends the
+    /// file without a newline is not whitespace: it must agree.
+    fn matches_loosely(&self, line: &str) -> bool {
+        let text = match line.strip_suffix('\n') {
+            Some(text) if self.newline => text,
+            None if !self.newline => line,
+            _ => return false,
+        };
+        self.text
+            .split_ascii_whitespace()
+            .eq(text.split_ascii_whitespace())
+    }
+
     fn push_to(&self, out: &mut String) {
         out.push_str(self.text);
         if self.newline {
@@ -166,6 +205,95 @@ enum Side {
     New,
 }
 
+/// A line of the new side of a hunk.
+#[derive(Debug, Clone, Copy)]
+struct NewLine<'a> {
+    line: Line<'a>,
+    /// For a context line, its index in the hunk's old lines.
+    context: Option<usize>,
+}
+
+/// How a hunk's added lines are changed to fit the file when its old lines
+/// matched only ignoring whitespace.
+#[derive(Debug, Default)]
+struct Adapt {
+    /// Every matched line of the file is indented by this more than in the
+    /// diff: added lines get it too.
+    indent: String,
+    /// Every matched line of the file is indented by this less than in the
+    /// diff: added lines lose it.
+    unindent: String,
+    /// `Some(true)`: the matched lines end with `\r\n` in the file and `\n`
+    /// in the diff; `Some(false)`: the reverse.
+    crlf: Option<bool>,
+}
+
+impl Adapt {
+    /// Compares the hunk's old lines with the file's lines they matched.
+    fn new(old: &[Line<'_>], found: &[&str]) -> Self {
+        fn indentation(line: &str) -> &str {
+            &line[..line.len() - line.trim_start_matches([' ', '\t']).len()]
+        }
+        /// The same `extra` for every pair, if there is one.
+        fn agree(all: &mut Option<Option<String>>, extra: Option<&str>) {
+            match (all.as_mut(), extra) {
+                (None, _) => *all = Some(extra.map(str::to_owned)),
+                (Some(Some(seen)), Some(extra)) if seen == extra => {}
+                (Some(seen), _) => *seen = None,
+            }
+        }
+        let (mut indent, mut unindent) = (None, None);
+        let (mut lines, mut file_crlf, mut diff_crlf) = (0, 0, 0);
+        for (line, file) in old.iter().zip(found) {
+            let file_text = file.strip_suffix('\n').unwrap_or(file);
+            if line.newline && file.ends_with('\n') {
+                lines += 1;
+                file_crlf += usize::from(file_text.ends_with('\r'));
+                diff_crlf += usize::from(line.text.ends_with('\r'));
+            }
+            if line.text.trim_ascii().is_empty() {
+                continue;
+            }
+            let (diff, file) = (indentation(line.text), indentation(file_text));
+            agree(&mut indent, file.strip_suffix(diff));
+            agree(&mut unindent, diff.strip_suffix(file));
+        }
+        Self {
+            indent: indent.flatten().unwrap_or_default(),
+            unindent: unindent.flatten().unwrap_or_default(),
+            crlf: if lines > 0 && file_crlf == lines && diff_crlf == 0 {
+                Some(true)
+            } else if lines > 0 && diff_crlf == lines && file_crlf == 0 {
+                Some(false)
+            } else {
+                None
+            },
+        }
+    }
+
+    /// Writes an added line, fitted to the file.
+    fn push(&self, line: Line<'_>, out: &mut String) {
+        let mut text = line.text;
+        if !text.trim_ascii().is_empty() {
+            out.push_str(&self.indent);
+            text = text.strip_prefix(self.unindent.as_str()).unwrap_or(text);
+        }
+        match self.crlf {
+            Some(false) => text = text.strip_suffix('\r').unwrap_or(text),
+            Some(true) if line.newline && !text.ends_with('\r') => {
+                out.push_str(text);
+                out.push_str("\r\n");
+                return;
+            }
+            _ => {}
+        }
+        out.push_str(text);
+        if line.newline {
+            out.push('\n');
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Hunk<'a> {
     header: &'a str,
@@ -174,7 +302,7 @@ struct Hunk<'a> {
     /// Context and removed lines: what must be in the file.
     old: Vec<Line<'a>>,
     /// Context and added lines: what replaces them.
-    new: Vec<Line<'a>>,
+    new: Vec<NewLine<'a>>,
     /// Bare empty lines at the end so far, dropped if nothing follows them.
     trailing_blank: usize,
     last: Option<Side>,
@@ -216,8 +344,7 @@ impl<'a> Hunk<'a> {
             newline: true,
         };
         if text.is_empty() || text == "\r" {
-            self.old.push(line(text));
-            self.new.push(line(text));
+            self.push_context(line(text));
             self.trailing_blank += 1;
             self.last = Some(Side::Both);
             return true;
@@ -232,13 +359,23 @@ impl<'a> Hunk<'a> {
         self.trailing_blank = 0;
         self.last = Some(side);
         let line = line(&text[1..]);
-        if matches!(side, Side::Both | Side::Old) {
-            self.old.push(line);
-        }
-        if matches!(side, Side::Both | Side::New) {
-            self.new.push(line);
+        match side {
+            Side::Both => self.push_context(line),
+            Side::Old => self.old.push(line),
+            Side::New => self.new.push(NewLine {
+                line,
+                context: None,
+            }),
         }
         true
+    }
+
+    fn push_context(&mut self, line: Line<'a>) {
+        self.new.push(NewLine {
+            line,
+            context: Some(self.old.len()),
+        });
+        self.old.push(line);
     }
 
     /// `\ No newline at end of file`: the previous line has no `\n`.
@@ -255,7 +392,7 @@ impl<'a> Hunk<'a> {
         if matches!(side, Side::Both | Side::New)
             && let Some(l) = self.new.last_mut()
         {
-            l.newline = false;
+            l.line.newline = false;
         }
         true
     }
@@ -268,27 +405,34 @@ impl<'a> Hunk<'a> {
         self.trailing_blank = 0;
     }
 
-    /// Whether the old lines are at `at` in `lines`.
-    fn matches_at(&self, lines: &[&str], at: usize) -> bool {
+    /// Whether the old lines are at `at` in `lines`, each compared with
+    /// `matches`.
+    fn matches_at(&self, lines: &[&str], at: usize, matches: fn(&Line<'a>, &str) -> bool) -> bool {
         lines
             .get(at..at + self.old.len())
-            .is_some_and(|found| self.old.iter().zip(found).all(|(l, f)| l.matches(f)))
+            .is_some_and(|found| self.old.iter().zip(found).all(|(l, f)| matches(l, f)))
     }
 
     /// The position in `cursor..` nearest to `expected` where the old lines
-    /// are (the earlier one on a tie).
-    fn locate(&self, lines: &[&str], cursor: usize, expected: usize) -> Option<usize> {
+    /// are (the earlier one on a tie), each compared with `matches`.
+    fn locate(
+        &self,
+        lines: &[&str],
+        cursor: usize,
+        expected: usize,
+        matches: fn(&Line<'a>, &str) -> bool,
+    ) -> Option<usize> {
         let last = lines.len().checked_sub(self.old.len())?;
         if cursor > last {
             return None;
         }
         let expected = expected.clamp(cursor, last);
+        let found = |at: usize| self.matches_at(lines, at, matches);
         (0..=last - cursor).find_map(|distance| {
             let before = expected
                 .checked_sub(distance)
-                .filter(|&at| at >= cursor && self.matches_at(lines, at));
-            let after =
-                Some(expected + distance).filter(|&at| at <= last && self.matches_at(lines, at));
+                .filter(|&at| at >= cursor && found(at));
+            let after = Some(expected + distance).filter(|&at| at <= last && found(at));
             before.or(after)
         })
     }

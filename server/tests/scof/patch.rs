@@ -97,10 +97,67 @@ fn pure_insertion_after_a_stated_line() {
 }
 
 #[test]
-fn crlf_lines_must_match_exactly() {
+fn crlf_lines_match_exactly_or_keep_the_files_line_endings() {
     let diff = "@@ -1,2 +1,2 @@\n a\r\n-b\r\n+B\r\n";
     assert_eq!(apply_patch("a\r\nb\r\n", diff).unwrap(), "a\r\nB\r\n");
-    assert!(apply_patch("a\nb\n", diff).is_err());
+    // A `\r` is whitespace: the hunk applies loosely, in the file's endings.
+    assert_eq!(apply_patch("a\nb\n", diff).unwrap(), "a\nB\n");
+    let diff = "@@ -1,2 +1,3 @@\n a\n-b\n+B\n+\n";
+    assert_eq!(
+        apply_patch("a\r\nb\r\nc\r\n", diff).unwrap(),
+        "a\r\nB\r\n\r\nc\r\n"
+    );
+}
+
+#[test]
+fn a_reindented_hunk_applies_with_the_files_indentation() {
+    let original = "function f() {\n    if (x) {\n        a();\n    }\n}\n";
+    // The model quotes the lines indented by 2 less, and spaced its own way.
+    let diff = "@@ -2,3 +2,4 @@\n   if (x)  {\n-      a();\n+      b();\n+      c();\n   }\n";
+    assert_eq!(
+        apply_patch(original, diff).unwrap(),
+        "function f() {\n    if (x) {\n        b();\n        c();\n    }\n}\n"
+    );
+    // Indented by more than the file: added lines lose the extra prefix.
+    let diff = "@@ -3 +3 @@\n-            a();\n+            b();\n";
+    assert_eq!(
+        apply_patch(original, diff).unwrap(),
+        "function f() {\n    if (x) {\n        b();\n    }\n}\n"
+    );
+    // Trailing blanks in the file.
+    assert_eq!(
+        apply_patch("a  \nb\t\n", "@@ -1,2 +1,2 @@\n a\n-b\n+c\n").unwrap(),
+        "a  \nc\n"
+    );
+}
+
+#[test]
+fn inconsistent_indentation_leaves_added_lines_as_written() {
+    // Tabs in the file, spaces in the diff: matched, added lines unchanged.
+    let original = "\tif (x) {\n\t\ta();\n\t}\n";
+    let diff = "@@ -1,3 +1,3 @@\n   if (x) {\n-    a();\n+    b();\n   }\n";
+    assert_eq!(
+        apply_patch(original, diff).unwrap(),
+        "\tif (x) {\n    b();\n\t}\n"
+    );
+}
+
+#[test]
+fn an_exact_match_wins_over_a_nearer_loose_one() {
+    // Line 1 matches loosely and is where the hunk says; line 4 exactly.
+    let original = "  a\nx\ny\na\n";
+    let diff = "@@ -1 +1 @@\n-a\n+A\n";
+    assert_eq!(apply_patch(original, diff).unwrap(), "  a\nx\ny\nA\n");
+}
+
+#[test]
+fn only_whitespace_may_differ() {
+    // Same letters, different words: still a mismatch, reported as before.
+    let err = apply_patch("ab c\n", "@@ -1 +1 @@\n-a bc\n+x\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "hunk 1 (`@@ -1 +1 @@`) does not apply: line 1 should be \"a bc\\n\" but is \"ab c\\n\""
+    );
 }
 
 #[test]

@@ -96,20 +96,42 @@ impl Block {
         }
     }
 
-    /// The lines of the body: generated lines, minus those that are the marker.
-    fn body(&self) -> String {
-        self.lines
+    /// The lines of the body: generated lines, minus those the tolerant
+    /// rules read as something else than content when the block is well
+    /// formed (closed by its marker): the marker itself, an opener with the
+    /// block's own marker (it ends the block), fences first (they wrap the
+    /// content) and a bare fence last (it closes the wrapping); and, in a
+    /// block the stream ends in (`cut`), every line the block could end at
+    /// when its marker never comes. The corpus tests those rules.
+    fn body(&self, cut: bool) -> String {
+        let m = self.marker;
+        let mut lines: Vec<&String> = self
+            .lines
             .iter()
-            .filter(|l| l.strip_suffix('\r').unwrap_or(l) != self.marker)
-            .map(|l| format!("{l}\n"))
-            .collect()
+            .filter(|l| {
+                let bare = l.strip_suffix('\r').unwrap_or(l);
+                bare != m
+                    && *bare != format!("cat > other.txt << '{m}'")
+                    && *bare != format!("cat << '{m}' | patch x")
+                    && !(cut && ends_a_block(bare, m))
+            })
+            .collect();
+        while lines.first().is_some_and(|l| is_fence(l)) {
+            lines.remove(0);
+        }
+        while let Some(last) = lines.iter().rposition(|l| !l.trim_ascii().is_empty())
+            && is_bare_fence(lines[last])
+        {
+            lines.remove(last);
+        }
+        lines.iter().map(|l| format!("{l}\n")).collect()
     }
 
     /// Renders the block; `ending` is `None` for a terminated block, else
     /// the partial last line the stream stops at.
     fn render(&self, input: &mut String, expected: &mut Vec<ScofEvent>, ending: Option<&str>) {
         let path = PATHS[self.path].1.to_string();
-        let mut content = self.body();
+        let mut content = self.body(ending.is_some());
         input.push_str(&self.opener());
         input.push_str(&content);
         let complete = match ending {
@@ -149,6 +171,33 @@ impl Block {
             }),
         }
     }
+}
+
+fn is_fence(line: &str) -> bool {
+    let t = line.trim_ascii();
+    t.starts_with("```") || t.starts_with("~~~")
+}
+
+fn is_bare_fence(line: &str) -> bool {
+    is_fence(line)
+        && line
+            .trim_ascii()
+            .trim_matches(['`', '~'])
+            .trim_ascii()
+            .is_empty()
+}
+
+/// Whether the block may end at this line if its marker never comes: a
+/// bare fence, an opener, or the marker loosely written (a superset).
+fn ends_a_block(line: &str, marker: &str) -> bool {
+    let t = line.trim_ascii();
+    let word = t.trim_matches(['\'', '"', '`']);
+    let family = marker.split('_').next().unwrap_or_default();
+    is_bare_fence(line)
+        || (t.contains("cat") && t.contains("<<"))
+        || word == marker
+        || word == "EOF"
+        || (!family.is_empty() && word.starts_with(family))
 }
 
 #[derive(Debug, Clone)]
@@ -287,8 +336,53 @@ fn soup() -> impl Strategy<Value = String> {
     prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
 }
 
+/// Text made of the pieces the tolerant rules react to: indented and
+/// prompted openers, loose markers, fences, markdown and patch blocks.
+fn tolerant_soup() -> impl Strategy<Value = String> {
+    let piece = prop::sample::select(vec![
+        "cat > a.ts << 'EOF'\n",
+        "  cat > b.ts << EOF_B\n",
+        "$ cat > c.md << 'EOF'\n",
+        "cat << 'EOF' | patch p\n",
+        "EOF\n",
+        "EOF",
+        "  EOF \n",
+        "EOF_B\n",
+        "'EOF'\n",
+        "  ",
+        "\t",
+        "```tsx\n",
+        "```\n",
+        "~~~\n",
+        "```md\n",
+        "x\n",
+        "code",
+        "\n",
+        "\r\n",
+        "npm i zod\n",
+        "npm install zod later\n",
+        "ü",
+    ]);
+    prop::collection::vec(piece, 0..60).prop_map(|pieces| pieces.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn tolerant_reading_does_not_depend_on_splits(
+        input in tolerant_soup(),
+        cuts in prop::collection::vec(any::<usize>(), 0..30),
+    ) {
+        let cuts: Vec<usize> = cuts.iter().map(|c| c % (input.len() + 1)).collect();
+        let whole = parse(&input);
+        check_invariants(&whole);
+        let whole = merged(whole);
+        for events in [parse_split(&input, &cuts), parse_by_char(&input)] {
+            check_invariants(&events);
+            prop_assert_eq!(merged(events), whole.clone(), "input: {:?}", input);
+        }
+    }
 
     #[test]
     fn any_split_gives_the_expected_events(

@@ -42,6 +42,25 @@ pub fn parse_by_char(input: &str) -> Vec<ScofEvent> {
     )
 }
 
+/// Feeds `input` in chunks of `size` bytes (moved to char boundaries).
+pub fn parse_sized(input: &str, size: usize) -> Vec<ScofEvent> {
+    let mut chunks = Vec::new();
+    let mut start = 0;
+    while start < input.len() {
+        let mut end = input.floor_char_boundary(start.saturating_add(size).min(input.len()));
+        if end == start {
+            end = input.ceil_char_boundary(start + 1);
+        }
+        chunks.push(&input[start..end]);
+        start = end;
+    }
+    parse_chunks(chunks)
+}
+
+/// The chunk sizes every rule is checked at: token-like, odd, and larger
+/// than most lines (and the whole input, in one chunk).
+pub const CHUNK_SIZES: [usize; 5] = [1, 3, 7, 64, usize::MAX];
+
 /// Joins consecutive `FileChunk`s of the same path: what is left does not
 /// depend on how the input was split.
 pub fn merged(events: Vec<ScofEvent>) -> Vec<ScofEvent> {
