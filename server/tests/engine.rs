@@ -81,6 +81,16 @@ fn script_generation(fake: &FakeLlm) {
     )])));
 }
 
+/// A new user with a new project: the user's client and the project's id.
+async fn user_with_project(app: &TestApp, user: &str, project: &str) -> (Client, String) {
+    let client = app.user(user).await;
+    let pid = client.project(project).await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (client, pid)
+}
+
 async fn token(client: &Client) -> String {
     let created: Value = client
         .post(
@@ -179,11 +189,7 @@ async fn wait_state(client: &Client, pid: &str, states: &[&str], limit: Duration
 async fn a_generation_streams_over_the_socket_and_a_reconnecting_client_misses_nothing() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("gen_ws").await;
-    let pid = client.project("Generated").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "gen_ws", "Generated").await;
     let token = token(&client).await;
     script_generation(&fake);
 
@@ -424,11 +430,7 @@ async fn the_socket_refuses_strangers_and_survives_bad_frames() {
 async fn an_invalid_plan_gets_two_repair_rounds_then_fails_clearly() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("repairs").await;
-    let pid = client.project("Plans").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "repairs", "Plans").await;
 
     fake.push(text_reply("Sure! I think phase one should be great."));
     fake.push(text_reply("{\"name\": \"Still\", \"goal\": \"bad\"}"));
@@ -497,11 +499,7 @@ async fn an_invalid_plan_gets_two_repair_rounds_then_fails_clearly() {
 async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("canceller").await;
-    let pid = client.project("Stoppable").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "canceller", "Stoppable").await;
     let fixture = common::fixture_app();
     let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
     fake.push(design("Scaffold", &paths, false));
@@ -601,11 +599,7 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
 async fn a_run_resumes_after_a_restart_without_duplicating_files() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("restarter").await;
-    let pid = client.project("Durable").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "restarter", "Durable").await;
     let fixture = common::fixture_app();
     let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
     fake.push(design("Scaffold", &paths, false));
@@ -874,11 +868,7 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
 #[tokio::test]
 async fn after_shutdown_an_event_is_neither_stored_nor_sent() {
     let app = common::spawn().await;
-    let client = app.user("closer").await;
-    let pid = client.project("Closing").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "closer", "Closing").await;
     let id = uuid::Uuid::parse_str(&pid).unwrap();
     let events = &app.server.state.events;
     let stored = || async {
@@ -929,11 +919,7 @@ async fn after_shutdown_an_event_is_neither_stored_nor_sent() {
 async fn a_model_file_where_a_file_is_is_skipped_and_not_stored() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("clashing_model").await;
-    let pid = client.project("Clash").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "clashing_model", "Clash").await;
     let token = token(&client).await;
     fake.push(design("Scaffold", &["notes", "notes/today.md"], true));
     fake.push(text_reply(&heredocs(&[
@@ -987,11 +973,7 @@ async fn a_model_file_where_a_file_is_is_skipped_and_not_stored() {
 async fn over_long_text_on_the_socket_is_refused_and_stores_nothing() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("ws_wordy").await;
-    let pid = client.project("Wordy").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "ws_wordy", "Wordy").await;
     let chat: Value = client
         .post(&format!("/api/projects/{pid}/chats"), &json!({}))
         .await
@@ -1081,11 +1063,7 @@ async fn file_content(client: &Client, pid: &str, path: &str) -> Option<String> 
 async fn a_cut_off_answer_is_continued_and_missing_files_are_asked_for_again() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("continues").await;
-    let pid = client.project("Continue").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "continues", "Continue").await;
     let token = token(&client).await;
     fake.push(design("Scaffold", &["a.txt", "b.txt", "c.txt"], true));
     fake.push(text_reply_ending(
@@ -1158,11 +1136,7 @@ async fn a_cut_off_answer_is_continued_and_missing_files_are_asked_for_again() {
 async fn a_phase_missing_files_of_its_plan_fails_naming_them_and_keeps_the_rest() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("incomplete").await;
-    let pid = client.project("Incomplete").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "incomplete", "Incomplete").await;
     fake.push(design("Scaffold", &["a.txt", "src/b.ts"], true));
     fake.push(text_reply(&heredocs(&[("a.txt".into(), "kept\n".into())])));
     fake.push(text_reply("I cannot write that file, sorry."));
@@ -1219,11 +1193,7 @@ async fn a_phase_missing_files_of_its_plan_fails_naming_them_and_keeps_the_rest(
 async fn reasoning_text_is_never_read_as_a_plan_or_a_file() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let client = app.user("thinker").await;
-    let pid = client.project("Thinking").await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let (client, pid) = user_with_project(&app, "thinker", "Thinking").await;
     let token = token(&client).await;
     fake.push(text_reply(
         "<think>\nMaybe {\"name\": \"Draft\", \"files\": [\"draft.txt\"]}? No.\n</think>\n\
