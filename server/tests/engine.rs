@@ -868,7 +868,7 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
 #[tokio::test]
 async fn after_shutdown_an_event_is_neither_stored_nor_sent() {
     let app = common::spawn().await;
-    let (client, pid) = user_with_project(&app, "closer", "Closing").await;
+    let (_client, pid) = user_with_project(&app, "closer", "Closing").await;
     let id = uuid::Uuid::parse_str(&pid).unwrap();
     let events = &app.server.state.events;
     let stored = || async {
