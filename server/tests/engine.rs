@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fake_llm::{FakeLlm, Reply, openai_sse};
+use common::fake_llm::{FakeLlm, Reply, openai_text};
 use common::{Client, TestApp, spawn_with};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -32,14 +32,7 @@ async fn app_with(fake: &FakeLlm) -> TestApp {
 
 fn text_reply(text: &str) -> Reply {
     // Several content deltas, so files stream in pieces.
-    let mut chunks: Vec<Value> = text
-        .as_bytes()
-        .chunks(40)
-        .map(|c| json!({"choices": [{"index": 0, "delta": {"content": String::from_utf8_lossy(c)}}]}))
-        .collect();
-    chunks.push(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}));
-    chunks.push(json!({"choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 200}}));
-    Reply::sse(&openai_sse(&chunks), 97)
+    openai_text(text, "stop")
 }
 
 fn design(name: &str, files: &[&str], last: bool) -> Reply {
@@ -1033,17 +1026,6 @@ async fn over_long_text_on_the_socket_is_refused_and_stores_nothing() {
     app.stop().await;
 }
 
-/// A reply streamed in pieces that ends with `finish_reason` (e.g. "length").
-fn text_reply_ending(text: &str, finish_reason: &str) -> Reply {
-    let mut chunks: Vec<Value> = text
-        .as_bytes()
-        .chunks(40)
-        .map(|c| json!({"choices": [{"index": 0, "delta": {"content": String::from_utf8_lossy(c)}}]}))
-        .collect();
-    chunks.push(json!({"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]}));
-    Reply::sse(&openai_sse(&chunks), 97)
-}
-
 async fn file_content(client: &Client, pid: &str, path: &str) -> Option<String> {
     let res = client
         .get(&format!("/api/projects/{pid}/files/{path}"))
@@ -1066,7 +1048,7 @@ async fn a_cut_off_answer_is_continued_and_missing_files_are_asked_for_again() {
     let (client, pid) = user_with_project(&app, "continues", "Continue").await;
     let token = token(&client).await;
     fake.push(design("Scaffold", &["a.txt", "b.txt", "c.txt"], true));
-    fake.push(text_reply_ending(
+    fake.push(openai_text(
         "Writing.\n\ncat > a.txt << 'EOF'\nline one\nline t",
         "length",
     ));

@@ -39,7 +39,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fake_llm::{FakeLlm, Reply, anthropic_sse, openai_sse};
+use common::fake_llm::{FakeLlm, Reply, anthropic_sse, openai_sse, pieces};
 use common::{Client, TestApp, spawn_with};
 use serde_json::{Value, json};
 
@@ -140,13 +140,9 @@ fn cases() -> Vec<Case> {
         .collect()
 }
 
-/// An answer as the provider streams it, in 37-byte pieces.
+/// An answer as the provider streams it, in pieces of about 37 bytes.
 fn reply(provider: &str, text: &str, cut: bool) -> Reply {
-    let pieces: Vec<String> = text
-        .as_bytes()
-        .chunks(37)
-        .map(|c| String::from_utf8_lossy(c).into_owned())
-        .collect();
+    let pieces = pieces(text, 37);
     if provider == "anthropic" {
         let mut events = vec![
             json!({"type": "message_start", "message": {"usage": {"input_tokens": 100, "output_tokens": 1}}}),

@@ -524,28 +524,21 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
                 missing = missing.len(),
                 "asking the model again for files of the plan"
             );
-            wanted.files = phase
-                .files
+            // Exactly the missing files, each with its purpose from the plan.
+            wanted.files = missing
                 .iter()
-                .filter(|f| {
-                    missing
+                .map(|(path, _)| PlannedFile {
+                    path: path.clone(),
+                    purpose: phase
+                        .files
                         .iter()
-                        .any(|(p, _)| *p == f.path.trim_start_matches("./"))
+                        .find(|f| {
+                            RelPath::parse_writable(&f.path).is_ok_and(|p| p.as_str() == path)
+                        })
+                        .map(|f| f.purpose.clone())
+                        .unwrap_or_default(),
                 })
-                .cloned()
                 .collect();
-            for (path, _) in &missing {
-                if !wanted
-                    .files
-                    .iter()
-                    .any(|f| f.path.trim_start_matches("./") == path.as_str())
-                {
-                    wanted.files.push(PlannedFile {
-                        path: path.clone(),
-                        purpose: String::new(),
-                    });
-                }
-            }
             messages = vec![
                 first.clone(),
                 LlmMessage::User {

@@ -84,12 +84,11 @@ impl Filter {
                 .filter_map(|c| lower.find(c).map(|at| (at, c.len())))
                 .min_by_key(|(at, _)| *at);
             let file = starts_a_file(&self.pending);
-            let first_tag = match (open, stray) {
-                (Some((o, ..)), Some((c, _))) => Some(o.min(c)),
-                (Some((o, ..)), None) => Some(o),
-                (None, Some((c, _))) => Some(c),
-                (None, None) => None,
-            };
+            let first_tag = open
+                .map(|(at, ..)| at)
+                .into_iter()
+                .chain(stray.map(|(at, _)| at))
+                .min();
             if let Some(at) = file
                 && first_tag.is_none_or(|t| at < t)
             {
@@ -130,6 +129,8 @@ impl Filter {
 }
 
 /// Where a line starting a file (`cat `, after optional indentation) begins.
+/// (Held prose is rescanned per chunk; it is the few lines before the first
+/// file, so this stays small.)
 fn starts_a_file(text: &str) -> Option<usize> {
     let mut at = 0;
     for line in text.split_inclusive('\n') {

@@ -218,6 +218,37 @@ pub fn openai_sse(chunks: &[Value]) -> String {
     out
 }
 
+/// `text` cut into pieces of about `size` bytes, never inside a character
+/// (a model's deltas are whole strings; the transport may still split bytes).
+pub fn pieces(text: &str, size: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut current = String::new();
+    for c in text.chars() {
+        if current.len() + c.len_utf8() > size.max(4) {
+            out.push(std::mem::take(&mut current));
+        }
+        current.push(c);
+    }
+    if !current.is_empty() {
+        out.push(current);
+    }
+    out
+}
+
+/// An OpenAI-style answer streaming `text` in 40-byte content deltas, then
+/// `finish_reason` and a usage chunk.
+pub fn openai_text(text: &str, finish_reason: &str) -> Reply {
+    let mut chunks: Vec<Value> = pieces(text, 40)
+        .into_iter()
+        .map(|p| serde_json::json!({"choices": [{"index": 0, "delta": {"content": p}}]}))
+        .collect();
+    chunks.push(
+        serde_json::json!({"choices": [{"index": 0, "delta": {}, "finish_reason": finish_reason}]}),
+    );
+    chunks.push(serde_json::json!({"choices": [], "usage": {"prompt_tokens": 1000, "completion_tokens": 200}}));
+    Reply::sse(&openai_sse(&chunks), 97)
+}
+
 /// Typed events, Anthropic style.
 pub fn anthropic_sse(events: &[Value]) -> String {
     let mut out = String::new();
