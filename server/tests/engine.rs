@@ -1218,3 +1218,75 @@ async fn reasoning_text_is_never_read_as_a_plan_or_a_file() {
     assert_eq!(fake.requests().len(), 2, "no repair round was needed");
     app.stop().await;
 }
+
+/// Issue 17: `npm install nanoid` (no version) ends in package.json as a
+/// caret range of the version that was installed, not `latest`, with the
+/// file's own key order kept; the pinned file names the same installed
+/// modules, so checking them again installs nothing.
+#[tokio::test]
+async fn a_package_installed_without_a_version_is_pinned_to_what_was_installed() {
+    let fake = FakeLlm::start().await;
+    let app = app_with(&fake).await;
+    let (client, pid) = user_with_project(&app, "pinner", "Pinned").await;
+    let token = token(&client).await;
+    let fixture = common::fixture_app();
+    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
+    fake.push(design("Scaffold", &paths, true));
+    fake.push(text_reply(&format!(
+        "{}Now the id helper:\n\n```bash\nnpm install nanoid\n```\n",
+        heredocs(&fixture)
+    )));
+    let mut socket = connect(&app, &pid, &token).await;
+    next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({"description": "an app with ids"}),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    let frames = until(&mut socket, "generation_complete", Duration::from_secs(240)).await;
+    assert_eq!(
+        frames.last().unwrap()["type"],
+        "generation_complete",
+        "{frames:?}"
+    );
+
+    let manifest = file_content(&client, &pid, "package.json").await.unwrap();
+    let parsed: Value = serde_json::from_str(&manifest).unwrap();
+    let nanoid = parsed["dependencies"]["nanoid"].as_str().unwrap();
+    assert!(
+        nanoid.starts_with('^') && nanoid[1..].split('.').count() == 3,
+        "nanoid is pinned: {manifest}"
+    );
+    assert_eq!(parsed["dependencies"]["react"], "^19.1.0", "{manifest}");
+    let order = |key: &str| manifest.find(&format!("\"{key}\"")).unwrap();
+    assert!(
+        order("name") < order("scripts") && order("scripts") < order("dependencies"),
+        "the file's key order is kept: {manifest}"
+    );
+
+    // The pinned package.json asks for exactly what is installed.
+    let id: uuid::Uuid = pid.parse().unwrap();
+    app.server
+        .state
+        .sandboxes
+        .install(id, &tokio_util::sync::CancellationToken::new())
+        .await
+        .unwrap();
+    let events = app.logged_events(id).await;
+    let installs: Vec<&str> = events
+        .iter()
+        .filter(|f| f.kind == "deps_installed")
+        .map(|f| f.json.as_str())
+        .collect();
+    assert_eq!(installs.len(), 2, "{installs:?}");
+    assert!(installs[0].contains("\"changed\":true"), "{installs:?}");
+    assert!(
+        installs[1].contains("\"changed\":false"),
+        "the pinned file installs nothing: {installs:?}"
+    );
+    app.stop().await;
+}

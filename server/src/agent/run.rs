@@ -247,6 +247,7 @@ async fn steps(
                     .sandboxes
                     .install(ctx.project, &ctx.cancel)
                     .await?;
+                pin_installed(ctx).await?;
                 store::set_step(&ctx.state, ctx.run, Step::Installed(n)).await?;
                 Next::Start(n)
             }
@@ -888,6 +889,29 @@ impl PhaseWriter<'_> {
         };
         self.store(path, text).await
     }
+}
+
+/// Stores package.json with its `latest` dependencies pinned to a caret
+/// range of what was just installed (`npm install zod` → `"zod": "^3.25.76"`,
+/// not `"latest"`), so the app installs the same major version later.
+async fn pin_installed(ctx: &RunContext) -> Result<(), RunError> {
+    let Some(pinned) = ctx.state.sandboxes.pin_installed(ctx.project).await? else {
+        return Ok(());
+    };
+    let path =
+        RelPath::parse("package.json").map_err(|e| RunError::failed("INTERNAL", e.to_string()))?;
+    let run = ctx.run;
+    retry_busy(BUSY_PATIENCE, || {
+        files::save(
+            &ctx.state,
+            ctx.project,
+            vec![(path.clone(), pinned.clone().into_bytes())],
+            Source::Generation,
+            Some(run),
+        )
+    })
+    .await?;
+    Ok(())
 }
 
 /// `package.json` with the `(spec, dev)` packages added where missing, or

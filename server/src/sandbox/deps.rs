@@ -97,6 +97,64 @@ pub fn read(package_json: &[u8], flavour: &str) -> Result<Dependencies, String> 
     })
 }
 
+/// The dist-tag minicode writes for a package installed without a version
+/// (`npm install zod`), and that models write too.
+const LATEST: &str = "latest";
+
+/// `package.json` with every dependency asked for as `latest` pinned to a
+/// caret range of the version that `modules` holds (`"zod": "latest"` →
+/// `"zod": "^3.25.76"`), so the app gets the same major version when it is
+/// installed again next year. `None` if nothing was pinned. The file's key
+/// order and formatting of everything else are kept (serde_json's
+/// `preserve_order`); a package whose installed version cannot be read, or
+/// is not a plain semver version, keeps `latest`.
+pub fn pin_latest(package_json: &[u8], modules: &Path) -> Result<Option<String>, String> {
+    let mut value: Value = serde_json::from_slice(package_json)
+        .map_err(|e| format!("package.json is not valid JSON: {e}"))?;
+    let Value::Object(root) = &mut value else {
+        return Err("package.json must be a JSON object".into());
+    };
+    let mut pinned = false;
+    for section in SECTIONS {
+        let Some(Value::Object(deps)) = root.get_mut(section) else {
+            continue;
+        };
+        for (name, spec) in deps.iter_mut() {
+            if spec.as_str().map(str::trim) != Some(LATEST) || check_name(name).is_err() {
+                continue;
+            }
+            if let Some(version) = installed_version(modules, name) {
+                *spec = Value::String(format!("^{version}"));
+                pinned = true;
+            }
+        }
+    }
+    if !pinned {
+        return Ok(None);
+    }
+    serde_json::to_string_pretty(&value)
+        .map(|text| Some(text + "\n"))
+        .map_err(|e| e.to_string())
+}
+
+/// The `version` of `modules/<name>/package.json`, if it is a plain semver
+/// version (`1.2.3`, `1.2.3-beta.1`): the file comes from the registry and
+/// is not trusted to hold anything else. `name` was checked by
+/// [`check_name`], so the path stays inside `modules`.
+fn installed_version(modules: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read(modules.join(name).join("package.json")).ok()?;
+    let manifest: Value = serde_json::from_slice(&text).ok()?;
+    let version = manifest.get("version")?.as_str()?;
+    let (core, pre) = version.split_once('-').unwrap_or((version, ""));
+    let parts: Vec<&str> = core.split('.').collect();
+    let numeric = |p: &&str| !p.is_empty() && p.len() <= 9 && p.bytes().all(|b| b.is_ascii_digit());
+    let pre_ok = pre
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
+    (parts.len() == 3 && parts.iter().all(numeric) && pre_ok && version.len() <= 64)
+        .then(|| version.to_string())
+}
+
 /// npm's rules for a package name, as far as they matter for safety: lower
 /// case, URL-safe, optionally `@scope/name`.
 fn check_name(name: &str) -> Result<(), &'static str> {
@@ -167,12 +225,38 @@ impl Store {
         }
     }
 
-    /// The complete entry's `node_modules` for `hash`, if there is one.
+    /// The complete entry's `node_modules` for `hash`, if there is one, as
+    /// a canonical path: an alias (see [`Store::alias`]) gives its entry's
+    /// own folder, so two hashes of one entry give equal paths, and a mount
+    /// never goes through a link.
     pub fn modules(&self, hash: &str) -> Option<PathBuf> {
-        let dir = self.root.join(hash);
+        let dir = std::fs::canonicalize(self.root.join(hash)).ok()?;
         dir.join(COMPLETE)
             .is_file()
             .then(|| dir.join("node_modules"))
+    }
+
+    /// Makes `alias` name the complete entry of `hash`: a package.json whose
+    /// `latest` was pinned to what that entry installed (see [`pin_latest`])
+    /// asks for exactly what it holds, so it is not installed again. An
+    /// `alias` that already names an entry is left as it is.
+    pub fn alias(&self, alias: &str, hash: &str) -> io::Result<()> {
+        if alias == hash || self.modules(alias).is_some() {
+            return Ok(());
+        }
+        if self.modules(hash).is_none() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no module store entry {hash}"),
+            ));
+        }
+        // A relative link, so the store can be moved as a whole.
+        let link = self.root.join(alias);
+        let _ = std::fs::remove_file(&link);
+        match std::os::unix::fs::symlink(hash, &link) {
+            Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+            _ => Ok(()),
+        }
     }
 
     /// A new, empty staging folder holding only `manifest` as package.json.
@@ -198,13 +282,22 @@ impl Store {
         }
         std::fs::write(staging.join(COMPLETE), hash)?;
         let dir = self.root.join(hash);
+        // An alias whose entry is gone names nothing: this entry replaces it.
+        if std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_symlink()) {
+            let _ = std::fs::remove_file(&dir);
+        }
         if let Err(e) = std::fs::rename(staging, &dir) {
             let _ = std::fs::remove_dir_all(staging);
             if self.modules(hash).is_none() {
                 return Err(e);
             }
         }
-        Ok(dir.join("node_modules"))
+        self.modules(hash).ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                format!("no module store entry {hash}"),
+            )
+        })
     }
 
     /// Removes a staging folder after a failed install.
@@ -421,5 +514,97 @@ mod tests {
         assert_eq!(attached.get(project).as_deref(), Some("h1"));
         attached.clear(project);
         assert_eq!(attached.get(project), None);
+    }
+
+    /// A store entry for `json` with the given installed `(name, version)`s.
+    fn installed(store: &Store, json: &str, packages: &[(&str, &str)]) -> (String, PathBuf) {
+        let deps = read(json.as_bytes(), "p").unwrap();
+        let staging = store.stage(&deps).unwrap();
+        for (name, version) in packages {
+            let dir = staging.join("node_modules").join(name);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("package.json"),
+                serde_json::json!({"name": name, "version": version}).to_string(),
+            )
+            .unwrap();
+        }
+        let modules = store.commit(&staging, &deps.hash).unwrap();
+        (deps.hash, modules)
+    }
+
+    #[test]
+    fn latest_is_pinned_to_a_caret_range_of_the_installed_version() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = Store::new(cache.path());
+        let json = r#"{"name":"app","scripts":{"dev":"vite"},"dependencies":{"zod":"latest","react":"^19.1.0","@tanstack/react-query":"latest","weird":"latest","gone":"latest"},"devDependencies":{"vite":" latest "}}"#;
+        let (_, modules) = installed(
+            &store,
+            json,
+            &[
+                ("zod", "3.25.76"),
+                ("react", "19.1.1"),
+                ("@tanstack/react-query", "5.90.2-beta.1"),
+                ("weird", "1.0.0\",\"evil\":\"x"),
+                ("vite", "7.1.5"),
+            ],
+        );
+        let pinned = pin_latest(json.as_bytes(), &modules).unwrap().unwrap();
+        let value: Value = serde_json::from_str(&pinned).unwrap();
+        assert_eq!(value["dependencies"]["zod"], "^3.25.76");
+        assert_eq!(value["dependencies"]["react"], "^19.1.0", "a range stays");
+        assert_eq!(
+            value["dependencies"]["@tanstack/react-query"],
+            "^5.90.2-beta.1"
+        );
+        assert_eq!(
+            value["dependencies"]["weird"], "latest",
+            "a version that is not semver is not copied"
+        );
+        assert_eq!(
+            value["dependencies"]["gone"], "latest",
+            "not installed: kept"
+        );
+        assert_eq!(value["devDependencies"]["vite"], "^7.1.5");
+        let keys: Vec<&String> = value.as_object().unwrap().keys().collect();
+        assert_eq!(
+            keys,
+            ["name", "scripts", "dependencies", "devDependencies"],
+            "the file's key order"
+        );
+        let deps: Vec<&String> = value["dependencies"].as_object().unwrap().keys().collect();
+        assert_eq!(
+            deps,
+            ["zod", "react", "@tanstack/react-query", "weird", "gone"]
+        );
+        assert!(pinned.ends_with("}\n"));
+        // Nothing to pin: nothing to write.
+        assert_eq!(pin_latest(pinned.as_bytes(), &modules).unwrap(), None);
+        assert!(pin_latest(b"[1]", &modules).is_err());
+    }
+
+    #[test]
+    fn an_alias_names_the_same_entry_and_a_stale_one_is_replaced() {
+        let cache = tempfile::tempdir().unwrap();
+        let store = Store::new(cache.path());
+        let json = r#"{"dependencies":{"zod":"latest"}}"#;
+        let (hash, modules) = installed(&store, json, &[("zod", "3.25.76")]);
+        let pinned = pin_latest(json.as_bytes(), &modules).unwrap().unwrap();
+        let alias = read(pinned.as_bytes(), "p").unwrap().hash;
+        assert_ne!(alias, hash);
+        assert_eq!(store.modules(&alias), None);
+        store.alias(&alias, &hash).unwrap();
+        assert_eq!(store.modules(&alias), Some(modules.clone()));
+        store.alias(&alias, &hash).unwrap();
+        assert!(store.alias("other", "missing").is_err());
+
+        // The entry is gone (an operator cleaned the store): installing the
+        // pinned file again puts a real entry where the alias was.
+        std::fs::remove_dir_all(modules.parent().unwrap()).unwrap();
+        assert_eq!(store.modules(&alias), None);
+        let deps = read(pinned.as_bytes(), "p").unwrap();
+        let staging = store.stage(&deps).unwrap();
+        let again = store.commit(&staging, &deps.hash).unwrap();
+        assert_eq!(store.modules(&alias), Some(again));
     }
 }

@@ -368,6 +368,59 @@ impl Sandboxes {
         }
     }
 
+    /// Pins the dependencies the project asks for as `latest` to a caret
+    /// range of the version installed (`deps::pin_latest`) and returns the
+    /// new package.json for the caller to store, or `None` if there was
+    /// nothing to pin. The pinned file names the same module store entry, so
+    /// it is not installed again. Called right after [`Sandboxes::install`].
+    #[tracing::instrument(name = "sandbox.pin_installed", skip_all, fields(project_id = %project))]
+    pub async fn pin_installed(&self, project: Uuid) -> Result<Option<String>, SandboxError> {
+        let slot = self.slot(project);
+        let _step = slot.step.lock().await;
+        let package_json = self.package_json(project).await?;
+        let flavour = self.inner.backend.kind().as_str();
+        let wanted =
+            deps::read(&package_json, flavour).map_err(SandboxError::InvalidPackageJson)?;
+        let Some(attached) = self.inner.attached.get(project) else {
+            return Ok(None);
+        };
+        // Only what this package.json installed can pin it.
+        let Some(modules) = self.inner.store.modules(&attached) else {
+            return Ok(None);
+        };
+        if self.inner.store.modules(&wanted.hash).as_ref() != Some(&modules) {
+            return Ok(None);
+        }
+        let Some(pinned) =
+            deps::pin_latest(&package_json, &modules).map_err(SandboxError::InvalidPackageJson)?
+        else {
+            return Ok(None);
+        };
+        let renamed =
+            deps::read(pinned.as_bytes(), flavour).map_err(SandboxError::InvalidPackageJson)?;
+        let io = |e: std::io::Error| SandboxError::Io(e.to_string());
+        self.inner
+            .store
+            .alias(&renamed.hash, &attached)
+            .map_err(io)?;
+        self.inner
+            .attached
+            .set(project, &renamed.hash)
+            .map_err(io)?;
+        Ok(Some(pinned))
+    }
+
+    /// The workspace's package.json.
+    async fn package_json(&self, project: Uuid) -> Result<Vec<u8>, SandboxError> {
+        let path = crate::workspace::RelPath::parse("package.json")
+            .map_err(|_| SandboxError::NoPackageJson)?;
+        self.inner
+            .workspaces
+            .read(project, &path)
+            .await
+            .map_err(|_| SandboxError::NoPackageJson)
+    }
+
     /// Stops the dev server if it runs (the caller holds the step lock).
     async fn stop_dev_server(&self, project: Uuid, slot: &Slot, why: &str) {
         {
@@ -388,21 +441,19 @@ impl Sandboxes {
         cancel: &CancellationToken,
     ) -> Result<(bool, &'static str), SandboxError> {
         let mut env = self.env(project, slot)?;
-        let package_json = self
-            .inner
-            .workspaces
-            .read(
-                project,
-                &crate::workspace::RelPath::parse("package.json")
-                    .map_err(|_| SandboxError::NoPackageJson)?,
-            )
-            .await
-            .map_err(|_| SandboxError::NoPackageJson)?;
+        let package_json = self.package_json(project).await?;
         let flavour = self.inner.backend.kind().as_str();
         let wanted =
             deps::read(&package_json, flavour).map_err(SandboxError::InvalidPackageJson)?;
         let current = self.inner.attached.get(project);
-        if current.as_deref() == Some(wanted.hash.as_str()) && env.modules.is_some() {
+        // The same hash, or another name of the same entry (a pinned
+        // package.json, see `pin_installed`).
+        let same_entry = current.as_deref() == Some(wanted.hash.as_str())
+            || current
+                .as_deref()
+                .and_then(|c| self.inner.store.modules(c))
+                .is_some_and(|m| self.inner.store.modules(&wanted.hash).as_ref() == Some(&m));
+        if same_entry && env.modules.is_some() {
             // Cheap when nothing changed (a copying backend re-copies only
             // what the idle clean-up removed).
             self.inner.backend.attach_modules(&env).await?;

@@ -39,7 +39,7 @@ enum Op {
     HereDoc,
     /// `|`
     Pipe,
-    /// Anything else (`>>`, `<<-`, `<`, `&&`, `||`, `&`, `;`): ends what we
+    /// Anything else (`>>`, `<`, `&&`, `||`, `&`, `;`): ends what we
     /// understand of the line.
     Other,
 }
@@ -88,9 +88,12 @@ fn tokenize(line: &str) -> Option<Vec<Token>> {
 
 /// The operator at the start of `s`, with its length in bytes.
 fn operator(s: &str) -> Option<(Op, usize)> {
-    // Longest first, so `<<-` is not read as `<<` then a word `-…`.
+    // Longest first, so `<<-` is not read as `<<` then a word `-…`. A
+    // tab-stripping heredoc is read as a plain one: its content as written,
+    // and its tab-indented marker line is a loose marker (see the module
+    // doc of `scof`), which ends the block.
     const OPS: [(&str, Op); 10] = [
-        ("<<-", Op::Other),
+        ("<<-", Op::HereDoc),
         ("<<", Op::HereDoc),
         (">>", Op::Other),
         ("&&", Op::Other),
@@ -366,6 +369,8 @@ mod tests {
             "cat >src/a.ts <<'EOF'",
             "cat>src/a.ts<<EOF",
             "cat << 'EOF' > src/a.ts",
+            "cat > src/a.ts <<- 'EOF'",
+            "cat > src/a.ts <<-EOF",
             "  cat > 'src/a.ts' << 'EOF'  ",
             "$ cat > \"src/a.ts\" << 'EOF'",
             "cat > src/a.ts << 'EOF' # the app",
@@ -407,7 +412,6 @@ mod tests {
             "cat > src/a.ts",
             "cat << 'EOF'",
             "cat >> src/a.ts << 'EOF'",
-            "cat > src/a.ts <<- EOF",
             "cat > src/a.ts << ''",
             "cat > '' << EOF",
             "cat > 'src/a.ts << EOF",

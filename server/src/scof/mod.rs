@@ -41,9 +41,13 @@
 //!   command ends at a shell operator (`&&`, `;`, `|`…) or a `#` comment. A
 //!   bare `npm install` (no package) emits nothing.
 //!
-//! Not supported (the line is treated as prose): `cat >> PATH` (append),
-//! `<<-MARKER` (tab-stripping heredocs), a blank marker, and a patch command
-//! without a PATH.
+//! `<<-MARKER` (a tab-stripping heredoc) is read as `<<MARKER`: the content
+//! is kept as written (a file's own tabs are not stripped) and the
+//! tab-indented marker line a model writes after it is a loose marker, which
+//! ends the block (see below).
+//!
+//! Not supported (the line is treated as prose): `cat >> PATH` (append), a
+//! blank marker, and a patch command without a PATH.
 //!
 //! A well-formed block is read exactly as a shell would: every byte is
 //! content until a line that is exactly the block's MARKER (a trailing `\r`
