@@ -57,6 +57,7 @@ pub const PROJECT_STOP: &str = "/api/projects/{id}/stop";
 pub const PROJECT_STATE: &str = "/api/projects/{id}/state";
 pub const PROJECT_SANDBOX: &str = "/api/projects/{id}/sandbox";
 pub const PROJECT_SANDBOX_RESTART: &str = "/api/projects/{id}/sandbox/restart";
+pub const PROJECT_TYPES: &str = "/api/projects/{id}/types";
 pub const PROJECT_EXPORT: &str = "/api/projects/{id}/export.zip";
 
 // Checkpoints (`server/src/checkpoints/routes.rs`).
@@ -183,6 +184,10 @@ pub fn project_sandbox_restart(id: Uuid) -> String {
     with_id(PROJECT_SANDBOX_RESTART, id)
 }
 
+pub fn project_types(id: Uuid) -> String {
+    with_id(PROJECT_TYPES, id)
+}
+
 pub fn project_export(id: Uuid) -> String {
     with_id(PROJECT_EXPORT, id)
 }
@@ -258,7 +263,7 @@ mod tests {
     #[test]
     fn builders_fill_their_templates() {
         let id = ID.to_string();
-        let one: [(Builder, &str); 20] = [
+        let one: [(Builder, &str); 21] = [
             (auth_token, AUTH_TOKEN),
             (admin_user, ADMIN_USER),
             (admin_user_password, ADMIN_USER_PASSWORD),
@@ -275,6 +280,7 @@ mod tests {
             (project_state, PROJECT_STATE),
             (project_sandbox, PROJECT_SANDBOX),
             (project_sandbox_restart, PROJECT_SANDBOX_RESTART),
+            (project_types, PROJECT_TYPES),
             (project_export, PROJECT_EXPORT),
             (project_checkpoints, PROJECT_CHECKPOINTS),
             (chat_ws, CHAT_WS),

@@ -91,6 +91,31 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   await expect(preview.getByText(title).first()).toBeVisible({ timeout: FIRST_PREVIEW });
   await shot(page, 'complete');
 
+  // The editor's diagnostics are real (issue 18): with the dependencies'
+  // declarations loaded, an error the user types is reported on its line,
+  // and the generated app itself has none in any file.
+  await expect.poll(() => page.evaluate(() => (window as any).minicodeEditor.typesLoaded()), { timeout: 60_000 }).toBe(true);
+  const errors = () =>
+    page.evaluate(() =>
+      ((window as any).minicodeEditor.problems() as { path: string; line: number; severity: string; message: string }[])
+        .filter((p) => p.severity === 'error'),
+    );
+  await page.evaluate(() => {
+    const editor = (window as any).monaco.editor.getEditors()[0];
+    const model = editor.getModel();
+    const end = model.getLineCount();
+    editor.executeEdits('e2e', [{ range: { startLineNumber: end, startColumn: 1, endLineNumber: end, endColumn: 1 }, text: "const notANumber: number = 'text';\n" }]);
+  });
+  await expect.poll(errors, { timeout: 30_000 }).toEqual([
+    expect.objectContaining({ path: titleFile, message: expect.stringContaining("not assignable to type 'number'") }),
+  ]);
+  await page.evaluate(() => (window as any).monaco.editor.getEditors()[0].trigger('e2e', 'undo', null));
+  await expect.poll(() => editorText(page)).toBe(await fileText(page, project, titleFile));
+  await expect(page.getByTestId('save-state')).toHaveText('Saved');
+  await expect.poll(errors, { timeout: 30_000 }).toEqual([]);
+  const checked = await page.evaluate(() => (window as any).monaco.editor.getModels().map((m: any) => m.uri.path));
+  expect(checked).toEqual(expect.arrayContaining(['/src/App.tsx', '/src/main.tsx', '/vite.config.ts']));
+
   // Ask for a change in chat: the reply streams, the editor and preview follow.
   await page.getByTestId('prompt').fill('change the title to Hello Playwright');
   await page.getByTestId('prompt').press('Control+Enter');

@@ -392,3 +392,75 @@ async fn the_unsafe_mode_copies_modules_back_when_they_are_gone() {
     );
     app.stop().await;
 }
+
+/// Issue 18 (7): the editor's type checker gets the declarations of the
+/// installed dependencies (`@types/react`, `vite/client`…) from the module
+/// store, for the owner only, revalidated by an ETag; before the first
+/// install there are none, and says so.
+#[tokio::test]
+async fn the_editor_gets_the_declarations_of_the_installed_dependencies() {
+    let app = spawn().await;
+    let owner = app.user("typesowner").await;
+    let stranger = app.user("typesstranger").await;
+    let pid = owner.project("Types").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    let url = minicode::paths::project_types(id);
+
+    let before: Value = owner.get(&url).await.json().await.unwrap();
+    assert_eq!(before["data"]["installed"], false, "{before}");
+    assert_eq!(before["data"]["files"], json!([]));
+
+    owner.upload_fixture(&pid).await;
+    app.server
+        .state
+        .sandboxes
+        .install(id, &CancellationToken::new())
+        .await
+        .expect("the fixture installs");
+    let res = owner.get(&url).await;
+    assert_eq!(res.status(), 200);
+    let etag = res.headers()["etag"].to_str().unwrap().to_string();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["data"]["installed"], true);
+    let files = body["data"]["files"].as_array().unwrap();
+    let paths: Vec<&str> = files.iter().map(|f| f["path"].as_str().unwrap()).collect();
+    for wanted in [
+        "node_modules/react/package.json",
+        "node_modules/@types/react/index.d.ts",
+        "node_modules/@types/react/jsx-runtime.d.ts",
+        "node_modules/@types/react-dom/client.d.ts",
+        "node_modules/vite/client.d.ts",
+        "node_modules/csstype/index.d.ts",
+    ] {
+        assert!(paths.contains(&wanted), "{wanted} missing from {paths:?}");
+    }
+    assert!(
+        paths.iter().all(|p| p.starts_with("node_modules/")
+            && !p.contains("..")
+            && (p.ends_with("package.json") || p.contains(".d."))),
+        "{paths:?}"
+    );
+    assert!(
+        !paths
+            .iter()
+            .any(|p| p.starts_with("node_modules/typescript/")),
+        "TypeScript's own libraries are the editor's"
+    );
+
+    // Unchanged modules: a 304.
+    let again = owner
+        .http
+        .get(owner.url(&url))
+        .header("if-none-match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    // Not the stranger's project.
+    assert_eq!(stranger.get(&url).await.status(), 404);
+    app.stop().await;
+}

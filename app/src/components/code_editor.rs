@@ -31,9 +31,10 @@ pub fn EditorPane() -> impl IntoView {
                     Ok(()) => {
                         ws.editor_ready.set(true);
                         if let Some(path) = ws.selected.get_untracked() {
-                            editor::set_language(editor::language_for(&path));
+                            editor::show(&path);
                             editor::set_value(&ws.content(&path).unwrap_or_default());
                         }
+                        ws.sync_editor();
                     }
                     Err(e) => load_error.set(Some(e)),
                 }

@@ -60,11 +60,43 @@ pub fn get_value() -> Option<String> {
     None
 }
 
-pub fn set_language(language: &str) {
+/// Shows `path` in the editor: each file has its own Monaco model, named by
+/// its path, so the type checker sees the project as files.
+pub fn show(path: &str) {
     #[cfg(feature = "hydrate")]
-    bridge::call("setLanguage", &[language.into()]);
+    bridge::call("show", &[path.into(), language_for(path).into()]);
     #[cfg(not(feature = "hydrate"))]
-    let _ = language;
+    let _ = path;
+}
+
+/// The stored text of a file, for the checker (imports of it resolve); the
+/// shown file is left alone.
+pub fn sync_file(path: &str, text: &str) {
+    #[cfg(feature = "hydrate")]
+    bridge::call("syncFile", &[path.into(), text.into()]);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (path, text);
+}
+
+/// A deleted file leaves the checker.
+pub fn drop_file(path: &str) {
+    #[cfg(feature = "hydrate")]
+    bridge::call("dropFile", &[path.into()]);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = path;
+}
+
+/// Loads the installed dependencies' declarations (`GET
+/// /api/projects/:id/types`) in the background; semantic checks start once
+/// they are there.
+pub fn load_types(project: uuid::Uuid) {
+    #[cfg(feature = "hydrate")]
+    bridge::call(
+        "loadTypes",
+        &[minicode::paths::project_types(project).into()],
+    );
+    #[cfg(not(feature = "hydrate"))]
+    let _ = project;
 }
 
 pub fn set_read_only(read_only: bool) {

@@ -155,6 +155,136 @@ fn installed_version(modules: &Path, name: &str) -> Option<String> {
         .then(|| version.to_string())
 }
 
+/// What [`type_files`] sends at most: the editor's type checker needs the
+/// declarations of the app's dependencies, not whole packages.
+pub const TYPES_MAX_BYTES: usize = 16 << 20;
+/// The most files [`type_files`] sends.
+pub const TYPES_MAX_FILES: usize = 4000;
+/// Packages never sent: TypeScript's own library files are in the editor.
+const TYPES_SKIPPED: [&str; 1] = ["typescript"];
+
+/// One file of the declarations the editor loads.
+#[derive(Clone, Debug, serde::Serialize, PartialEq, Eq)]
+pub struct TypeFile {
+    /// `node_modules/<package>/…`, where the editor's type checker looks.
+    pub path: String,
+    pub content: String,
+}
+
+/// The type declarations of `roots` (the app's dependency names) and of
+/// the packages they depend on, from an installed `modules` folder: each
+/// package's `package.json` (for its `types` and `exports`) and its
+/// `.d.ts` / `.d.mts` / `.d.cts` files, plus `@types/<name>` where
+/// installed. Breadth first, so the app's own dependencies come first when
+/// the caps ([`TYPES_MAX_BYTES`], [`TYPES_MAX_FILES`]) cut the list; the
+/// flag says whether they did. Registry packages are hostile input: names
+/// are checked, links and nested `node_modules` are not followed, and every
+/// file read is a regular file under `modules`.
+pub fn type_files(modules: &Path, roots: &[String]) -> (Vec<TypeFile>, bool) {
+    type_files_within(modules, roots, TYPES_MAX_BYTES, TYPES_MAX_FILES)
+}
+
+fn type_files_within(
+    modules: &Path,
+    roots: &[String],
+    max_bytes: usize,
+    max_files: usize,
+) -> (Vec<TypeFile>, bool) {
+    let mut queue: std::collections::VecDeque<String> = roots.iter().cloned().collect();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    let mut bytes = 0usize;
+    let mut cut = false;
+    while let Some(name) = queue.pop_front() {
+        if TYPES_SKIPPED.contains(&name.as_str()) || check_name(&name).is_err() {
+            continue;
+        }
+        if !seen.insert(name.clone()) {
+            continue;
+        }
+        let dir = modules.join(&name);
+        // Neither the package nor its scope's folder may be a link (out of
+        // the store, say to the host's files).
+        let inside = std::fs::canonicalize(&dir).is_ok_and(|real| real == dir);
+        if !inside || !std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
+            continue;
+        }
+        // `@types/react` for `react`; `@types/scope__pkg` for `@scope/pkg`.
+        if !name.starts_with("@types/") {
+            let mangled = name.trim_start_matches('@').replace('/', "__");
+            queue.push_back(format!("@types/{mangled}"));
+        }
+        let mut files = Vec::new();
+        collect_declarations(&dir, 0, &mut files);
+        files.sort();
+        let manifest = dir.join("package.json");
+        if let Ok(text) = read_regular(&manifest) {
+            if let Ok(Value::Object(pkg)) = serde_json::from_str::<Value>(&text)
+                && let Some(Value::Object(deps)) = pkg.get("dependencies")
+            {
+                queue.extend(deps.keys().cloned());
+            }
+            files.insert(0, manifest);
+        }
+        for file in files {
+            let Ok(content) = read_regular(&file) else {
+                continue;
+            };
+            if out.len() >= max_files || bytes + content.len() > max_bytes {
+                cut = true;
+                continue;
+            }
+            let Ok(relative) = file.strip_prefix(modules) else {
+                continue;
+            };
+            bytes += content.len();
+            out.push(TypeFile {
+                path: format!("node_modules/{}", relative.to_string_lossy()),
+                content,
+            });
+        }
+    }
+    (out, cut)
+}
+
+/// The declaration files under `dir` (a package), depth first, without
+/// following links or entering nested `node_modules`.
+fn collect_declarations(dir: &Path, depth: usize, out: &mut Vec<PathBuf>) {
+    if depth > 12 {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let Ok(kind) = entry.file_type() else {
+            continue;
+        };
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if kind.is_dir() {
+            if name != "node_modules" && !name.starts_with('.') {
+                collect_declarations(&entry.path(), depth + 1, out);
+            }
+        } else if kind.is_file()
+            && [".d.ts", ".d.mts", ".d.cts"]
+                .iter()
+                .any(|ext| name.ends_with(ext))
+        {
+            out.push(entry.path());
+        }
+    }
+}
+
+/// A regular file's text (not a link, at most 4 MiB, UTF-8).
+fn read_regular(path: &Path) -> io::Result<String> {
+    let meta = std::fs::symlink_metadata(path)?;
+    if !meta.is_file() || meta.len() > 4 << 20 {
+        return Err(io::Error::other("not a small regular file"));
+    }
+    String::from_utf8(std::fs::read(path)?).map_err(io::Error::other)
+}
+
 /// npm's rules for a package name, as far as they matter for safety: lower
 /// case, URL-safe, optionally `@scope/name`.
 fn check_name(name: &str) -> Result<(), &'static str> {
@@ -606,5 +736,79 @@ mod tests {
         let staging = store.stage(&deps).unwrap();
         let again = store.commit(&staging, &deps.hash).unwrap();
         assert_eq!(store.modules(&alias), Some(again));
+    }
+
+    #[test]
+    fn type_files_are_declarations_of_the_dependencies_and_nothing_outside() {
+        let root = tempfile::tempdir().unwrap();
+        let modules = std::fs::canonicalize(root.path())
+            .unwrap()
+            .join("node_modules");
+        let outside = root.path().join("outside");
+        let write = |path: &str, text: &str| {
+            let file = modules.join(path);
+            std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+            std::fs::write(file, text).unwrap();
+        };
+        write(
+            "react/package.json",
+            r#"{"name":"react","version":"19.1.1"}"#,
+        );
+        write("react/index.js", "module.exports = {}");
+        write(
+            "@types/react/package.json",
+            r#"{"name":"@types/react","dependencies":{"csstype":"^3"}}"#,
+        );
+        write("@types/react/index.d.ts", "export = React;");
+        write("@types/react/jsx-runtime.d.ts", "export {};");
+        write("@types/react/ts5.0/index.d.ts", "export {};");
+        write("csstype/package.json", r#"{"name":"csstype"}"#);
+        write("csstype/index.d.ts", "export interface Properties {}");
+        write("csstype/node_modules/nested/index.d.ts", "nested");
+        write(
+            "zod/package.json",
+            r#"{"name":"zod","types":"./index.d.cts"}"#,
+        );
+        write("zod/index.d.cts", "export {};");
+        write("zod/lib/types.d.mts", "export {};");
+        write("typescript/lib/lib.d.ts", "huge");
+        write("unused/index.d.ts", "not a dependency");
+        std::fs::create_dir_all(outside.join("pkg")).unwrap();
+        std::fs::write(outside.join("pkg/index.d.ts"), "secret").unwrap();
+        std::fs::write(outside.join("secret.txt"), "secret").unwrap();
+        std::os::unix::fs::symlink(&outside, modules.join("@evil")).unwrap();
+        std::os::unix::fs::symlink(outside.join("secret.txt"), modules.join("zod/leak.d.ts"))
+            .unwrap();
+        std::os::unix::fs::symlink(&outside, modules.join("linked")).unwrap();
+
+        let roots: Vec<String> = ["react", "zod", "typescript", "@evil/pkg", "linked", "../x"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let (files, cut) = type_files(&modules, &roots);
+        let paths: Vec<&str> = files.iter().map(|f| f.path.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "node_modules/react/package.json",
+                "node_modules/zod/package.json",
+                "node_modules/zod/index.d.cts",
+                "node_modules/zod/lib/types.d.mts",
+                "node_modules/@types/react/package.json",
+                "node_modules/@types/react/index.d.ts",
+                "node_modules/@types/react/jsx-runtime.d.ts",
+                "node_modules/@types/react/ts5.0/index.d.ts",
+                "node_modules/csstype/package.json",
+                "node_modules/csstype/index.d.ts",
+            ]
+        );
+        assert!(!cut);
+        assert!(files.iter().all(|f| f.content != "secret"));
+        assert_eq!(files[5].content, "export = React;");
+
+        // The caps keep the first files and say so.
+        let (files, cut) = type_files_within(&modules, &roots, 1 << 20, 3);
+        assert_eq!(files.len(), 3);
+        assert!(cut);
     }
 }

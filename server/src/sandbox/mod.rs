@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use minicode::protocol::ServerEvent;
+use sha2::{Digest, Sha256};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -149,6 +150,22 @@ pub struct Status {
     pub url: Option<String>,
     pub error: Option<String>,
     pub log_tail: Vec<String>,
+}
+
+/// The type declarations of a project's installed dependencies, for the
+/// editor's type checker (see [`deps::type_files`]).
+#[derive(Clone, Debug, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Types {
+    /// Whether the project's dependencies are installed; if not, `files` is
+    /// empty and the editor asks again after `deps_installed`.
+    pub installed: bool,
+    /// Whether the size caps left files out.
+    pub truncated: bool,
+    pub files: Vec<deps::TypeFile>,
+    /// Names the installed modules: equal tags, equal files.
+    #[serde(skip)]
+    pub tag: Option<String>,
 }
 
 /// A sandbox that holds resources, as [`Sandboxes::active`] lists it.
@@ -797,6 +814,46 @@ impl Sandboxes {
         (state.phase == Phase::Running)
             .then_some(state.address)
             .flatten()
+    }
+
+    /// The declarations of the dependencies `package.json` names, from the
+    /// module store entry the project uses (none before its first install).
+    pub async fn types(&self, project: Uuid) -> Result<Types, SandboxError> {
+        let none = Types {
+            installed: false,
+            truncated: false,
+            files: Vec::new(),
+            tag: None,
+        };
+        let Some(hash) = self.inner.attached.get(project) else {
+            return Ok(none);
+        };
+        let Some(modules) = self.inner.store.modules(&hash) else {
+            return Ok(none);
+        };
+        // A package.json being rewritten (or gone) names no dependencies.
+        let Ok(manifest) = self.package_json(project).await.and_then(|bytes| {
+            serde_json::from_slice::<serde_json::Value>(&bytes)
+                .map_err(|e| SandboxError::InvalidPackageJson(e.to_string()))
+        }) else {
+            return Ok(none);
+        };
+        let roots: Vec<String> = ["dependencies", "devDependencies"]
+            .iter()
+            .filter_map(|section| manifest.get(section)?.as_object())
+            .flat_map(|deps| deps.keys().cloned())
+            .collect();
+        let tag = format!("{hash}-{}", hex::encode(Sha256::digest(roots.join("\n"))));
+        let (files, truncated) =
+            tokio::task::spawn_blocking(move || deps::type_files(&modules, &roots))
+                .await
+                .map_err(|e| SandboxError::Io(e.to_string()))?;
+        Ok(Types {
+            installed: true,
+            truncated,
+            files,
+            tag: Some(tag),
+        })
     }
 
     pub fn status(&self, project: Uuid) -> Status {

@@ -1,9 +1,11 @@
-//! The project's sandbox over REST: its status, and a restart of its dev
-//! server (progress arrives as events on the project's log).
+//! The project's sandbox over REST: its status, a restart of its dev
+//! server (progress arrives as events on the project's log), and the type
+//! declarations of its installed dependencies for the editor.
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use minicode::Data;
 use minicode::paths;
@@ -19,6 +21,47 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(paths::PROJECT_SANDBOX, get(sandbox))
         .route(paths::PROJECT_SANDBOX_RESTART, post(restart))
+        .route(paths::PROJECT_TYPES, get(types))
+}
+
+/// The `.d.ts` files of the installed dependencies, so the editor's type
+/// checker knows `react` and friends. Large (hundreds of KB) but
+/// compressed, and revalidated with an ETag naming the installed modules,
+/// so a page reload costs a `304`.
+async fn types(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> AppResult<Response> {
+    let project = projects::owned(&state, &caller, parse_id(&id, "project")?).await?;
+    let types = state
+        .sandboxes
+        .types(project.id)
+        .await
+        .map_err(|e| AppError::internal(e.to_string()))?;
+    let etag = types.tag.as_ref().map(|tag| format!("\"{tag}\""));
+    let cache = [(header::CACHE_CONTROL, "private, no-cache")];
+    if let Some(etag) = &etag
+        && headers
+            .get(header::IF_NONE_MATCH)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag))
+    {
+        return Ok((
+            StatusCode::NOT_MODIFIED,
+            cache,
+            [(header::ETAG, etag.clone())],
+        )
+            .into_response());
+    }
+    let mut response = (cache, axum::Json(Data { data: types })).into_response();
+    if let Some(etag) = etag
+        && let Ok(value) = etag.parse()
+    {
+        response.headers_mut().insert(header::ETAG, value);
+    }
+    Ok(response)
 }
 
 async fn sandbox(

@@ -157,6 +157,24 @@ impl Workspace {
             .flatten()
     }
 
+    /// Gives the editor's type checker every file the page knows and the
+    /// dependencies' declarations: called once Monaco is ready.
+    #[cfg_attr(
+        not(feature = "hydrate"),
+        expect(dead_code, reason = "only Monaco asks, once loaded")
+    )]
+    pub fn sync_editor(&self) {
+        self.model.with_value(|m| {
+            for (path, content) in m.contents() {
+                let streaming = m.files.get(path).is_some_and(|f| f.streaming);
+                if !streaming {
+                    editor::sync_file(path, content);
+                }
+            }
+        });
+        editor::load_types(self.project);
+    }
+
     /// Reads the model (`None` once the page is gone).
     fn read<R>(&self, f: impl FnOnce(&Model) -> R) -> Option<R> {
         self.model.try_with_value(f)
@@ -172,7 +190,10 @@ impl Workspace {
             match effect {
                 Effect::SetEditor(text) => editor::set_value(&text),
                 Effect::AppendEditor(chunk) => editor::append_value(&chunk),
-                Effect::EditorLanguage(language) => editor::set_language(language),
+                Effect::ShowFile(path) => editor::show(&path),
+                Effect::SyncFile { path, content } => editor::sync_file(&path, &content),
+                Effect::DropFile(path) => editor::drop_file(&path),
+                Effect::ReloadTypes => editor::load_types(self.project),
                 Effect::Save { path } => self.save_file(path),
                 Effect::Send(message) => ws::send(message),
             }

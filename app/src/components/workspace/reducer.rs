@@ -19,8 +19,6 @@ use minicode::protocol::{
 use minicode::{Message, Role, Usage};
 use uuid::Uuid;
 
-use crate::components::editor::language_for;
-
 /// Log lines kept for the console; older ones scroll away.
 pub const MAX_LOG_LINES: usize = 2_000;
 
@@ -146,8 +144,15 @@ pub enum Effect {
     SetEditor(String),
     /// Append a streamed chunk to the editor's text.
     AppendEditor(String),
-    /// The editor's language, for the file it is about to show.
-    EditorLanguage(&'static str),
+    /// Show this file in the editor (its own model); `SetEditor` follows.
+    ShowFile(String),
+    /// A file's stored text, for the editor's type checker (imports of it
+    /// resolve even when it is not shown).
+    SyncFile { path: String, content: String },
+    /// A file is gone: the checker forgets it.
+    DropFile(String),
+    /// The dependencies changed: the checker loads their declarations again.
+    ReloadTypes,
     /// Save `path` with the editor's text as it is now.
     Save { path: String },
     /// Send on the project's socket.
@@ -251,6 +256,11 @@ impl Model {
     /// The server's content of a file, as far as it has streamed.
     pub fn content(&self, path: &str) -> Option<&String> {
         self.contents.get(path)
+    }
+
+    /// Every file's content, as far as it has streamed.
+    pub fn contents(&self) -> impl Iterator<Item = (&String, &String)> {
+        self.contents.iter()
     }
 
     fn key(&mut self) -> u64 {
@@ -441,6 +451,7 @@ impl Model {
             ServerEvent::FileDeleted { path } => {
                 self.files.update(|f| f.remove(&path));
                 self.contents.remove(&path);
+                fx.push(Effect::DropFile(path.clone()));
                 if self.selected.as_deref() == Some(path.as_str()) {
                     self.selected = None;
                     self.dirty = false;
@@ -450,10 +461,14 @@ impl Model {
             }
             // Every phase and chat edit re-checks the dependencies; only an
             // actual install during a build is a milestone.
-            ServerEvent::DepsInstalled { changed: true } if self.state.is_active() => {
-                self.push(Item::Note("Dependencies installed".into()))
+            ServerEvent::DepsInstalled { changed } => {
+                if changed && self.state.is_active() {
+                    self.push(Item::Note("Dependencies installed".into()));
+                }
+                if changed && live {
+                    fx.push(Effect::ReloadTypes);
+                }
             }
-            ServerEvent::DepsInstalled { .. } => {}
             ServerEvent::ServerStarted { .. } => {
                 self.server_running = true;
                 if live {
@@ -677,6 +692,10 @@ impl Model {
                 fx.push(Effect::SetEditor(content.clone()));
             }
         }
+        fx.push(Effect::SyncFile {
+            path: path.clone(),
+            content: content.clone(),
+        });
         self.contents.insert(path, content);
     }
 
@@ -703,7 +722,7 @@ impl Model {
         self.conflict = None;
         self.dirty = false;
         self.save_error = None;
-        fx.push(Effect::EditorLanguage(language_for(&path)));
+        fx.push(Effect::ShowFile(path.clone()));
         fx.push(Effect::SetEditor(
             self.contents.get(&path).cloned().unwrap_or_default(),
         ));
@@ -809,8 +828,23 @@ mod tests {
         }
     }
 
-    /// Applies events with an editor that holds `editor_text`.
+    /// Applies events with an editor that holds `editor_text`; the effects
+    /// on what the editor shows and sends (the type checker's are left out,
+    /// see [`run_all`]).
     fn run_with(model: &mut Model, editor_text: &str, events: Vec<ServerEvent>) -> Vec<Effect> {
+        run_all(model, editor_text, events)
+            .into_iter()
+            .filter(|e| {
+                !matches!(
+                    e,
+                    Effect::SyncFile { .. } | Effect::DropFile(_) | Effect::ReloadTypes
+                )
+            })
+            .collect()
+    }
+
+    /// Every effect of applying the events.
+    fn run_all(model: &mut Model, editor_text: &str, events: Vec<ServerEvent>) -> Vec<Effect> {
         let text = editor_text.to_string();
         let editor = move || Some(text.clone());
         let mut fx = Vec::new();
@@ -818,6 +852,82 @@ mod tests {
             model.apply(frame(event), &editor, &mut fx);
         }
         fx
+    }
+
+    /// Issue 18 (7): the editor's type checker hears of every stored file
+    /// (shown or not, live or replayed), of deletions, and of new
+    /// dependencies, so its diagnostics are about the real project.
+    #[test]
+    fn the_type_checker_follows_the_files_and_the_dependencies() {
+        let mut m = Model::default();
+        let fx = run_all(
+            &mut m,
+            "",
+            vec![
+                start("src/App.tsx"),
+                chunk("src/App.tsx", "export"),
+                end("src/App.tsx", "export default 1;"),
+                start("src/util.ts"),
+                end("src/util.ts", "export const u = 1;"),
+            ],
+        );
+        let synced: Vec<(&str, &str)> = fx
+            .iter()
+            .filter_map(|e| match e {
+                Effect::SyncFile { path, content } => Some((path.as_str(), content.as_str())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            synced,
+            [
+                ("src/App.tsx", "export default 1;"),
+                ("src/util.ts", "export const u = 1;")
+            ],
+            "complete files only, not the streamed pieces"
+        );
+        // A broken-off write syncs the file as it was, not the half.
+        let fx = run_all(
+            &mut m,
+            "",
+            vec![
+                start("src/util.ts"),
+                ServerEvent::FileEnd {
+                    path: "src/util.ts".into(),
+                    content: "export co".into(),
+                    incomplete: true,
+                },
+            ],
+        );
+        assert!(fx.contains(&Effect::SyncFile {
+            path: "src/util.ts".into(),
+            content: "export const u = 1;".into()
+        }));
+        let fx = run_all(
+            &mut m,
+            "",
+            vec![ServerEvent::FileDeleted {
+                path: "src/util.ts".into(),
+            }],
+        );
+        assert_eq!(fx.first(), Some(&Effect::DropFile("src/util.ts".into())));
+        let fx = run_all(
+            &mut m,
+            "",
+            vec![
+                ServerEvent::DepsInstalled { changed: false },
+                ServerEvent::DepsInstalled { changed: true },
+            ],
+        );
+        assert_eq!(fx, vec![Effect::ReloadTypes], "only when they changed");
+        // A replay loads them once the editor is ready, not per event.
+        m.resuming(0);
+        let fx = run_all(
+            &mut m,
+            "",
+            vec![ServerEvent::DepsInstalled { changed: true }],
+        );
+        assert!(!fx.contains(&Effect::ReloadTypes));
     }
 
     fn run(model: &mut Model, events: Vec<ServerEvent>) -> Vec<Effect> {
@@ -885,7 +995,7 @@ mod tests {
         assert_eq!(
             fx,
             vec![
-                Effect::EditorLanguage("typescript"),
+                Effect::ShowFile("src/App.tsx".into()),
                 set(""),
                 Effect::AppendEditor("a".into()),
                 Effect::AppendEditor("b".into()),
@@ -1057,7 +1167,7 @@ mod tests {
                 Effect::Save {
                     path: "a.txt".into()
                 },
-                Effect::EditorLanguage("plaintext"),
+                Effect::ShowFile("b.txt".into()),
                 set("B"),
             ]
         );
@@ -1400,7 +1510,7 @@ mod tests {
         assert_eq!(
             fx,
             vec![
-                Effect::EditorLanguage("typescript"),
+                Effect::ShowFile("src/App.tsx".into()),
                 set("export default 1"),
                 Effect::Send(ClientMessage::GetState {}),
             ]
