@@ -55,10 +55,21 @@ pub enum DbError {
     },
 }
 
-/// A connection pool and the backend behind it. Cheap to clone.
+/// The connection pools and the backend behind them. Cheap to clone.
+///
+/// Reads use [`Db::pool`]; every write (a statement that changes rows, and
+/// every transaction) uses [`Db::writer`]. On SQLite the writer is a single
+/// connection: writes queue in its pool, first come first served, instead
+/// of racing each other into SQLite's busy handler (which sleeps and, past
+/// the lock wait, fails with "database is locked"); readers stay
+/// concurrent (WAL). The queue is bounded in time: a write that waits for
+/// the connection longer than the lock wait fails as contention, which the
+/// API answers with 503 and `Retry-After`, having changed nothing. On
+/// PostgreSQL both are the same pool.
 #[derive(Clone, Debug)]
 pub struct Db {
     pool: AnyPool,
+    writer: AnyPool,
     backend: Backend,
 }
 
@@ -117,31 +128,52 @@ impl Db {
                 })
             });
         }
-        let pool = options
-            .connect(raw)
-            .await
-            .map_err(|source| DbError::Connect {
-                backend: backend.as_str(),
-                source,
-            })?;
+        let connect_error = |source| DbError::Connect {
+            backend: backend.as_str(),
+            source,
+        };
+        let writer_options = options
+            .clone()
+            .max_connections(1)
+            .acquire_timeout(lock_wait.max(Duration::from_millis(1)));
+        let pool = options.connect(raw).await.map_err(connect_error)?;
+        // An in-memory SQLite database exists once per connection: a second
+        // pool would write to another one.
+        let in_memory = raw.contains(":memory:") || raw.contains("mode=memory");
+        let writer = match backend {
+            Backend::Sqlite if !in_memory => {
+                writer_options.connect(raw).await.map_err(connect_error)?
+            }
+            _ => pool.clone(),
+        };
 
         let migrator = match backend {
             Backend::Sqlite => &SQLITE_MIGRATIONS,
             Backend::Postgres => &POSTGRES_MIGRATIONS,
         };
         migrator
-            .run(&pool)
+            .run(&writer)
             .await
             .map_err(|source| DbError::Migrate {
                 backend: backend.as_str(),
                 source,
             })?;
         tracing::info!(backend = backend.as_str(), "database ready");
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            writer,
+            backend,
+        })
     }
 
+    /// For reads.
     pub fn pool(&self) -> &AnyPool {
         &self.pool
+    }
+
+    /// For writes and transactions (see [`Db`]).
+    pub fn writer(&self) -> &AnyPool {
+        &self.writer
     }
 
     pub fn backend(&self) -> Backend {
@@ -155,6 +187,7 @@ impl Db {
 
     pub async fn close(&self) {
         self.pool.close().await;
+        self.writer.close().await;
     }
 }
 

@@ -97,7 +97,7 @@ pub async fn update_user(
         sqlx::query("UPDATE users SET is_admin = $1 WHERE id = $2")
             .bind(i64::from(is_admin))
             .bind(id.to_string())
-            .execute(state.db.pool())
+            .execute(state.db.writer())
             .await?;
         tracing::info!(is_admin, "admin role changed");
     }

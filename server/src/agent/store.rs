@@ -85,7 +85,7 @@ pub async fn create(
     .bind(model)
     .bind(now)
     .bind(start_seq as i64)
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     Ok(())
 }
@@ -106,7 +106,7 @@ pub async fn set_state(
     .bind(now_ms())
     .bind(finished)
     .bind(run.to_string())
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     Ok(())
 }
@@ -116,7 +116,7 @@ pub async fn set_step(state: &AppState, run: Uuid, step: Step) -> AppResult<()> 
         .bind(step.encode())
         .bind(now_ms())
         .bind(run.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(())
 }
@@ -126,7 +126,7 @@ pub async fn set_error(state: &AppState, run: Uuid, message: &str) -> AppResult<
         .bind(message)
         .bind(now_ms())
         .bind(run.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(())
 }
@@ -158,7 +158,7 @@ pub async fn add_usage(
     .bind(usage.output_tokens as i64)
     .bind(db::OptF64(usage.cost_usd))
     .bind(run.to_string())
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     if let Some(phase) = phase {
         sqlx::query(
@@ -171,7 +171,7 @@ pub async fn add_usage(
         .bind(db::OptF64(usage.cost_usd))
         .bind(run.to_string())
         .bind(i64::from(phase))
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     }
     Ok(())
@@ -188,7 +188,7 @@ pub async fn save_phase(state: &AppState, run: Uuid, phase: &Phase) -> AppResult
     .bind(i64::from(phase.number))
     .bind(json)
     .bind(now_ms())
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     Ok(())
 }
@@ -197,7 +197,7 @@ pub async fn mark_implemented(state: &AppState, run: Uuid, number: u32) -> AppRe
     sqlx::query("UPDATE agent_phases SET implemented = 1 WHERE run_id = $1 AND number = $2")
         .bind(run.to_string())
         .bind(i64::from(number))
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(())
 }

@@ -27,7 +27,7 @@ pub async fn change_password(
     sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(caller.id().to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     let ended = end_sessions(state, caller.id()).await?;
     tracing::info!(sessions_ended = ended, "password changed");
@@ -54,7 +54,7 @@ pub async fn reset_password(state: &AppState, user: Uuid) -> AppResult<String> {
     let done = sqlx::query("UPDATE users SET password_hash = $1 WHERE id = $2")
         .bind(hash)
         .bind(user.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     if done.rows_affected() == 0 {
         return Err(crate::error::AppError::not_found("user"));
@@ -116,7 +116,7 @@ pub async fn delete_user(state: &AppState, user: Uuid) -> AppResult<()> {
     let projects = project_ids(state, user).await?;
     let done = sqlx::query("DELETE FROM users WHERE id = $1")
         .bind(user.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     if done.rows_affected() == 0 {
         return Err(crate::error::AppError::not_found("user"));
@@ -135,7 +135,7 @@ pub async fn disable(state: &AppState, user: Uuid) -> AppResult<()> {
     sqlx::query("UPDATE users SET disabled_at = $1 WHERE id = $2 AND disabled_at IS NULL")
         .bind(crate::db::now_ms())
         .bind(user.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     end_sessions(state, user).await?;
     for id in project_ids(state, user).await? {
@@ -149,7 +149,7 @@ pub async fn disable(state: &AppState, user: Uuid) -> AppResult<()> {
 pub async fn enable(state: &AppState, user: Uuid) -> AppResult<()> {
     sqlx::query("UPDATE users SET disabled_at = NULL WHERE id = $1")
         .bind(user.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     tracing::info!(target_user = %user, "account enabled");
     Ok(())
@@ -158,7 +158,7 @@ pub async fn enable(state: &AppState, user: Uuid) -> AppResult<()> {
 async fn end_sessions(state: &AppState, user: Uuid) -> AppResult<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
         .bind(user.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(done.rows_affected())
 }

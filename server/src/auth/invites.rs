@@ -80,7 +80,7 @@ pub async fn create(state: &AppState, admin: Uuid, input: NewInvite) -> AppResul
     .bind(admin.to_string())
     .bind(now)
     .bind(expires)
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     tracing::info!(invite_id = %id, days, "invitation created");
     Ok(CreatedInvite {
@@ -122,7 +122,7 @@ pub async fn list(state: &AppState, page: PageQuery) -> AppResult<Page<Invite>> 
 pub async fn revoke(state: &AppState, id: Uuid) -> AppResult<()> {
     let done = sqlx::query("DELETE FROM invites WHERE id = $1 AND used_at IS NULL")
         .bind(id.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     if done.rows_affected() == 0 {
         return Err(AppError::not_found("unused invitation"));

@@ -195,7 +195,7 @@ pub async fn register(state: &AppState, ip: IpAddr, input: Credentials) -> AppRe
     let now = now_ms();
     // The account and the use of its invitation are one change: a used,
     // revoked or expired code creates nothing.
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.writer().begin().await?;
     // The first account is the admin; decided inside the insert, so it is
     // the state of the table at that moment that counts.
     sqlx::query(
@@ -274,7 +274,7 @@ pub async fn login(
     if let Some(previous) = session_from_headers(headers, state.config.cookies_secure()) {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(sha256_hex(&previous))
-            .execute(state.db.pool())
+            .execute(state.db.writer())
             .await?;
     }
     tracing::info!(user_id = %user.id, "signed in");
@@ -293,7 +293,7 @@ pub(crate) async fn start_session(state: &AppState, user: User) -> AppResult<New
     .bind(user.id.to_string())
     .bind(now)
     .bind(expires)
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     Ok(NewSession {
         set_cookie: session_cookie(&secret, ttl.as_secs(), state.config.cookies_secure()),
@@ -316,7 +316,7 @@ pub async fn logout(state: &AppState, headers: &HeaderMap) -> AppResult<String> 
     if let Some(secret) = session_from_headers(headers, state.config.cookies_secure()) {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
             .bind(sha256_hex(&secret))
-            .execute(state.db.pool())
+            .execute(state.db.writer())
             .await?;
     }
     Ok(session_cookie("", 0, state.config.cookies_secure()))
@@ -409,7 +409,7 @@ pub async fn user_for_token(
         .bind(now)
         .bind(&hash)
         .bind(now - 60_000)
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(Some((user_from_row(&row)?, scope)))
 }
@@ -492,7 +492,7 @@ pub async fn create_token(
     .bind(now)
     .bind(input.scope.as_str())
     .bind(expires)
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     tracing::info!(token_id = %id, scope = input.scope.as_str(), days, "api token created");
     Ok(CreatedApiToken {
@@ -541,7 +541,7 @@ pub async fn revoke_token(state: &AppState, caller: &Caller, id: Uuid) -> AppRes
     let done = sqlx::query("DELETE FROM api_tokens WHERE id = $1 AND user_id = $2")
         .bind(id.to_string())
         .bind(caller.id().to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     if done.rows_affected() == 0 {
         return Err(AppError::not_found("token"));
@@ -554,7 +554,7 @@ pub async fn revoke_token(state: &AppState, caller: &Caller, id: Uuid) -> AppRes
 pub async fn purge_expired_sessions(state: &AppState) -> AppResult<u64> {
     let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
         .bind(now_ms())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(done.rows_affected())
 }

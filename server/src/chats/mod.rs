@@ -86,7 +86,7 @@ pub async fn create(
         .bind(project_id.to_string())
         .bind(&title)
         .bind(now)
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(Chat {
         id,
@@ -131,7 +131,7 @@ pub async fn update(
         .bind(&chat.title)
         .bind(now)
         .bind(id.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     chat.updated_at = rfc3339(now);
     Ok(chat)
@@ -141,7 +141,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()
     owned(state, caller, id).await?;
     sqlx::query("DELETE FROM chats WHERE id = $1")
         .bind(id.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(())
 }
@@ -258,7 +258,7 @@ pub async fn save_message(
     .bind(i64::from(pending))
     .bind(id.to_string())
     .bind(chat_id.to_string())
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?
     .rows_affected();
     if updated > 0 {
@@ -287,12 +287,12 @@ pub async fn save_message(
     .bind(db::OptF64(usage.and_then(|u| u.cost_usd)))
     .bind(now)
     .bind(i64::from(pending))
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     sqlx::query("UPDATE chats SET updated_at = $1 WHERE id = $2")
         .bind(now)
         .bind(chat_id.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     Ok(Message {
         id,
@@ -313,7 +313,7 @@ pub async fn close_interrupted(state: &AppState) -> AppResult<u64> {
         "UPDATE messages SET pending = 0, content = content || $1 WHERE pending = 1",
     )
     .bind("\n\n_Interrupted: the server restarted during this reply. Send a message to continue._")
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?
     .rows_affected();
     Ok(closed)

@@ -144,7 +144,7 @@ async fn insert(
     .bind(serde_json::to_string(manifest).map_err(|e| AppError::internal(e.to_string()))?)
     .bind(serde_json::to_string(changed_files).map_err(|e| AppError::internal(e.to_string()))?)
     .bind(now_ms())
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     Ok((id, message))
 }
@@ -185,7 +185,7 @@ pub async fn after_turn(state: &AppState, project: Uuid, checkpoint: Uuid) -> Ap
     if turn_changed.is_empty() {
         sqlx::query("DELETE FROM checkpoints WHERE id = $1")
             .bind(checkpoint.to_string())
-            .execute(state.db.pool())
+            .execute(state.db.writer())
             .await?;
         return Ok(());
     }
@@ -193,7 +193,7 @@ pub async fn after_turn(state: &AppState, project: Uuid, checkpoint: Uuid) -> Ap
         .bind(serde_json::to_string(&after).map_err(|e| AppError::internal(e.to_string()))?)
         .bind(serde_json::to_string(&turn_changed).map_err(|e| AppError::internal(e.to_string()))?)
         .bind(checkpoint.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     state
         .events

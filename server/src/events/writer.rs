@@ -233,7 +233,7 @@ fn report_lost(pending: &[Queued]) {
 
 /// One transaction for the whole batch (chunks of [`BATCH`] statements).
 async fn write_batch(db: &Db, pending: &[Queued]) -> Result<(), sqlx::Error> {
-    let mut tx = db.pool().begin().await?;
+    let mut tx = db.writer().begin().await?;
     for queued in pending {
         let project = queued.project.to_string();
         for frame in &queued.frames {

@@ -236,7 +236,7 @@ pub async fn apply(
     }
 
     let now = now_ms();
-    let mut tx = state.db.pool().begin().await?;
+    let mut tx = state.db.writer().begin().await?;
     // Step 1: the lock (and the project's activity time).
     sqlx::query("UPDATE projects SET last_active_at = $1 WHERE id = $2")
         .bind(now)

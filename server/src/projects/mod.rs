@@ -108,7 +108,7 @@ pub async fn create(state: &AppState, caller: &Caller, input: NewProject) -> App
     .bind(&description)
     .bind(&model)
     .bind(now)
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     tracing::info!(project_id = %id, "project created");
     Ok(Project {
@@ -160,7 +160,7 @@ pub async fn describe(state: &AppState, id: Uuid, description: &str) {
         sqlx::query("UPDATE projects SET description = $1 WHERE id = $2 AND description = ''")
             .bind(description)
             .bind(id.to_string())
-            .execute(state.db.pool())
+            .execute(state.db.writer())
             .await;
     if let Err(e) = updated {
         tracing::warn!(project_id = %id, error = %e, "could not store the project's description");
@@ -192,7 +192,7 @@ pub async fn update(
         .bind(now)
         .bind(id.to_string())
         .bind(caller.id().to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     project.updated_at = rfc3339(now);
     Ok(project)
@@ -203,7 +203,7 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()
     let done = sqlx::query("DELETE FROM projects WHERE id = $1 AND user_id = $2")
         .bind(id.to_string())
         .bind(caller.id().to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await?;
     if done.rows_affected() == 0 {
         return Err(AppError::not_found("project"));

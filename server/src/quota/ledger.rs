@@ -51,7 +51,7 @@ pub(super) async fn record_start(
     .bind(kind(work))
     .bind(model)
     .bind(at)
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     Ok(())
 }
@@ -61,7 +61,7 @@ pub(super) async fn record_start(
 pub async fn forget_start(state: &AppState, work_id: Uuid) {
     let removed = sqlx::query("DELETE FROM usage_events WHERE work_id = $1 AND event = 'start'")
         .bind(work_id.to_string())
-        .execute(state.db.pool())
+        .execute(state.db.writer())
         .await;
     if let Err(e) = removed {
         tracing::warn!(error = %e, %work_id, "could not remove the start of work that never ran");
@@ -96,7 +96,7 @@ pub async fn record_model_call(
     .bind(db::OptF64(usage.cost_usd))
     .bind(now_ms())
     .bind(project.to_string())
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     Ok(())
 }

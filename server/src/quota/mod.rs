@@ -114,7 +114,7 @@ pub async fn set_limits(
     .bind(overrides.tokens_per_day)
     .bind(db::OptF64(overrides.usd_per_day))
     .bind(now_ms())
-    .execute(state.db.pool())
+    .execute(state.db.writer())
     .await?;
     tracing::info!(?overrides, "quota overrides set");
     Ok(apply(state.config.quota.defaults(), &overrides))
