@@ -7,6 +7,10 @@
 //! the editor is ready every call is a harmless no-op.
 
 /// Monaco's language id for a file name.
+#[cfg_attr(
+    not(any(feature = "hydrate", test)),
+    expect(dead_code, reason = "only the browser's editor shows files")
+)]
 pub fn language_for(path: &str) -> &'static str {
     let ext = path
         .rsplit_once('.')
