@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { hydrated, register, uniqueName } from './helpers';
+import { createProject, hydrated, register, uniqueName } from './helpers';
 
 // The whole flow on the offline generator and the process sandbox: the
 // server runs a real `npm install` for the generated app, so the first
@@ -100,6 +100,7 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
       ((window as any).minicodeEditor.problems() as { path: string; line: number; severity: string; message: string }[])
         .filter((p) => p.severity === 'error'),
     );
+  const original = await fileText(page, project, titleFile);
   await page.evaluate(() => {
     const editor = (window as any).monaco.editor.getEditors()[0];
     const model = editor.getModel();
@@ -110,11 +111,51 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
     expect.objectContaining({ path: titleFile, message: expect.stringContaining("not assignable to type 'number'") }),
   ]);
   await page.evaluate(() => (window as any).monaco.editor.getEditors()[0].trigger('e2e', 'undo', null));
-  await expect.poll(() => editorText(page)).toBe(await fileText(page, project, titleFile));
+  await expect.poll(() => editorText(page)).toBe(original);
+  // Autosave may have stored the broken line meanwhile; the undo is saved too.
+  await expect.poll(() => fileText(page, project, titleFile), { timeout: 30_000 }).toBe(original);
   await expect(page.getByTestId('save-state')).toHaveText('Saved');
   await expect.poll(errors, { timeout: 30_000 }).toEqual([]);
   const checked = await page.evaluate(() => (window as any).monaco.editor.getModels().map((m: any) => m.uri.path));
   expect(checked).toEqual(expect.arrayContaining(['/src/App.tsx', '/src/main.tsx', '/vite.config.ts']));
+
+  // Device sizes (issue 19): the app sees a phone's viewport, rotated, still
+  // after a reload; a custom size; back to fitting the pane.
+  const appWidth = async () => {
+    const frame = page.frame({ url: /\.preview\./ });
+    return frame ? frame.evaluate(() => window.innerWidth).catch(() => -1) : -1;
+  };
+  await page.getByTestId('preview-device').selectOption('phone');
+  await expect.poll(appWidth).toBe(390);
+  await expect(page.getByTestId('preview-size')).toContainText('390 × 844');
+  await shot(page, 'device-phone');
+  await page.getByTestId('preview-rotate').click();
+  await expect.poll(appWidth).toBe(844);
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('preview-device')).toHaveValue('phone');
+  await expect(page.getByTestId('preview-rotate')).toHaveAttribute('aria-pressed', 'true');
+  await expect.poll(appWidth, { timeout: 30_000 }).toBe(844);
+  await page.getByTestId('preview-device').selectOption('custom');
+  await page.getByTestId('preview-width').fill('500');
+  await page.getByTestId('preview-width').press('Enter');
+  await expect.poll(appWidth).toBe(500);
+  await expect(page.getByTestId('preview-size')).toContainText('500 × 390');
+  await page.getByTestId('preview-device').selectOption('fit');
+  await expect(page.getByTestId('preview-rotate')).toBeDisabled();
+  const paneWidth = await page.locator('.preview-frame-wrap').evaluate((el) => el.clientWidth);
+  await expect.poll(appWidth).toBe(paneWidth);
+  await expect(preview.getByText(title).first()).toBeVisible();
+  // Remembered per project: another project starts fitting the pane.
+  await page.getByTestId('preview-device').selectOption('tablet');
+  const otherProject = await createProject(page, uniqueName('sizes'));
+  const second = await page.context().newPage();
+  await second.goto(`/project/${otherProject}`);
+  await hydrated(second);
+  await expect(second.getByTestId('preview-device')).toHaveValue('fit');
+  await second.close();
+  await page.getByTestId('preview-device').selectOption('fit');
+  await openFile(page, titleFile);
 
   // Ask for a change in chat: the reply streams, the editor and preview follow.
   await page.getByTestId('prompt').fill('change the title to Hello Playwright');

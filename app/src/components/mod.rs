@@ -3,6 +3,7 @@
 pub mod chat;
 pub mod checkpoints;
 pub mod code_editor;
+pub mod device;
 pub mod editor;
 pub mod file_tree;
 pub mod markdown;

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use minicode::protocol::LogStream;
 
+use super::device::{CUSTOM_MAX, CUSTOM_MIN, Device, Viewport, clamp_custom};
 use super::workspace::Workspace;
 
 #[component]
@@ -41,6 +42,90 @@ pub fn PreviewPane() -> impl IntoView {
         n
     });
 
+    // The device the frame imitates, remembered per project.
+    let viewport = RwSignal::new(Viewport::default());
+    let project = ws.project;
+    Effect::new(move |_| {
+        if let Some(stored) = stored_viewport(project) {
+            viewport.set(stored);
+        }
+    });
+    Effect::new(move |first: Option<()>| {
+        let current = viewport.get();
+        if first.is_some() {
+            store_viewport(project, current);
+        }
+    });
+    // The room the frame has, measured as the pane changes size.
+    let wrap: NodeRef<leptos::html::Div> = NodeRef::new();
+    let room = RwSignal::new((0.0_f64, 0.0_f64));
+    Effect::new(move |_| {
+        if let Some(el) = wrap.get() {
+            observe_size(el, room);
+        }
+    });
+    // Margin around a device inside the pane.
+    const GAP: f64 = 16.0;
+    let scale = move || {
+        let (w, h) = room.get();
+        viewport
+            .get()
+            .scale(((w - GAP).max(0.0), (h - GAP).max(0.0)))
+    };
+    let box_style = move || match viewport.get().size() {
+        None => "flex: 1; width: 100%; height: 100%;".to_string(),
+        Some((w, h)) => {
+            let s = scale();
+            format!(
+                "flex: none; width: {:.0}px; height: {:.0}px; margin: {}px auto 0;",
+                f64::from(w) * s,
+                f64::from(h) * s,
+                GAP / 2.0
+            )
+        }
+    };
+    let frame_style = move || match viewport.get().size() {
+        None => "width: 100%; height: 100%;".to_string(),
+        Some((w, h)) => format!(
+            "width: {w}px; height: {h}px; transform: scale({}); transform-origin: 0 0;",
+            scale()
+        ),
+    };
+    let size_label = move || match viewport.get().size() {
+        None => String::new(),
+        Some((w, h)) => {
+            let s = scale();
+            if s < 0.999 {
+                format!("{w} × {h} · {:.0} %", s * 100.0)
+            } else {
+                format!("{w} × {h}")
+            }
+        }
+    };
+    let custom = move || matches!(viewport.get().device, Device::Custom { .. });
+    let set_custom = move |which: usize, value: String| {
+        let Ok(px) = value.trim().parse::<u32>() else {
+            return;
+        };
+        viewport.update(|v| {
+            if let Device::Custom { width, height } = &mut v.device {
+                // The fields show the rotated size: write back the side the
+                // user sees.
+                let sides = if v.rotated {
+                    [height, width]
+                } else {
+                    [width, height]
+                };
+                let [first, second] = sides;
+                if which == 0 {
+                    *first = clamp_custom(px);
+                } else {
+                    *second = clamp_custom(px);
+                }
+            }
+        });
+    };
+
     let src = path.clone();
     view! {
         <section class="preview-pane" aria-label="Preview">
@@ -53,7 +138,41 @@ pub fn PreviewPane() -> impl IntoView {
                 <a class="button ghost small" href=path.clone() target="_blank" rel="noopener"
                     data-testid="preview-open" title="Open in a new tab">"Open ↗"</a>
             </div>
-            <div class="preview-frame-wrap">
+            <div class="pane-title preview-devices">
+                <select class="small" data-testid="preview-device" aria-label="Device size"
+                    prop:value=move || viewport.get().device.key()
+                    on:change=move |e| {
+                        let key = event_target_value(&e);
+                        viewport.update(|v| {
+                            v.device = Device::from_key(&key, v.device);
+                            if v.device == Device::Fit {
+                                v.rotated = false;
+                            }
+                        });
+                    }>
+                    {Device::PRESETS.iter().map(|(d, label)| view! { <option value=d.key()>{*label}</option> }).collect_view()}
+                    <option value="custom">"Custom"</option>
+                </select>
+                <Show when=custom>
+                    <input type="number" class="device-side" data-testid="preview-width" aria-label="Width in pixels"
+                        min=CUSTOM_MIN max=CUSTOM_MAX
+                        prop:value=move || viewport.get().size().map(|(w, _)| w.to_string()).unwrap_or_default()
+                        on:change=move |e| set_custom(0, event_target_value(&e))/>
+                    <span class="muted small">"×"</span>
+                    <input type="number" class="device-side" data-testid="preview-height" aria-label="Height in pixels"
+                        min=CUSTOM_MIN max=CUSTOM_MAX
+                        prop:value=move || viewport.get().size().map(|(_, h)| h.to_string()).unwrap_or_default()
+                        on:change=move |e| set_custom(1, event_target_value(&e))/>
+                </Show>
+                <button type="button" class="button ghost small" data-testid="preview-rotate"
+                    title="Rotate" aria-label="Rotate the device"
+                    aria-pressed=move || viewport.get().rotated.to_string()
+                    disabled=move || viewport.get().device == Device::Fit
+                    on:click=move |_| viewport.update(|v| v.rotated = !v.rotated)>"⟲"</button>
+                <span class="muted small" data-testid="preview-size">{size_label}</span>
+            </div>
+            <div class="preview-frame-wrap" node_ref=wrap
+                class:device-mode=move || viewport.get().size().is_some()>
                 <Show when=has_app fallback=|| view! {
                     <p class="muted pad-s preview-empty" data-testid="preview-empty">"The preview appears here once the app is generated."</p>
                 }>
@@ -63,14 +182,70 @@ pub fn PreviewPane() -> impl IntoView {
                     // its own origin's storage, forms, dialogs, new tabs) and
                     // withholds the rest (top navigation, downloads without a
                     // click, pointer lock…).
-                    <iframe node_ref=frame src=src.clone() title="App preview" data-testid="preview-frame"
-                        sandbox="allow-scripts allow-same-origin allow-forms allow-modals allow-popups"></iframe>
+                    <div class="device-box" style=box_style>
+                        <iframe node_ref=frame src=src.clone() title="App preview" data-testid="preview-frame"
+                            style=frame_style
+                            sandbox="allow-scripts allow-same-origin allow-forms allow-modals allow-popups"></iframe>
+                    </div>
                 </Show>
             </div>
             <LogConsole/>
         </section>
     }
     .into_any()
+}
+
+/// The project's remembered viewport (browser only).
+fn stored_viewport(project: uuid::Uuid) -> Option<Viewport> {
+    #[cfg(feature = "hydrate")]
+    {
+        let storage = web_sys::window()?.local_storage().ok()??;
+        let text = storage
+            .get_item(&super::device::storage_key(project))
+            .ok()??;
+        Some(Viewport::from_stored(&text))
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = project;
+        None
+    }
+}
+
+fn store_viewport(project: uuid::Uuid, viewport: Viewport) {
+    #[cfg(feature = "hydrate")]
+    if let Some(Ok(Some(storage))) = web_sys::window().map(|w| w.local_storage()) {
+        let _ = storage.set_item(&super::device::storage_key(project), &viewport.to_stored());
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (project, viewport);
+}
+
+/// Keeps `room` at `el`'s inner size while it lives (a `ResizeObserver`:
+/// the pane changes size with the window and with the splitters).
+fn observe_size(el: leptos::web_sys::HtmlDivElement, room: RwSignal<(f64, f64)>) {
+    #[cfg(feature = "hydrate")]
+    {
+        use wasm_bindgen::JsCast;
+        use wasm_bindgen::prelude::Closure;
+        let target = el.clone();
+        let measure = move || {
+            room.set((
+                f64::from(target.client_width()),
+                f64::from(target.client_height()),
+            ));
+        };
+        measure();
+        let callback = Closure::<dyn Fn()>::new(measure);
+        if let Ok(observer) = web_sys::ResizeObserver::new(callback.as_ref().unchecked_ref()) {
+            observer.observe(&el);
+        }
+        // The observer and its callback live as long as the element: the
+        // page's, so this is one small closure per visit.
+        callback.forget();
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (el, room);
 }
 
 fn web_origin() -> Option<String> {
