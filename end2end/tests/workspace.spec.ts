@@ -1,5 +1,5 @@
 import { test, expect, type Page } from '@playwright/test';
-import { createProject, hydrated, register, uniqueName } from './helpers';
+import { createProject, hydrated, putFile, register, uniqueName } from './helpers';
 
 // The whole flow on the offline generator and the process sandbox: the
 // server runs a real `npm install` for the generated app, so the first
@@ -227,6 +227,30 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   await expect(preview.getByText('Edited By Hand').first()).toBeVisible({ timeout: 60_000 });
   await shot(page, 'hand-edit');
   expect(pageErrors).toEqual([]);
+
+  // The app's own runtime errors reach the console (issue 19): thrown in
+  // the preview by one of the app's files, shown with its place, a repeat
+  // counted on the same row; "Fix this error" asks the agent with it.
+  await putFile(page, project, 'src/boom.ts', "export function boom() {\n  throw new Error('Boom from the app');\n}\n");
+  const appFrame = () => page.frame({ url: /\.preview\./ })!;
+  await appFrame().evaluate(async () => {
+    const m = await import(/* @vite-ignore */ '/src/boom.ts');
+    setTimeout(m.boom);
+    setTimeout(m.boom);
+  });
+  const appError = page.getByTestId('app-error');
+  await expect(appError).toHaveCount(1);
+  await expect(appError).toContainText('Error: Boom from the app');
+  await expect(appError.getByTestId('app-error-source')).toHaveText(/^src\/boom\.ts:2:\d+$/);
+  await expect(appError.getByTestId('app-error-count')).toHaveText('×2');
+  await appError.getByTestId('app-error-fix').click();
+  await expect(page.getByTestId('user-message').last()).toContainText('Fix this error the app shows in the browser');
+  await expect(page.getByTestId('user-message').last()).toContainText('Boom from the app');
+  await expect(page.getByTestId('assistant-message').last()).toHaveAttribute('data-done', 'true', { timeout: 120_000 });
+  await appError.getByTestId('app-error-dismiss').click();
+  await expect(page.getByTestId('app-errors')).toHaveCount(0);
+  // Playwright sees the preview's errors too: only the two thrown on purpose.
+  expect(pageErrors).toEqual(['Boom from the app', 'Boom from the app']);
 
   // Someone else gets a 404 for both the page and the preview.
   const other = await browser.newContext();

@@ -62,6 +62,32 @@ async fn preview_runs_the_app_for_its_owner_only() {
     );
     let html = res.text().await.unwrap();
     assert!(html.contains("<div id=\"root\"></div>"), "{html}");
+    // minicode's error bridge is in the page, first in its head, served on
+    // the preview host (issue 19); the app's files do not have it.
+    let tag = html
+        .find("<script src=\"/__minicode/bridge.js\"></script>")
+        .expect("the bridge is in the page");
+    assert!(
+        tag < html.find("/src/main.tsx").unwrap(),
+        "before the app's scripts: {html}"
+    );
+    let bridge = owner
+        .preview(&format!("/preview/{pid}/__minicode/bridge.js"))
+        .await;
+    assert_eq!(bridge.status(), 200);
+    assert!(
+        bridge.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/javascript")
+    );
+    assert!(
+        bridge
+            .text()
+            .await
+            .unwrap()
+            .contains("minicode:runtime-error")
+    );
     assert!(
         html.contains("\"/@vite/client\""),
         "Vite serves at the preview host's root: {html}"

@@ -44,6 +44,12 @@ use ticket::{Claims, Kind};
 
 /// The path on a preview host that takes a ticket.
 pub const ENTER_PATH: &str = "/__minicode/enter";
+/// The path on a preview host of the bridge script (see `bridge.js`).
+pub const BRIDGE_PATH: &str = "/__minicode/bridge.js";
+/// The bridge, as every app page loads it: before the app's own scripts.
+const BRIDGE_TAG: &str = "<script src=\"/__minicode/bridge.js\"></script>";
+/// HTML pages larger than this pass through without the bridge.
+const BRIDGE_MAX_PAGE: usize = 4 << 20;
 /// The generated app may use images and fonts from anywhere, but runs its
 /// scripts only from its own origin, and may only be framed by minicode.
 pub fn preview_csp(frame_ancestors: &str) -> String {
@@ -245,6 +251,16 @@ async fn serve_preview(state: &AppState, project: Uuid, request: Request) -> Res
         .is_err()
     {
         return not_found();
+    }
+    if request.uri().path() == BRIDGE_PATH {
+        return (
+            [
+                (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+                (header::CACHE_CONTROL, "no-cache"),
+            ],
+            include_str!("bridge.js"),
+        )
+            .into_response();
     }
     match state.sandboxes.upstream(project) {
         Some(upstream) => {
@@ -466,12 +482,19 @@ async fn proxy_http(state: &AppState, upstream: SocketAddr, request: Request) ->
     match result {
         Ok(answer) => {
             let status = answer.status();
+            let mut headers = passed_response_headers(answer.headers());
+            let body = if is_plain_html(&headers) {
+                headers.remove(header::CONTENT_LENGTH);
+                with_bridge(answer).await
+            } else {
+                Body::from_stream(answer.bytes_stream())
+            };
             let mut response = Response::builder().status(status.as_u16());
             if let Some(h) = response.headers_mut() {
-                *h = passed_response_headers(answer.headers());
+                *h = headers;
             }
             response
-                .body(Body::from_stream(answer.bytes_stream()))
+                .body(body)
                 .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
         }
         Err(e) => {
@@ -483,6 +506,60 @@ async fn proxy_http(state: &AppState, upstream: SocketAddr, request: Request) ->
                 .into_response()
         }
     }
+}
+
+/// An HTML page sent as it is (not compressed): the bridge can go in.
+fn is_plain_html(headers: &HeaderMap) -> bool {
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("text/html"));
+    html && !headers.contains_key(header::CONTENT_ENCODING)
+}
+
+/// The page with the bridge's script tag added (see [`add_bridge`]); a page
+/// over [`BRIDGE_MAX_PAGE`] passes through as it is.
+async fn with_bridge(answer: reqwest::Response) -> Body {
+    use futures::StreamExt;
+    let mut stream = answer.bytes_stream();
+    let mut page = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let Ok(chunk) = chunk else {
+            return Body::from(page);
+        };
+        page.extend_from_slice(&chunk);
+        if page.len() > BRIDGE_MAX_PAGE {
+            let head = futures::stream::once(async move { Ok::<_, reqwest::Error>(page.into()) });
+            return Body::from_stream(head.chain(stream));
+        }
+    }
+    Body::from(add_bridge(&page))
+}
+
+/// Inserts the bridge's script tag right after `<head …>` (or `<html …>`,
+/// or at the start), so it runs before the app's own scripts.
+fn add_bridge(page: &[u8]) -> Vec<u8> {
+    let lower = page.to_ascii_lowercase();
+    let after_tag = |name: &[u8]| -> Option<usize> {
+        let start = lower
+            .windows(name.len())
+            .position(|w| w == name)
+            .filter(|&i| {
+                lower
+                    .get(i + name.len())
+                    .is_some_and(|c| *c == b'>' || c.is_ascii_whitespace())
+            })?;
+        let end = lower[start..].iter().position(|c| *c == b'>')?;
+        Some(start + end + 1)
+    };
+    let at = after_tag(b"<head")
+        .or_else(|| after_tag(b"<html"))
+        .unwrap_or(0);
+    let mut out = Vec::with_capacity(page.len() + BRIDGE_TAG.len());
+    out.extend_from_slice(&page[..at]);
+    out.extend_from_slice(BRIDGE_TAG.as_bytes());
+    out.extend_from_slice(&page[at..]);
+    out
 }
 
 /// One client for every preview request: keeps connections to dev servers alive.
@@ -610,5 +687,46 @@ async fn pipe(
     tokio::select! {
         () = to_upstream => {},
         () = to_client => {},
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bridged(page: &str) -> String {
+        String::from_utf8(add_bridge(page.as_bytes())).unwrap()
+    }
+
+    #[test]
+    fn the_bridge_goes_first_in_the_head() {
+        assert_eq!(
+            bridged("<!doctype html><html lang=\"en\"><HEAD>\n<title>x</title></head></html>"),
+            format!(
+                "<!doctype html><html lang=\"en\"><HEAD>{BRIDGE_TAG}\n<title>x</title></head></html>"
+            )
+        );
+        // `<header>` is not `<head>`; without a head, after `<html>`.
+        assert_eq!(
+            bridged("<html><body><header>h</header></body></html>"),
+            format!("<html>{BRIDGE_TAG}<body><header>h</header></body></html>")
+        );
+        assert_eq!(bridged("<p>bare</p>"), format!("{BRIDGE_TAG}<p>bare</p>"));
+        assert_eq!(bridged(""), BRIDGE_TAG);
+    }
+
+    #[test]
+    fn only_uncompressed_html_is_touched() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONTENT_TYPE,
+            "text/html; charset=utf-8".parse().unwrap(),
+        );
+        assert!(is_plain_html(&headers));
+        headers.insert(header::CONTENT_ENCODING, "gzip".parse().unwrap());
+        assert!(!is_plain_html(&headers));
+        let mut js = HeaderMap::new();
+        js.insert(header::CONTENT_TYPE, "text/javascript".parse().unwrap());
+        assert!(!is_plain_html(&js));
     }
 }
