@@ -192,8 +192,8 @@ fn now_us() -> u64 {
         .as_micros() as u64
 }
 
-/// CPU time (user + system, all threads) a process has used, in seconds.
-fn cpu_secs(pid: &str) -> f64 {
+/// CPU time (user, system; all threads) a process has used, in seconds.
+fn cpu_secs(pid: &str) -> (f64, f64) {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .ok()
         .and_then(|s| {
@@ -202,9 +202,9 @@ fn cpu_secs(pid: &str) -> f64 {
             let utime: f64 = fields.get(11)?.parse().ok()?;
             let stime: f64 = fields.get(12)?.parse().ok()?;
             // USER_HZ is 100 on Linux.
-            Some((utime + stime) / 100.0)
+            Some((utime / 100.0, stime / 100.0))
         })
-        .unwrap_or(0.0)
+        .unwrap_or((0.0, 0.0))
 }
 
 /// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
@@ -372,6 +372,8 @@ struct Row {
     rss_idle_mib: f64,
     rss_peak_mib: f64,
     server_cpu_us: f64,
+    /// The kernel's share of the server's CPU time.
+    server_sys_pct: f64,
     client_cpu_us: f64,
     load: String,
 }
@@ -435,7 +437,7 @@ async fn drive() {
     );
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} | {:.0} % | {:.2} | {} |",
             r.target.name(),
             r.sockets,
             r.connected,
@@ -455,6 +457,7 @@ async fn drive() {
             r.rss_idle_mib,
             r.rss_peak_mib,
             r.server_cpu_us,
+            r.server_sys_pct,
             r.client_cpu_us,
             r.load
         );
@@ -634,8 +637,14 @@ async fn measure(
             break;
         }
     }
-    let server_cpu = cpu_secs(&pid.to_string()) - cpu_before.0;
-    let client_cpu = cpu_secs("self") - cpu_before.1;
+    let server_after = cpu_secs(&pid.to_string());
+    let (server_user, server_sys) = (
+        server_after.0 - cpu_before.0.0,
+        server_after.1 - cpu_before.0.1,
+    );
+    let server_cpu = server_user + server_sys;
+    let client_after = cpu_secs("self");
+    let client_cpu = client_after.0 + client_after.1 - cpu_before.1.0 - cpu_before.1.1;
     let rss_peak = status_kib(pid, "VmHWM:");
     drop(server);
     stop.cancel();
@@ -674,6 +683,7 @@ async fn measure(
         rss_idle_mib: rss_idle as f64 / 1024.0,
         rss_peak_mib: rss_peak as f64 / 1024.0,
         server_cpu_us: server_cpu * 1e6 / frames.max(1) as f64,
+        server_sys_pct: 100.0 * server_sys / server_cpu.max(f64::MIN_POSITIVE),
         client_cpu_us: client_cpu * 1e6 / frames.max(1) as f64,
         load,
     }
