@@ -430,10 +430,10 @@ async fn drive() {
 
     println!();
     println!(
-        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | server RSS peak MiB | server CPU µs/frame | client CPU µs/frame | load avg |"
+        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | server RSS peak MiB | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
     );
     println!(
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &rows {
         println!(
