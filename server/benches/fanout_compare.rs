@@ -370,6 +370,7 @@ struct Row {
     max: f64,
     save_p50: f64,
     rss_idle_mib: f64,
+    rss_connect_peak_mib: f64,
     rss_peak_mib: f64,
     server_cpu_us: f64,
     /// The kernel's share of the server's CPU time.
@@ -430,14 +431,14 @@ async fn drive() {
 
     println!();
     println!(
-        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | server RSS peak MiB | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
+        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | server RSS peak connecting MiB | server RSS peak MiB | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
     );
     println!(
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.2} | {:.0} % | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} % | {:.2} | {} |",
             r.target.name(),
             r.sockets,
             r.connected,
@@ -455,6 +456,7 @@ async fn drive() {
             r.max,
             r.save_p50,
             r.rss_idle_mib,
+            r.rss_connect_peak_mib,
             r.rss_peak_mib,
             r.server_cpu_us,
             r.server_sys_pct,
@@ -575,6 +577,8 @@ async fn measure(
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = status_kib(pid, "VmRSS:");
+    // The peak so far is the connection burst's, not the saves'.
+    let rss_connect_peak = status_kib(pid, "VmHWM:");
     let load = load_average();
     let cpu_before = (cpu_secs(&pid.to_string()), cpu_secs("self"));
     // For attaching a profiler (`perf record -p`, `strace -c -p`) by hand.
@@ -681,6 +685,7 @@ async fn measure(
         max: pct(1.0),
         save_p50: save_ms.get(save_ms.len() / 2).copied().unwrap_or(f64::NAN),
         rss_idle_mib: rss_idle as f64 / 1024.0,
+        rss_connect_peak_mib: rss_connect_peak as f64 / 1024.0,
         rss_peak_mib: rss_peak as f64 / 1024.0,
         server_cpu_us: server_cpu * 1e6 / frames.max(1) as f64,
         server_sys_pct: 100.0 * server_sys / server_cpu.max(f64::MIN_POSITIVE),
