@@ -249,8 +249,32 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   await expect(page.getByTestId('assistant-message').last()).toHaveAttribute('data-done', 'true', { timeout: 120_000 });
   await appError.getByTestId('app-error-dismiss').click();
   await expect(page.getByTestId('app-errors')).toHaveCount(0);
-  // Playwright sees the preview's errors too: only the two thrown on purpose.
-  expect(pageErrors).toEqual(['Boom from the app', 'Boom from the app']);
+
+  // "Fix automatically": a new error goes to the agent by itself, once;
+  // when the same error comes back it is marked, not sent again.
+  const fixMessages = page.getByTestId('user-message').filter({ hasText: 'Fix this error the app shows in the browser' });
+  await expect(fixMessages).toHaveCount(1);
+  await page.getByTestId('autofix').check();
+  const throwAgain = () =>
+    appFrame().evaluate(async () => {
+      const m = await import(/* @vite-ignore */ '/src/boom.ts');
+      setTimeout(m.boom);
+    });
+  await throwAgain();
+  await expect(appError).toHaveAttribute('data-auto', 'sent', { timeout: 15_000 });
+  await expect(fixMessages).toHaveCount(2);
+  await expect(page.getByTestId('assistant-message').last()).toHaveAttribute('data-done', 'true', { timeout: 120_000 });
+  await throwAgain();
+  await expect(appError).toHaveAttribute('data-auto', 'cameback');
+  await expect(appError.getByTestId('app-error-note')).toContainText('not retried automatically');
+  await page.waitForTimeout(3_000);
+  await expect(fixMessages).toHaveCount(2);
+  // Playwright sees the preview's errors too: only those thrown on purpose.
+  expect(new Set(pageErrors)).toEqual(new Set(['Boom from the app']));
+  // The switch is remembered for the project.
+  await page.reload();
+  await hydrated(page);
+  await expect(page.getByTestId('autofix')).toBeChecked();
 
   // Someone else gets a 404 for both the page and the preview.
   const other = await browser.newContext();

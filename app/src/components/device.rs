@@ -2,6 +2,10 @@
 //! custom viewport (rotatable), scaled down to fit the pane when it is
 //! smaller, and remembered per project in the browser's local storage.
 
+// The server build renders these parts but runs none of their browser
+// logic: the viewport is read and kept in the browser's storage only.
+#![cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+
 /// What the preview frame imitates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Device {

@@ -1,5 +1,6 @@
 //! Pieces shared by several pages, and the workspace's parts by domain.
 
+pub mod app_errors;
 pub mod chat;
 pub mod checkpoints;
 pub mod code_editor;

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 use minicode::protocol::LogStream;
 
+use super::app_errors::{AppErrors, AutoFixSwitch, RuntimeError, listen};
 use super::device::{CUSTOM_MAX, CUSTOM_MIN, Device, Viewport, clamp_custom};
 use super::workspace::Workspace;
 
@@ -129,7 +130,7 @@ pub fn PreviewPane() -> impl IntoView {
     // The app's runtime errors, as its page reports them (see
     // `server/src/preview/bridge.js`).
     let errors = RwSignal::new(Vec::<RuntimeError>::new());
-    Effect::new(move |_| runtime::listen(frame, errors));
+    Effect::new(move |_| listen(frame, errors));
     // A new dev server (a restart, a new build): the old errors are gone.
     Effect::new(move |previous: Option<bool>| {
         let running = ws.server_running.get();
@@ -208,150 +209,6 @@ pub fn PreviewPane() -> impl IntoView {
     .into_any()
 }
 
-/// An error the app's page reported: one row per message and place, with
-/// how often it came. Everything in it is the app's text: shown as text,
-/// never as markup.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize)]
-pub struct RuntimeError {
-    /// `error`, `rejection`, `console` or `vite`.
-    pub kind: String,
-    pub message: String,
-    #[serde(default)]
-    pub stack: String,
-    /// `src/App.tsx:12:5`, when the stack names one of the app's files.
-    #[serde(default)]
-    pub source: String,
-    #[serde(default)]
-    pub count: u32,
-}
-
-/// Most rows kept; the oldest go first.
-const MAX_RUNTIME_ERRORS: usize = 20;
-/// Most characters of a report kept (the bridge cuts too, but the app can
-/// post anything itself).
-const MAX_REPORT_CHARS: usize = 4000;
-
-impl RuntimeError {
-    /// Reads a bridge message; `None` for anything else the page posts.
-    pub fn parse(data: &str) -> Option<RuntimeError> {
-        if data.len() > 4 * MAX_REPORT_CHARS {
-            return None;
-        }
-        let value: serde_json::Value = serde_json::from_str(data).ok()?;
-        if value.get("type")?.as_str()? != "minicode:runtime-error" {
-            return None;
-        }
-        let mut error: RuntimeError = serde_json::from_value(value).ok()?;
-        if !["error", "rejection", "console", "vite"].contains(&error.kind.as_str())
-            || error.message.trim().is_empty()
-        {
-            return None;
-        }
-        for text in [&mut error.message, &mut error.stack, &mut error.source] {
-            if let Some((at, _)) = text.char_indices().nth(MAX_REPORT_CHARS) {
-                text.truncate(at);
-            }
-        }
-        error.count = error.count.max(1);
-        Some(error)
-    }
-
-    fn key(&self) -> String {
-        format!("{}|{}|{}", self.kind, self.message, self.source)
-    }
-
-    /// What "Fix this error" sends to the chat agent.
-    fn prompt(&self) -> String {
-        let mut text = format!(
-            "Fix this error the app shows in the browser:\n{}",
-            self.message
-        );
-        if !self.source.is_empty() {
-            text.push_str(&format!("\nat {}", self.source));
-        }
-        if !self.stack.is_empty() {
-            text.push_str(&format!("\n\nStack:\n{}", self.stack));
-        }
-        text
-    }
-
-    /// Adds `new` to `list`: a repeat updates its row's count.
-    pub fn add(list: &mut Vec<RuntimeError>, new: RuntimeError) {
-        let key = new.key();
-        if let Some(row) = list.iter_mut().find(|r| r.key() == key) {
-            row.count = row.count.max(new.count).max(row.count + 1);
-            return;
-        }
-        list.push(new);
-        if list.len() > MAX_RUNTIME_ERRORS {
-            list.remove(0);
-        }
-    }
-}
-
-/// The window's `message` listener: one for the page's whole life, handing
-/// each report to the preview on screen if it comes from that preview's
-/// frame (any other window's messages are ignored).
-mod runtime {
-    use leptos::prelude::*;
-
-    use super::RuntimeError;
-
-    #[cfg(feature = "hydrate")]
-    type Current = (NodeRef<leptos::html::Iframe>, RwSignal<Vec<RuntimeError>>);
-
-    #[cfg(feature = "hydrate")]
-    thread_local! {
-        static CURRENT: std::cell::RefCell<Option<Current>> = const { std::cell::RefCell::new(None) };
-        static LISTENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-    }
-
-    pub fn listen(frame: NodeRef<leptos::html::Iframe>, errors: RwSignal<Vec<RuntimeError>>) {
-        #[cfg(feature = "hydrate")]
-        {
-            use wasm_bindgen::JsCast;
-            use wasm_bindgen::prelude::Closure;
-            CURRENT.with(|c| *c.borrow_mut() = Some((frame, errors)));
-            if LISTENING.with(|l| l.replace(true)) {
-                return;
-            }
-            let on_message =
-                Closure::<dyn Fn(web_sys::MessageEvent)>::new(|event: web_sys::MessageEvent| {
-                    let Some((frame, errors)) = CURRENT.with(|c| *c.borrow()) else {
-                        return;
-                    };
-                    let from_frame = frame
-                        .try_get_untracked()
-                        .flatten()
-                        .and_then(|iframe| iframe.content_window())
-                        .zip(event.source())
-                        .is_some_and(|(window, source)| js_sys::Object::is(&window, &source));
-                    if !from_frame {
-                        return;
-                    }
-                    if let Some(error) = event
-                        .data()
-                        .as_string()
-                        .as_deref()
-                        .and_then(RuntimeError::parse)
-                    {
-                        errors.try_update(|list| RuntimeError::add(list, error));
-                    }
-                });
-            if let Some(window) = web_sys::window() {
-                let _ = window.add_event_listener_with_callback(
-                    "message",
-                    on_message.as_ref().unchecked_ref(),
-                );
-            }
-            // Lives as long as the page (one listener, see LISTENING).
-            on_message.forget();
-        }
-        #[cfg(not(feature = "hydrate"))]
-        let _ = (frame, errors);
-    }
-}
-
 /// The project's remembered viewport (browser only).
 fn stored_viewport(project: uuid::Uuid) -> Option<Viewport> {
     #[cfg(feature = "hydrate")]
@@ -419,6 +276,7 @@ fn web_origin() -> Option<String> {
 fn LogConsole(errors: RwSignal<Vec<RuntimeError>>) -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let paused = RwSignal::new(false);
+    let auto = RwSignal::new(false);
     let list: NodeRef<leptos::html::Div> = NodeRef::new();
     Effect::new(move |_| {
         ws.logs.track();
@@ -433,43 +291,14 @@ fn LogConsole(errors: RwSignal<Vec<RuntimeError>>) -> impl IntoView {
             <div class="pane-title">
                 <span>"Console"</span>
                 <span class="muted small">{move || format!("{} lines", ws.logs.with(|l| l.len()))}</span>
+                <AutoFixSwitch auto=auto/>
                 <button type="button" class="button ghost small" data-testid="log-pause"
                     aria-pressed=move || paused.get().to_string()
                     on:click=move |_| paused.update(|p| *p = !*p)>
                     {move || if paused.get() { "Follow" } else { "Pause" }}
                 </button>
             </div>
-            <Show when=move || errors.with(|e| !e.is_empty())>
-                <ul class="app-errors" aria-label="The app's errors" data-testid="app-errors">
-                    <For
-                        each=move || errors.get()
-                        key=|e| (e.key(), e.count)
-                        children=move |e| {
-                            let key = e.key();
-                            let prompt = e.prompt();
-                            view! {
-                                <li class="app-error" data-testid="app-error" data-kind=e.kind.clone()>
-                                    <span class="app-error-text">
-                                        <strong>{e.message.clone()}</strong>
-                                        {(!e.source.is_empty()).then(|| view! {
-                                            " " <code data-testid="app-error-source">{e.source.clone()}</code>
-                                        })}
-                                        {(e.count > 1).then(|| view! {
-                                            " " <span class="muted small" data-testid="app-error-count">{format!("×{}", e.count)}</span>
-                                        })}
-                                    </span>
-                                    <button type="button" class="button small" data-testid="app-error-fix"
-                                        disabled=move || ws.busy()
-                                        on:click=move |_| ws.send_message(prompt.clone())>"Fix this error"</button>
-                                    <button type="button" class="button ghost small" aria-label="Dismiss"
-                                        data-testid="app-error-dismiss"
-                                        on:click=move |_| errors.update(|all| all.retain(|x| x.key() != key))>"×"</button>
-                                </li>
-                            }
-                        }
-                    />
-                </ul>
-            </Show>
+            <AppErrors errors=errors auto=auto/>
             <div class="log-lines" node_ref=list data-testid="sandbox-log" role="log">
                 <For
                     each=move || ws.logs.get()
@@ -506,53 +335,6 @@ fn is_warning(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn runtime_error_reports_are_checked_and_repeats_counted() {
-        let report = r#"{"type":"minicode:runtime-error","kind":"error","message":"Error: Boom","stack":"at x","source":"src/App.tsx:3:9","count":1}"#;
-        let error = RuntimeError::parse(report).unwrap();
-        assert_eq!(error.source, "src/App.tsx:3:9");
-        for junk in [
-            "not json",
-            r#"{"type":"other","kind":"error","message":"x"}"#,
-            r#"{"type":"minicode:runtime-error","kind":"evil","message":"x"}"#,
-            r#"{"type":"minicode:runtime-error","kind":"error","message":"  "}"#,
-            r#"{"type":"minicode:runtime-error","kind":"error"}"#,
-        ] {
-            assert_eq!(RuntimeError::parse(junk), None, "{junk}");
-        }
-        let long = format!(
-            r#"{{"type":"minicode:runtime-error","kind":"console","message":"{}"}}"#,
-            "é".repeat(MAX_REPORT_CHARS + 10)
-        );
-        let cut = RuntimeError::parse(&long).unwrap();
-        assert_eq!(cut.message.chars().count(), MAX_REPORT_CHARS);
-        assert_eq!(cut.count, 1);
-
-        let mut list = Vec::new();
-        RuntimeError::add(&mut list, error.clone());
-        RuntimeError::add(
-            &mut list,
-            RuntimeError {
-                count: 2,
-                ..error.clone()
-            },
-        );
-        assert_eq!(list.len(), 1);
-        assert_eq!(list[0].count, 2);
-        for n in 0..30 {
-            RuntimeError::add(
-                &mut list,
-                RuntimeError {
-                    message: format!("Error {n}"),
-                    ..error.clone()
-                },
-            );
-        }
-        assert_eq!(list.len(), MAX_RUNTIME_ERRORS);
-        assert_eq!(list.last().unwrap().message, "Error 29");
-        assert!(error.prompt().contains("Error: Boom\nat src/App.tsx:3:9"));
-    }
 
     #[test]
     fn npm_warnings_are_not_failures() {
