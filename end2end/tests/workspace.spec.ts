@@ -231,7 +231,9 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   // The app's own runtime errors reach the console (issue 19): thrown in
   // the preview by one of the app's files, shown with its place, a repeat
   // counted on the same row; "Fix this error" asks the agent with it.
-  await putFile(page, project, 'src/boom.ts', "export function boom() {\n  throw new Error('Boom from the app');\n}\n");
+  // Types first: the served code is shorter than the file, so the place
+  // shown (line 6) is only right if it is mapped back through the source map.
+  await putFile(page, project, 'src/boom.ts', "type Boom = {\n  reason: string;\n};\n\nexport function boom(): Boom {\n  throw new Error('Boom from the app');\n}\n");
   const appFrame = () => page.frame({ url: /\.preview\./ })!;
   await appFrame().evaluate(async () => {
     const m = await import(/* @vite-ignore */ '/src/boom.ts');
@@ -241,7 +243,7 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   const appError = page.getByTestId('app-error');
   await expect(appError).toHaveCount(1);
   await expect(appError).toContainText('Error: Boom from the app');
-  await expect(appError.getByTestId('app-error-source')).toHaveText(/^src\/boom\.ts:2:\d+$/);
+  await expect(appError.getByTestId('app-error-source')).toHaveText(/^src\/boom\.ts:6:\d+$/);
   await expect(appError.getByTestId('app-error-count')).toHaveText('×2');
   await appError.getByTestId('app-error-fix').click();
   await expect(page.getByTestId('user-message').last()).toContainText('Fix this error the app shows in the browser');

@@ -40,14 +40,85 @@
     return where;
   }
 
+  // Vite serves each module with an inline source map: the place in the
+  // served code is mapped back to the line and column the user wrote.
+  var BASE64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  function decodeSegment(text) {
+    var values = [];
+    var value = 0;
+    var shift = 0;
+    for (var i = 0; i < text.length; i++) {
+      var digit = BASE64.indexOf(text[i]);
+      if (digit < 0) return null;
+      value += (digit & 31) << shift;
+      if (digit & 32) {
+        shift += 5;
+      } else {
+        values.push(value & 1 ? -(value >>> 1) : value >>> 1);
+        value = 0;
+        shift = 0;
+      }
+    }
+    return values;
+  }
+  function originalPlace(map, line, column) {
+    var lines = String(map.mappings || '').split(';');
+    var state = [0, 0, 0, 0];
+    var best = null;
+    for (var l = 0; l < lines.length && l < line; l++) {
+      var generatedColumn = 0;
+      var segments = lines[l] ? lines[l].split(',') : [];
+      for (var k = 0; k < segments.length; k++) {
+        var v = decodeSegment(segments[k]);
+        if (!v || !v.length) continue;
+        generatedColumn += v[0];
+        if (v.length >= 4) {
+          state[0] += v[1]; state[1] += v[2]; state[2] += v[3];
+          if (l === line - 1 && generatedColumn <= column - 1) best = [state[1] + 1, state[2] + 1];
+        }
+      }
+    }
+    return best;
+  }
+  // One fetch per module for the page's life.
+  var maps = Object.create(null);
+  function sourceMap(file) {
+    if (!maps[file]) {
+      maps[file] = fetch(location.origin + '/' + file, { credentials: 'same-origin' })
+        .then(function (res) { return res.text(); })
+        .then(function (code) {
+          var found = code.match(/\/\/# sourceMappingURL=data:application\/json;(?:charset=utf-8;)?base64,([A-Za-z0-9+\/=]+)\s*$/);
+          return found ? JSON.parse(atob(found[1])) : null;
+        })
+        .catch(function () { return null; });
+    }
+    return maps[file];
+  }
+  function mapSource(source, done) {
+    var m = source.match(/^(.*):(\d+):(\d+)$/);
+    if (!m || !window.fetch) return done(source);
+    sourceMap(m[1]).then(function (map) {
+      var place = map && originalPlace(map, Number(m[2]), Number(m[3]));
+      done(place ? m[1] + ':' + place[0] + ':' + place[1] : source);
+    }, function () { done(source); });
+  }
+
   function report(kind, message, stack, file, line, column) {
-    var source = sourceOf(stack, file, line, column);
-    var key = kind + '|' + message + '|' + source;
     var now = Date.now();
-    seen[key] = (seen[key] || 0) + 1;
     sent = sent.filter(function (t) { return now - t < WINDOW_MS; });
     if (sent.length >= BURST) return;
     sent.push(now);
+    var where = sourceOf(stack, file, line, column);
+    if (where) {
+      mapSource(where, function (mapped) { send(kind, message, stack, mapped); });
+    } else {
+      send(kind, message, stack, '');
+    }
+  }
+
+  function send(kind, message, stack, source) {
+    var key = kind + '|' + message + '|' + source;
+    seen[key] = (seen[key] || 0) + 1;
     try {
       window.parent.postMessage(JSON.stringify({
         type: 'minicode:runtime-error',
