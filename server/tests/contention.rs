@@ -37,6 +37,21 @@ impl Locker {
     }
 }
 
+/// `n` users named `<prefix><i>`, each with a project: their clients and
+/// project ids.
+async fn owners(app: &TestApp, prefix: &str, n: usize) -> Vec<(common::Client, String)> {
+    let mut owners = Vec::new();
+    for i in 0..n {
+        let client = app.user(&format!("{prefix}{i}")).await;
+        let pid = client.project("Busy").await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        owners.push((client, pid));
+    }
+    owners
+}
+
 #[tokio::test]
 async fn a_save_that_cannot_get_the_lock_is_refused_whole_with_503() {
     let app = spawn_with(&["--db-lock-wait-ms", "200"]).await;
@@ -172,15 +187,7 @@ async fn a_burst_of_saves_on_a_saturated_runtime_is_stored_whole() {
     const USERS: usize = 4;
     const SAVES: usize = 60;
     let app = spawn_with(&["--db-lock-wait-ms", "10000"]).await;
-    let mut owners = Vec::new();
-    for n in 0..USERS {
-        let client = app.user(&format!("burst{n}")).await;
-        let pid = client.project("Burst").await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        owners.push((client, pid));
-    }
+    let owners = owners(&app, "burst", USERS).await;
     // CPU-bound work on the same runtime: every request waits its turn.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let spinners: Vec<_> = (0..4)
@@ -271,15 +278,7 @@ async fn a_burst_of_saves_on_a_saturated_runtime_is_stored_whole() {
 async fn many_writers_at_once_are_queued_not_refused() {
     const WRITERS: usize = 16;
     let app = spawn_with(&["--db-lock-wait-ms", "1000"]).await;
-    let mut owners = Vec::new();
-    for n in 0..WRITERS {
-        let client = app.user(&format!("writer{n}")).await;
-        let pid = client.project("Writer").await["id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        owners.push((client, pid));
-    }
+    let owners = owners(&app, "writer", WRITERS).await;
     let started = Instant::now();
     let writers = owners.iter().map(|(client, pid)| async move {
         let mut statuses = Vec::new();

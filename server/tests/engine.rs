@@ -109,6 +109,29 @@ async fn connect(app: &TestApp, project: &str, token: &str) -> Socket {
 }
 
 /// The next JSON text frame (pings are answered by the library).
+/// A socket on the project (past its greeting), then a generation of
+/// `description` started over REST.
+async fn generate_watched(
+    app: &TestApp,
+    client: &Client,
+    pid: &str,
+    token: &str,
+    description: &str,
+) -> Socket {
+    let mut socket = connect(app, pid, token).await;
+    next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/generate"),
+            &json!({ "description": description }),
+        )
+        .await;
+    assert_eq!(res.status(), 202);
+    socket
+}
+
 async fn next_frame(socket: &mut Socket, limit: Duration) -> Option<Value> {
     let deadline = Instant::now() + limit;
     loop {
@@ -919,17 +942,7 @@ async fn a_model_file_where_a_file_is_is_skipped_and_not_stored() {
         ("notes".into(), "a file".into()),
         ("notes/today.md".into(), "inside a file".into()),
     ])));
-    let mut socket = connect(&app, &pid, &token).await;
-    next_frame(&mut socket, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let res = client
-        .post(
-            &format!("/api/projects/{pid}/generate"),
-            &json!({"description": "notes"}),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
+    let mut socket = generate_watched(&app, &client, &pid, &token, "notes").await;
     let frames = until(&mut socket, "files_written", Duration::from_secs(30)).await;
     let refused = frames
         .iter()
@@ -1055,17 +1068,7 @@ async fn a_cut_off_answer_is_continued_and_missing_files_are_asked_for_again() {
     fake.push(text_reply("wo\nEOF\n"));
     fake.push(text_reply(&heredocs(&[("b.txt".into(), "bee\n".into())])));
     fake.push(text_reply(&heredocs(&[("c.txt".into(), "sea\n".into())])));
-    let mut socket = connect(&app, &pid, &token).await;
-    next_frame(&mut socket, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let res = client
-        .post(
-            &format!("/api/projects/{pid}/generate"),
-            &json!({"description": "three files"}),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
+    let mut socket = generate_watched(&app, &client, &pid, &token, "three files").await;
     let frames = until(&mut socket, "files_written", Duration::from_secs(30)).await;
     assert_eq!(frames.last().unwrap()["payload"]["count"], 3, "{frames:?}");
     client
@@ -1185,17 +1188,7 @@ async fn reasoning_text_is_never_read_as_a_plan_or_a_file() {
         "<think>\nI could write:\ncat > wrong.txt << 'EOF'\nnope\nEOF\nBetter not.\n</think>\n\
          cat > a.txt << 'EOF'\nright\nEOF\n",
     ));
-    let mut socket = connect(&app, &pid, &token).await;
-    next_frame(&mut socket, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let res = client
-        .post(
-            &format!("/api/projects/{pid}/generate"),
-            &json!({"description": "one file"}),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
+    let mut socket = generate_watched(&app, &client, &pid, &token, "one file").await;
     let frames = until(&mut socket, "files_written", Duration::from_secs(30)).await;
     assert!(
         frames.iter().all(|f| f["payload"]["path"] != "wrong.txt"),
@@ -1236,17 +1229,7 @@ async fn a_package_installed_without_a_version_is_pinned_to_what_was_installed()
         "{}Now the id helper:\n\n```bash\nnpm install nanoid\n```\n",
         heredocs(&fixture)
     )));
-    let mut socket = connect(&app, &pid, &token).await;
-    next_frame(&mut socket, Duration::from_secs(5))
-        .await
-        .unwrap();
-    let res = client
-        .post(
-            &format!("/api/projects/{pid}/generate"),
-            &json!({"description": "an app with ids"}),
-        )
-        .await;
-    assert_eq!(res.status(), 202);
+    let mut socket = generate_watched(&app, &client, &pid, &token, "an app with ids").await;
     let frames = until(&mut socket, "generation_complete", Duration::from_secs(240)).await;
     assert_eq!(
         frames.last().unwrap()["type"],
