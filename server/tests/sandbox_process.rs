@@ -71,6 +71,19 @@ async fn preview_runs_the_app_for_its_owner_only() {
         tag < html.find("/src/main.tsx").unwrap(),
         "before the app's scripts: {html}"
     );
+    // A page the browser has is a 304 without a body, bridge or not.
+    let page_url = format!("{}/", owner.preview_origin(&pid));
+    let first = owner.http.get(&page_url).send().await.unwrap();
+    let etag = first.headers()["etag"].clone();
+    let again = owner
+        .http
+        .get(&page_url)
+        .header("if-none-match", etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+    assert!(again.bytes().await.unwrap().is_empty());
     let bridge = owner
         .preview(&format!("/preview/{pid}/__minicode/bridge.js"))
         .await;

@@ -483,7 +483,10 @@ async fn proxy_http(state: &AppState, upstream: SocketAddr, request: Request) ->
         Ok(answer) => {
             let status = answer.status();
             let mut headers = passed_response_headers(answer.headers());
-            let body = if is_plain_html(&headers) {
+            // Only a page with a body (not a 304, not a HEAD's answer).
+            let page =
+                status == reqwest::StatusCode::OK && parts.method != axum::http::Method::HEAD;
+            let body = if page && is_plain_html(&headers) {
                 headers.remove(header::CONTENT_LENGTH);
                 with_bridge(answer).await
             } else {
