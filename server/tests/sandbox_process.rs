@@ -62,14 +62,32 @@ async fn preview_runs_the_app_for_its_owner_only() {
     );
     let html = res.text().await.unwrap();
     assert!(html.contains("<div id=\"root\"></div>"), "{html}");
-    // minicode's error bridge is in the page, first in its head, served on
-    // the preview host (issue 19); the app's files do not have it.
-    let tag = html
-        .find("<script src=\"/__minicode/bridge.js\"></script>")
+    // minicode's error bridge is inlined in the page, first in its head,
+    // before the app's scripts (issue 19); the app's files do not have it.
+    let head = html.find("<head>").expect("a head") + "<head>".len();
+    assert!(
+        html[head..].starts_with("<script>// minicode's bridge"),
+        "first in the head: {html}"
+    );
+    let bridge = html
+        .find("minicode:runtime-error")
         .expect("the bridge is in the page");
     assert!(
-        tag < html.find("/src/main.tsx").unwrap(),
+        bridge < html.find("/src/main.tsx").unwrap(),
         "before the app's scripts: {html}"
+    );
+    let stored: Value = owner
+        .get(&format!("/api/projects/{pid}/files/index.html"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        !stored["data"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("minicode"),
+        "never in the app's files"
     );
     // A page the browser has is a 304 without a body, bridge or not.
     let page_url = format!("{}/", owner.preview_origin(&pid));
@@ -84,23 +102,6 @@ async fn preview_runs_the_app_for_its_owner_only() {
         .unwrap();
     assert_eq!(again.status(), 304);
     assert!(again.bytes().await.unwrap().is_empty());
-    let bridge = owner
-        .preview(&format!("/preview/{pid}/__minicode/bridge.js"))
-        .await;
-    assert_eq!(bridge.status(), 200);
-    assert!(
-        bridge.headers()["content-type"]
-            .to_str()
-            .unwrap()
-            .starts_with("text/javascript")
-    );
-    assert!(
-        bridge
-            .text()
-            .await
-            .unwrap()
-            .contains("minicode:runtime-error")
-    );
     assert!(
         html.contains("\"/@vite/client\""),
         "Vite serves at the preview host's root: {html}"
