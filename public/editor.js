@@ -218,6 +218,12 @@
       });
       editor.revealLine(model.getLineCount());
     },
+    revealLine: function (line) {
+      if (!editor || !editor.getModel()) return;
+      editor.setPosition({ lineNumber: line, column: 1 });
+      editor.revealLineInCenter(line);
+      editor.focus();
+    },
     getValue: function () { return editor && editor.getModel() ? editor.getValue() : ''; },
     setReadOnly: function (readOnly) {
       if (editor) editor.updateOptions({ readOnly: readOnly });

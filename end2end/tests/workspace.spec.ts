@@ -7,6 +7,8 @@ import { createProject, hydrated, putFile, register, uniqueName } from './helper
 const FIRST_PREVIEW = 240_000;
 const RUN_DONE = 300_000;
 
+const escapeRe = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
 const shot = (page: Page, name: string) =>
   page.screenshot({ path: `screenshots/${name}.png` });
 
@@ -156,6 +158,29 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   await second.close();
   await page.getByTestId('preview-device').selectOption('fit');
   await openFile(page, titleFile);
+
+  // Select mode (issue 19): a click in the app picks its title instead of
+  // reaching the app; the panel names the element and the line it is
+  // written on; Open in editor goes there; Ask in chat fills the prompt.
+  const titleLine = (await fileText(page, project, titleFile)).split('\n').findIndex((l) => l.includes('<h1')) + 1;
+  expect(titleLine).toBeGreaterThan(0);
+  await page.getByTestId('preview-select').click();
+  await expect(page.getByTestId('preview-select')).toHaveAttribute('aria-pressed', 'true');
+  await preview.getByText(title).first().click();
+  const picked = page.getByTestId('picked');
+  await expect(picked.getByTestId('picked-tag')).toHaveText('<h1>');
+  await expect(picked.getByTestId('picked-source')).toHaveText(new RegExp(`^${escapeRe(titleFile)}:${titleLine}:\\d+$`));
+  await expect(page.getByTestId('preview-select')).toHaveAttribute('aria-pressed', 'false');
+  await picked.getByTestId('picked-open').click();
+  await expect(page.getByTestId('open-file')).toHaveText(titleFile);
+  await page.getByTestId('tab-checkpoints').click();
+  await picked.getByTestId('picked-ask').click();
+  await expect(page.getByTestId('prompt')).toBeVisible();
+  const place = `${escapeRe(titleFile)}:${titleLine}:\\d+`;
+  await expect(page.getByTestId('prompt')).toHaveValue(new RegExp(`^About the <h1> \u201c${escapeRe(title)}\u201d in ${place}: $`));
+  await page.getByTestId('prompt').fill('');
+  await picked.getByTestId('picked-close').click();
+  await expect(picked).toHaveCount(0);
 
   // Ask for a change in chat: the reply streams, the editor and preview follow.
   await page.getByTestId('prompt').fill('change the title to Hello Playwright');

@@ -286,38 +286,62 @@ fn auto_key(project: uuid::Uuid) -> String {
     format!("minicode.autofix.{project}")
 }
 
+/// What the preview's bridge talks to: the frame it must come from, and
+/// where its messages go.
+#[derive(Clone, Copy)]
+pub struct BridgeSinks {
+    pub frame: NodeRef<leptos::html::Iframe>,
+    pub errors: RwSignal<Vec<RuntimeError>>,
+    pub picked: RwSignal<Option<super::pick::Picked>>,
+    /// Select mode is on (the page turns it off after a pick or Escape).
+    pub selecting: RwSignal<bool>,
+}
+
 /// The window's `message` listener: one for the page's whole life, handing
-/// each report to the preview on screen if it comes from that preview's
+/// each message to the preview on screen if it comes from that preview's
 /// frame (any other window's messages are ignored).
 mod runtime {
-    use leptos::prelude::*;
-
-    use super::RuntimeError;
-
-    #[cfg(feature = "hydrate")]
-    type Current = (NodeRef<leptos::html::Iframe>, RwSignal<Vec<RuntimeError>>);
+    use super::{BridgeSinks, RuntimeError};
+    use crate::components::pick::Picked;
 
     #[cfg(feature = "hydrate")]
     thread_local! {
-        static CURRENT: std::cell::RefCell<Option<Current>> = const { std::cell::RefCell::new(None) };
+        static CURRENT: std::cell::RefCell<Option<BridgeSinks>> = const { std::cell::RefCell::new(None) };
         static LISTENING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
     }
 
-    pub fn listen(frame: NodeRef<leptos::html::Iframe>, errors: RwSignal<Vec<RuntimeError>>) {
+    /// Hands one message from the frame to its sink.
+    pub fn deliver(sinks: BridgeSinks, data: &str) {
+        use leptos::prelude::*;
+        if let Some(error) = RuntimeError::parse(data) {
+            sinks
+                .errors
+                .try_update(|list| RuntimeError::add(list, error));
+        } else if let Some(picked) = Picked::parse(data) {
+            sinks.picked.try_set(Some(picked));
+            sinks.selecting.try_set(false);
+        } else if data.contains("\"minicode:select-ended\"") {
+            sinks.selecting.try_set(false);
+        }
+    }
+
+    pub fn listen(sinks: BridgeSinks) {
         #[cfg(feature = "hydrate")]
         {
+            use leptos::prelude::*;
             use wasm_bindgen::JsCast;
             use wasm_bindgen::prelude::Closure;
-            CURRENT.with(|c| *c.borrow_mut() = Some((frame, errors)));
+            CURRENT.with(|c| *c.borrow_mut() = Some(sinks));
             if LISTENING.with(|l| l.replace(true)) {
                 return;
             }
             let on_message =
                 Closure::<dyn Fn(web_sys::MessageEvent)>::new(|event: web_sys::MessageEvent| {
-                    let Some((frame, errors)) = CURRENT.with(|c| *c.borrow()) else {
+                    let Some(sinks) = CURRENT.with(|c| *c.borrow()) else {
                         return;
                     };
-                    let from_frame = frame
+                    let from_frame = sinks
+                        .frame
                         .try_get_untracked()
                         .flatten()
                         .and_then(|iframe| iframe.content_window())
@@ -326,13 +350,8 @@ mod runtime {
                     if !from_frame {
                         return;
                     }
-                    if let Some(error) = event
-                        .data()
-                        .as_string()
-                        .as_deref()
-                        .and_then(RuntimeError::parse)
-                    {
-                        errors.try_update(|list| RuntimeError::add(list, error));
+                    if let Some(data) = event.data().as_string() {
+                        deliver(sinks, &data);
                     }
                 });
             if let Some(window) = web_sys::window() {
@@ -345,7 +364,7 @@ mod runtime {
             on_message.forget();
         }
         #[cfg(not(feature = "hydrate"))]
-        let _ = (frame, errors);
+        let _ = sinks;
     }
 }
 

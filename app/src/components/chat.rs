@@ -165,6 +165,20 @@ pub fn ChatPane() -> impl IntoView {
     let prompt = RwSignal::new(String::new());
     let new_build = RwSignal::new(false);
     let list: NodeRef<leptos::html::Div> = NodeRef::new();
+    let input: NodeRef<leptos::html::Textarea> = NodeRef::new();
+
+    // "Ask in chat" from elsewhere on the page: the prompt takes the text,
+    // ready to be finished.
+    Effect::new(move |_| {
+        let (n, text) = ws.chat_draft.get();
+        if n == 0 {
+            return;
+        }
+        prompt.set(text);
+        if let Some(el) = input.get() {
+            let _ = el.focus();
+        }
+    });
 
     // Keep the newest message in view as replies stream.
     Effect::new(move |_| {
@@ -254,7 +268,7 @@ pub fn ChatPane() -> impl IntoView {
             <UsageLine/>
             <form class="prompt" on:submit=move |e| { e.prevent_default(); submit(); }>
                 <label class="sr-only" for="prompt-input">"Message"</label>
-                <textarea id="prompt-input" rows="3" data-testid="prompt"
+                <textarea id="prompt-input" rows="3" data-testid="prompt" node_ref=input
                     placeholder=move || if generates() { "Describe the app to build…" } else { "Ask for a change…" }
                     prop:value=move || prompt.get()
                     on:input=move |e| prompt.set(event_target_value(&e))

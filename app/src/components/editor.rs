@@ -82,6 +82,14 @@ pub fn sync_file(path: &str, text: &str) {
     let _ = (path, text);
 }
 
+/// Puts the cursor on `line` of the shown file and scrolls it into view.
+pub fn reveal_line(line: u32) {
+    #[cfg(feature = "hydrate")]
+    bridge::call("revealLine", &[line.into()]);
+    #[cfg(not(feature = "hydrate"))]
+    let _ = line;
+}
+
 /// A deleted file leaves the checker.
 pub fn drop_file(path: &str) {
     #[cfg(feature = "hydrate")]

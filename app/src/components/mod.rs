@@ -8,6 +8,7 @@ pub mod device;
 pub mod editor;
 pub mod file_tree;
 pub mod markdown;
+pub mod pick;
 pub mod preview;
 pub mod project_settings;
 pub mod usage;

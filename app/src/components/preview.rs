@@ -3,8 +3,9 @@
 use leptos::prelude::*;
 use minicode::protocol::LogStream;
 
-use super::app_errors::{AppErrors, AutoFixSwitch, RuntimeError, listen};
+use super::app_errors::{AppErrors, AutoFixSwitch, BridgeSinks, RuntimeError, listen};
 use super::device::{CUSTOM_MAX, CUSTOM_MIN, Device, Viewport, clamp_custom};
+use super::pick::{Picked, PickedPanel};
 use super::workspace::Workspace;
 
 #[component]
@@ -130,7 +131,23 @@ pub fn PreviewPane() -> impl IntoView {
     // The app's runtime errors, as its page reports them (see
     // `server/src/preview/bridge.js`).
     let errors = RwSignal::new(Vec::<RuntimeError>::new());
-    Effect::new(move |_| listen(frame, errors));
+    // Select mode, and the element it picked.
+    let selecting = RwSignal::new(false);
+    let picked = RwSignal::new(None::<Picked>);
+    Effect::new(move |_| {
+        listen(BridgeSinks {
+            frame,
+            errors,
+            picked,
+            selecting,
+        })
+    });
+    // The page in the frame hears whether to select (again after a reload).
+    let tell_frame = move || post_to_frame(frame, selecting.get_untracked());
+    Effect::new(move |_| {
+        selecting.track();
+        tell_frame();
+    });
     // A new dev server (a restart, a new build): the old errors are gone.
     Effect::new(move |previous: Option<bool>| {
         let running = ws.server_running.get();
@@ -149,6 +166,11 @@ pub fn PreviewPane() -> impl IntoView {
                     on:click=move |_| reload()>"⟳"</button>
                 <input class="preview-url" readonly aria-label="Preview address" data-testid="preview-url"
                     prop:value=move || full_url.get()/>
+                <button type="button" class="button ghost small" data-testid="preview-select"
+                    title="Pick an element of the app (Escape to stop)"
+                    aria-pressed=move || selecting.get().to_string()
+                    disabled=move || !has_app()
+                    on:click=move |_| selecting.update(|s| *s = !*s)>"Select"</button>
                 <a class="button ghost small" href=path.clone() target="_blank" rel="noopener"
                     data-testid="preview-open" title="Open in a new tab">"Open ↗"</a>
             </div>
@@ -198,15 +220,32 @@ pub fn PreviewPane() -> impl IntoView {
                     // click, pointer lock…).
                     <div class="device-box" style=box_style>
                         <iframe node_ref=frame src=src.clone() title="App preview" data-testid="preview-frame"
-                            style=frame_style
+                            style=frame_style on:load=move |_| tell_frame()
                             sandbox="allow-scripts allow-same-origin allow-forms allow-modals allow-popups"></iframe>
                     </div>
                 </Show>
             </div>
+            <PickedPanel picked=picked/>
             <LogConsole errors=errors/>
         </section>
     }
     .into_any()
+}
+
+/// Tells the page in the frame to start or stop Select mode (its bridge
+/// listens to its parent only).
+fn post_to_frame(frame: NodeRef<leptos::html::Iframe>, selecting: bool) {
+    #[cfg(feature = "hydrate")]
+    if let Some(window) = frame
+        .try_get_untracked()
+        .flatten()
+        .and_then(|iframe| iframe.content_window())
+    {
+        let message = serde_json::json!({"type": "minicode:select", "on": selecting}).to_string();
+        let _ = window.post_message(&message.into(), "*");
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (frame, selecting);
 }
 
 /// The project's remembered viewport (browser only).

@@ -78,6 +78,12 @@ fn WorkspaceView(project: Project) -> impl IntoView {
     provide_context(ws);
     let project = RwSignal::new(project);
     let tab = RwSignal::new(LeftTab::Chat);
+    // "Ask in chat" shows the chat.
+    Effect::new(move |_| {
+        if ws.chat_draft.with(|(n, _)| *n > 0) {
+            tab.set(LeftTab::Chat);
+        }
+    });
     let left = RwSignal::new(28.0_f64);
     let right = RwSignal::new(34.0_f64);
     let panes: NodeRef<leptos::html::Div> = NodeRef::new();

@@ -161,6 +161,95 @@
     return consoleError.apply(this, arguments);
   };
 
+  // Select mode: the workspace asks (a message from the parent window
+  // only); hovering outlines an element, a click picks it instead of
+  // reaching the app. Where it was written comes from React's development
+  // build: the element's creation stack (React 19) or `_debugSource`
+  // (React 18), mapped back through the module's source map.
+  var selecting = false;
+  var outline = null;
+  function setSelecting(on, tell) {
+    if (tell && selecting && !on) {
+      try { window.parent.postMessage(JSON.stringify({ type: 'minicode:select-ended' }), '*'); } catch (e) { /* gone */ }
+    }
+    selecting = on;
+    document.documentElement.style.cursor = on ? 'crosshair' : '';
+    if (!on && outline) { outline.remove(); outline = null; }
+  }
+  function highlight(el) {
+    if (!outline) {
+      outline = document.createElement('div');
+      outline.setAttribute('data-minicode', 'outline');
+      outline.style.cssText = 'position:fixed;pointer-events:none;z-index:2147483647;' +
+        'outline:2px solid #6d5dfc;background:rgba(109,93,252,.12);border-radius:2px;transition:all 40ms';
+      document.documentElement.appendChild(outline);
+    }
+    var r = el.getBoundingClientRect();
+    outline.style.left = r.left + 'px';
+    outline.style.top = r.top + 'px';
+    outline.style.width = r.width + 'px';
+    outline.style.height = r.height + 'px';
+  }
+  function fiberOf(el) {
+    for (var key in el) {
+      if (key.indexOf('__reactFiber$') === 0) return el[key];
+    }
+    return null;
+  }
+  function placeOf(el, done) {
+    var fiber = fiberOf(el);
+    if (fiber && fiber._debugSource && fiber._debugSource.fileName) {
+      var d = fiber._debugSource;
+      var at = d.fileName.lastIndexOf('/src/');
+      return done(at >= 0 ? d.fileName.slice(at + 1) + ':' + d.lineNumber + ':' + (d.columnNumber || 1) : '');
+    }
+    var stack = fiber && fiber._debugStack && fiber._debugStack.stack;
+    var where = stack ? sourceOf(stack) : '';
+    if (!where) return done('');
+    mapSource(where, done);
+  }
+  function pick(el) {
+    setSelecting(false, true);
+    var style = window.getComputedStyle(el);
+    placeOf(el, function (source) {
+      try {
+        window.parent.postMessage(JSON.stringify({
+          type: 'minicode:picked',
+          tag: el.tagName.toLowerCase(),
+          text: clip((el.textContent || '').replace(/\s+/g, ' ').trim(), 120),
+          source: clip(source, 300),
+          color: style.color,
+          background: style.backgroundColor,
+          fontSize: style.fontSize,
+          padding: style.padding,
+        }), '*');
+      } catch (e) { /* the workspace is gone */ }
+    });
+  }
+  window.addEventListener('message', function (event) {
+    if (event.source !== window.parent || typeof event.data !== 'string') return;
+    var message;
+    try { message = JSON.parse(event.data); } catch (e) { return; }
+    if (message && message.type === 'minicode:select') setSelecting(!!message.on);
+  });
+  document.addEventListener('mousemove', function (event) {
+    if (selecting && event.target instanceof Element) highlight(event.target);
+  }, true);
+  ['mousedown', 'mouseup', 'pointerdown', 'pointerup'].forEach(function (type) {
+    document.addEventListener(type, function (event) {
+      if (selecting) { event.preventDefault(); event.stopPropagation(); }
+    }, true);
+  });
+  document.addEventListener('click', function (event) {
+    if (!selecting || !(event.target instanceof Element)) return;
+    event.preventDefault();
+    event.stopPropagation();
+    pick(event.target);
+  }, true);
+  document.addEventListener('keydown', function (event) {
+    if (selecting && event.key === 'Escape') setSelecting(false, true);
+  }, true);
+
   // Vite shows compile errors in its overlay element instead of throwing.
   function overlayText(node) {
     var root = node.shadowRoot;

@@ -98,6 +98,9 @@ pub struct Workspace {
     pub checkpoints_changed: RwSignal<u64>,
     /// A generation has run (or is running) in this project.
     pub has_run: RwSignal<bool>,
+    /// Text for the chat's prompt box, and a counter that moves each time
+    /// (the chat tab opens and the prompt takes it): "Ask in chat".
+    pub chat_draft: RwSignal<(u64, String)>,
 }
 
 /// Sets `signal` to `value` if it differs (no needless re-render).
@@ -138,6 +141,7 @@ impl Workspace {
             preview_reload: RwSignal::new(0),
             checkpoints_changed: RwSignal::new(0),
             has_run: RwSignal::new(false),
+            chat_draft: RwSignal::new((0, String::new())),
         }
     }
 
@@ -211,6 +215,14 @@ impl Workspace {
                 self.update(|m, fx| m.apply(frame, &editor::get_value, fx));
             }
         }
+    }
+
+    /// Puts `text` in the chat's prompt box (and shows the chat).
+    pub fn draft(&self, text: String) {
+        self.chat_draft.update(|(n, draft)| {
+            *n += 1;
+            *draft = text;
+        });
     }
 
     /// Opens a file in the editor (the user's choice stops following the agent).
