@@ -471,6 +471,41 @@ pub struct FileWrite {
     pub encoding: Encoding,
 }
 
+/// POST body of a visual edit: a change on an element picked in the
+/// preview, at the place the browser reported for it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VisualEdit {
+    pub path: String,
+    pub line: u32,
+    pub column: u32,
+    /// The element's tag (`h1`): checked against the source at that place.
+    pub tag: String,
+    pub change: VisualChange,
+}
+
+/// What a visual edit changes.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum VisualChange {
+    /// The element's text: `from` must be its whole text as written.
+    Text { from: String, to: String },
+    /// One style property.
+    Style {
+        property: StyleProperty,
+        value: String,
+    },
+}
+
+/// The style properties a visual edit can set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum StyleProperty {
+    Color,
+    BackgroundColor,
+    FontSize,
+    Padding,
+}
+
 /// `/health`
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Health {

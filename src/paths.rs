@@ -49,6 +49,7 @@ pub const CHAT_FIX_ERROR: &str = "/api/chats/{id}/fix-error";
 // Files (`server/src/files/routes.rs`).
 pub const PROJECT_FILES: &str = "/api/projects/{id}/files";
 pub const PROJECT_FILE: &str = "/api/projects/{id}/files/{*path}";
+pub const PROJECT_VISUAL_EDIT: &str = "/api/projects/{id}/visual-edit";
 
 // The agent, the sandbox and the export (`server/src/agent/routes.rs`).
 pub const MODELS: &str = "/api/models";
@@ -184,6 +185,10 @@ pub fn project_sandbox_restart(id: Uuid) -> String {
     with_id(PROJECT_SANDBOX_RESTART, id)
 }
 
+pub fn project_visual_edit(id: Uuid) -> String {
+    with_id(PROJECT_VISUAL_EDIT, id)
+}
+
 pub fn project_types(id: Uuid) -> String {
     with_id(PROJECT_TYPES, id)
 }
@@ -263,7 +268,7 @@ mod tests {
     #[test]
     fn builders_fill_their_templates() {
         let id = ID.to_string();
-        let one: [(Builder, &str); 21] = [
+        let one: [(Builder, &str); 22] = [
             (auth_token, AUTH_TOKEN),
             (admin_user, ADMIN_USER),
             (admin_user_password, ADMIN_USER_PASSWORD),
@@ -281,6 +286,7 @@ mod tests {
             (project_sandbox, PROJECT_SANDBOX),
             (project_sandbox_restart, PROJECT_SANDBOX_RESTART),
             (project_types, PROJECT_TYPES),
+            (project_visual_edit, PROJECT_VISUAL_EDIT),
             (project_export, PROJECT_EXPORT),
             (project_checkpoints, PROJECT_CHECKPOINTS),
             (chat_ws, CHAT_WS),

@@ -299,6 +299,20 @@ pub async fn write_file(project: Uuid, path: &str, file: &FileWrite) -> ApiResul
     data(Verb::Put, &paths::project_file(project, path), json(file)?).await
 }
 
+/// Writes a change on a picked element back into its source (an undo
+/// point comes with it; the new text arrives as `file_end`).
+pub async fn visual_edit(
+    project: Uuid,
+    edit: &minicode::VisualEdit,
+) -> ApiResult<serde_json::Value> {
+    data(
+        Verb::Post,
+        &paths::project_visual_edit(project),
+        json(edit)?,
+    )
+    .await
+}
+
 /// Uploads a multipart form (`dir`, then `file` parts); the files written.
 #[cfg(feature = "hydrate")]
 pub async fn upload(

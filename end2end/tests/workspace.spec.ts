@@ -179,6 +179,23 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   const place = `${escapeRe(titleFile)}:${titleLine}:\\d+`;
   await expect(page.getByTestId('prompt')).toHaveValue(new RegExp(`^About the <h1> \u201c${escapeRe(title)}\u201d in ${place}: $`));
   await page.getByTestId('prompt').fill('');
+  // A direct edit: the colour is written into the source, the preview
+  // follows, and the edit's own restore point takes it back.
+  await picked.getByTestId('picked-edit').locator('summary').click();
+  await picked.getByTestId('edit-color').fill('#ff0000');
+  await picked.getByTestId('edit-color-apply').click();
+  await expect(picked.getByTestId('edit-result')).toContainText(`Written to ${titleFile}`);
+  const titleColor = () => preview.getByText(title).first().evaluate((el) => getComputedStyle(el).color);
+  await expect.poll(titleColor, { timeout: 30_000 }).toBe('rgb(255, 0, 0)');
+  expect(await fileText(page, project, titleFile)).toContain('style={{ color: "#ff0000" }}');
+  await page.getByTestId('tab-checkpoints').click();
+  const editPoint = page.getByTestId('checkpoint').first();
+  await expect(editPoint.getByTestId('checkpoint-message')).toHaveText('Before: change the <h1> color to #ff0000');
+  await editPoint.getByTestId('checkpoint-restore').click();
+  await editPoint.getByTestId('confirm-restore').click();
+  await expect.poll(titleColor, { timeout: 30_000 }).not.toBe('rgb(255, 0, 0)');
+  expect(await fileText(page, project, titleFile)).not.toContain('#ff0000');
+  await page.getByTestId('tab-chat').click();
   await picked.getByTestId('picked-close').click();
   await expect(picked).toHaveCount(0);
 

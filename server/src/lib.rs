@@ -25,6 +25,7 @@ pub mod scof;
 pub mod state;
 pub mod telemetry;
 mod ui;
+pub mod visual;
 pub mod workspace;
 pub(crate) mod ws;
 

@@ -833,3 +833,102 @@ async fn an_upload_with_a_clash_is_refused_whole() {
     assert!(!dir.join("src").exists());
     app.stop().await;
 }
+
+/// Issue 19 (2): a change made on an element picked in the preview is
+/// written into its JSX at the reported place, with an undo point named
+/// after it; a place that no longer holds that element, a value that is
+/// not plain, and a stranger all change nothing.
+#[tokio::test]
+async fn a_visual_edit_writes_the_source_and_can_be_undone() {
+    let app = spawn().await;
+    let client = app.user("pointer").await;
+    let stranger = app.user("pointerstranger").await;
+    let pid = client.project("Visual").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = Uuid::parse_str(&pid).unwrap();
+    let original = "export default function App() {\n  return (\n    <main>\n      <h1 className=\"title\">Hello</h1>\n    </main>\n  );\n}\n";
+    let file = format!("/api/projects/{pid}/files/src/App.tsx");
+    assert_eq!(
+        client
+            .put(&file, &json!({ "content": original }))
+            .await
+            .status(),
+        200
+    );
+    let url = minicode::paths::project_visual_edit(id);
+    let colour = json!({
+        "path": "src/App.tsx", "line": 4, "column": 7, "tag": "h1",
+        "change": {"kind": "style", "property": "color", "value": "#ff0000"}
+    });
+
+    // Refused: wrong place, hostile value, stranger — nothing is stored.
+    let wrong_place = json!({
+        "path": "src/App.tsx", "line": 3, "column": 5, "tag": "h1",
+        "change": {"kind": "style", "property": "color", "value": "#ff0000"}
+    });
+    let hostile = json!({
+        "path": "src/App.tsx", "line": 4, "column": 7, "tag": "h1",
+        "change": {"kind": "style", "property": "color", "value": "red}} onClick={steal"}
+    });
+    let outside = json!({
+        "path": "../../etc/passwd", "line": 1, "column": 1, "tag": "h1",
+        "change": {"kind": "text", "from": "x", "to": "y"}
+    });
+    for (body, status) in [(&wrong_place, 422), (&hostile, 422), (&outside, 422)] {
+        assert_eq!(client.post(&url, body).await.status(), status, "{body}");
+    }
+    assert_eq!(stranger.post(&url, &colour).await.status(), 404);
+    async fn stored(client: &common::Client, file: &str) -> String {
+        let body: Value = client.get(file).await.json().await.unwrap();
+        body["data"]["content"].as_str().unwrap().to_string()
+    }
+    assert_eq!(stored(&client, &file).await, original);
+
+    // The colour, then the text: both land in the source.
+    assert_eq!(client.post(&url, &colour).await.status(), 200);
+    let text = json!({
+        "path": "src/App.tsx", "line": 4, "column": 7, "tag": "h1",
+        "change": {"kind": "text", "from": "Hello", "to": "Hi there"}
+    });
+    assert_eq!(client.post(&url, &text).await.status(), 200);
+    assert_eq!(
+        stored(&client, &file).await,
+        original.replace(
+            "<h1 className=\"title\">Hello</h1>",
+            "<h1 className=\"title\" style={{ color: \"#ff0000\" }}>Hi there</h1>"
+        )
+    );
+
+    // Each is an undo point named after it; the first one takes both back.
+    let list: Value = client
+        .get(&format!("/api/projects/{pid}/checkpoints"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let messages: Vec<&str> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        &messages[..2],
+        [
+            "Before: change the <h1> text to \u{201c}Hi there\u{201d}",
+            "Before: change the <h1> color to #ff0000"
+        ]
+    );
+    let first = list["data"][1]["id"].as_str().unwrap();
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/checkpoints/{first}/restore"),
+            &json!({}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(stored(&client, &file).await, original);
+    app.stop().await;
+}

@@ -344,6 +344,7 @@ async fn every_path_builder_reaches_a_handler() {
     expect(&admin, get.clone(), &paths::project_state(id), None, 200).await;
     expect(&admin, get.clone(), &paths::project_sandbox(id), None, 200).await;
     expect(&admin, get.clone(), &paths::project_types(id), None, 200).await;
+    call(&admin, post.clone(), &paths::project_visual_edit(id), None).await;
     call(
         &admin,
         post.clone(),
