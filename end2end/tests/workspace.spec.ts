@@ -166,6 +166,12 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   expect(titleLine).toBeGreaterThan(0);
   await page.getByTestId('preview-select').click();
   await expect(page.getByTestId('preview-select')).toHaveAttribute('aria-pressed', 'true');
+  // The page in the frame hears it by postMessage: wait until it selects.
+  const frameCursor = async () => {
+    const frame = page.frame({ url: /\.preview\./ });
+    return frame ? frame.evaluate(() => document.documentElement.style.cursor).catch(() => '') : '';
+  };
+  await expect.poll(frameCursor).toBe('crosshair');
   await preview.getByText(title).first().click();
   const picked = page.getByTestId('picked');
   await expect(picked.getByTestId('picked-tag')).toHaveText('<h1>');
