@@ -320,7 +320,9 @@ mod runtime {
         } else if let Some(picked) = Picked::parse(data) {
             sinks.picked.try_set(Some(picked));
             sinks.selecting.try_set(false);
-        } else if data.contains("\"minicode:select-ended\"") {
+        } else if serde_json::from_str::<serde_json::Value>(data)
+            .is_ok_and(|v| v["type"] == "minicode:select-ended")
+        {
             sinks.selecting.try_set(false);
         }
     }

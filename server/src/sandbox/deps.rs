@@ -217,19 +217,22 @@ fn type_files_within(
         let mut files = Vec::new();
         collect_declarations(&dir, 0, &mut files);
         files.sort();
+        // The package.json goes first, read once: its dependencies are
+        // queued and its text is sent.
         let manifest = dir.join("package.json");
+        let mut texts: Vec<(PathBuf, String)> = Vec::with_capacity(files.len() + 1);
         if let Ok(text) = read_regular(&manifest) {
             if let Ok(Value::Object(pkg)) = serde_json::from_str::<Value>(&text)
                 && let Some(Value::Object(deps)) = pkg.get("dependencies")
             {
                 queue.extend(deps.keys().cloned());
             }
-            files.insert(0, manifest);
+            texts.push((manifest, text));
         }
-        for file in files {
-            let Ok(content) = read_regular(&file) else {
-                continue;
-            };
+        let declarations = files
+            .into_iter()
+            .filter_map(|file| read_regular(&file).ok().map(|text| (file, text)));
+        for (file, content) in texts.into_iter().chain(declarations) {
             if out.len() >= max_files || bytes + content.len() > max_bytes {
                 cut = true;
                 continue;
