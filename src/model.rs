@@ -37,6 +37,16 @@ pub fn thousands(n: impl std::fmt::Display) -> String {
     out
 }
 
+/// Largest image a message or a build prompt may carry, in bytes (what the
+/// hosted providers accept per image).
+pub const MAX_IMAGE_BYTES: usize = 5 * 1024 * 1024;
+/// Most images one message or build prompt may carry.
+pub const MAX_IMAGES_PER_MESSAGE: usize = 4;
+/// Widest or tallest image accepted, in pixels.
+pub const MAX_IMAGE_SIDE: u32 = 8_000;
+/// The image formats accepted (and sent to models as they are).
+pub const IMAGE_TYPES: [&str; 3] = ["image/png", "image/jpeg", "image/webp"];
+
 /// Username length bounds, in characters.
 pub const USERNAME_CHARS: std::ops::RangeInclusive<usize> = 3..=32;
 /// Password length bounds, in characters.
@@ -327,6 +337,24 @@ pub struct ProjectPatch {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GenerateBody {
     pub description: String,
+    /// Images uploaded to the project first (`POST /api/projects/:id/images`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<Uuid>,
+}
+
+/// An image stored with a message or a build prompt: screenshots and
+/// mock-ups the user attached. Its bytes are at
+/// `GET /api/projects/:id/images/:imageId` (owner only), metadata stripped.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ImageRef {
+    pub id: Uuid,
+    /// One of [`IMAGE_TYPES`].
+    pub media_type: String,
+    pub width: u32,
+    pub height: u32,
+    /// Stored bytes.
+    pub size: u64,
 }
 
 /// The answer to `generate` (202): the run that was started.
@@ -427,6 +455,9 @@ pub struct Message {
     #[serde(default)]
     pub usage: Option<Usage>,
     pub created_at: String,
+    /// Images the user attached (user messages only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<ImageRef>,
     /// True while the assistant is still writing it: the text and tool calls
     /// so far are saved after every step, so a restart loses nothing.
     #[serde(default)]
@@ -580,6 +611,9 @@ pub struct ModelInfo {
     pub offline: bool,
     /// Used by projects that have not chosen a model.
     pub default: bool,
+    /// Accepts images in the prompt (`MINICODE_VISION_MODELS` adds models).
+    #[serde(default)]
+    pub images: bool,
 }
 
 /// Why a checkpoint was taken.

@@ -51,6 +51,10 @@ pub const PROJECT_FILES: &str = "/api/projects/{id}/files";
 pub const PROJECT_FILE: &str = "/api/projects/{id}/files/{*path}";
 pub const PROJECT_VISUAL_EDIT: &str = "/api/projects/{id}/visual-edit";
 
+// Images attached to prompts and messages (`server/src/images/routes.rs`).
+pub const PROJECT_IMAGES: &str = "/api/projects/{id}/images";
+pub const PROJECT_IMAGE: &str = "/api/projects/{id}/images/{image_id}";
+
 // The agent, the sandbox and the export (`server/src/agent/routes.rs`).
 pub const MODELS: &str = "/api/models";
 pub const PROJECT_GENERATE: &str = "/api/projects/{id}/generate";
@@ -189,6 +193,14 @@ pub fn project_visual_edit(id: Uuid) -> String {
     with_id(PROJECT_VISUAL_EDIT, id)
 }
 
+pub fn project_images(id: Uuid) -> String {
+    with_id(PROJECT_IMAGES, id)
+}
+
+pub fn project_image(id: Uuid, image_id: Uuid) -> String {
+    fill(PROJECT_IMAGE, &[&id.to_string(), &image_id.to_string()])
+}
+
 pub fn project_types(id: Uuid) -> String {
     with_id(PROJECT_TYPES, id)
 }
@@ -268,7 +280,7 @@ mod tests {
     #[test]
     fn builders_fill_their_templates() {
         let id = ID.to_string();
-        let one: [(Builder, &str); 22] = [
+        let one: [(Builder, &str); 23] = [
             (auth_token, AUTH_TOKEN),
             (admin_user, ADMIN_USER),
             (admin_user_password, ADMIN_USER_PASSWORD),
@@ -286,6 +298,7 @@ mod tests {
             (project_sandbox, PROJECT_SANDBOX),
             (project_sandbox_restart, PROJECT_SANDBOX_RESTART),
             (project_types, PROJECT_TYPES),
+            (project_images, PROJECT_IMAGES),
             (project_visual_edit, PROJECT_VISUAL_EDIT),
             (project_export, PROJECT_EXPORT),
             (project_checkpoints, PROJECT_CHECKPOINTS),
@@ -300,6 +313,10 @@ mod tests {
         assert_eq!(
             project_checkpoint(ID, CP),
             by_hand(PROJECT_CHECKPOINT, &[("{id}", &id), ("{cp}", &cp)])
+        );
+        assert_eq!(
+            project_image(ID, CP),
+            by_hand(PROJECT_IMAGE, &[("{id}", &id), ("{image_id}", &cp)])
         );
         assert_eq!(
             project_checkpoint_restore(ID, CP),

@@ -298,12 +298,17 @@ pub struct ServerFrame {
 pub enum ClientMessage {
     Generate {
         description: String,
+        /// Images uploaded to the project first; see [`crate::ImageRef`].
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<Uuid>,
     },
     Cancel {},
     GetState {},
     SendMessage {
         chat_id: Uuid,
         content: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<Uuid>,
     },
     /// Ask the chat agent to fix the latest sandbox error, with the log tail attached.
     FixError {

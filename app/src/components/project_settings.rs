@@ -172,6 +172,7 @@ mod tests {
             provider: "offline".into(),
             offline: true,
             default: true,
+            images: true,
         };
         assert_eq!(model_label(&m), "offline generator (no AI) — default");
     }

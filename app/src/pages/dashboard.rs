@@ -209,7 +209,14 @@ fn StartFromPrompt() -> impl IntoView {
             };
             let result = async {
                 let id = client::create_project(&new).await?.id;
-                client::generate(id, &GenerateBody { description }).await?;
+                client::generate(
+                    id,
+                    &GenerateBody {
+                        description,
+                        images: Vec::new(),
+                    },
+                )
+                .await?;
                 Ok::<_, ApiError>(id)
             }
             .await;

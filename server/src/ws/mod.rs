@@ -541,10 +541,13 @@ impl Connection {
                 ));
                 out
             }
-            ClientMessage::Generate { description } => {
+            ClientMessage::Generate {
+                description,
+                images,
+            } => {
                 let caller = self.caller();
                 let project = crate::projects::owned(&state, &caller, self.project).await?;
-                let run = crate::agent::generate(&state, &project, description).await?;
+                let run = crate::agent::generate(&state, &project, description, images).await?;
                 tracing::info!(run_id = %run, "generation started over the socket");
                 vec![reply(
                     ServerEvent::Status {
@@ -570,7 +573,11 @@ impl Connection {
                     correlation,
                 )]
             }
-            ClientMessage::SendMessage { chat_id, content } => {
+            ClientMessage::SendMessage {
+                chat_id,
+                content,
+                images,
+            } => {
                 let caller = self.caller();
                 crate::agent::chat::start_turn(
                     &state,
@@ -578,6 +585,7 @@ impl Connection {
                     self.project,
                     chat_id,
                     content,
+                    images,
                     false,
                 )
                 .await?;
@@ -655,6 +663,8 @@ fn chat_message(mut raw: RawClientFrame, text: &str, chat: Uuid) -> Result<Clien
                 content: String,
                 #[serde(default)]
                 chat_id: Option<Uuid>,
+                #[serde(default)]
+                images: Vec<Uuid>,
             }
             let send: Send = serde_json::from_value(raw.payload)
                 .map_err(|e| format!("invalid `send_message` payload: {e}"))?;
@@ -666,6 +676,7 @@ fn chat_message(mut raw: RawClientFrame, text: &str, chat: Uuid) -> Result<Clien
             Ok(ClientMessage::SendMessage {
                 chat_id: chat,
                 content: send.content,
+                images: send.images,
             })
         }
         "cancel" | "resume" | "ping" => raw.message(),

@@ -99,7 +99,11 @@ impl Workspace {
     /// Sends a chat message (creating the chat if needed).
     pub fn send_message(&self, content: String) {
         self.update(|m, _| m.push_user(content.clone()));
-        self.in_chat(move |chat_id| ClientMessage::SendMessage { chat_id, content });
+        self.in_chat(move |chat_id| ClientMessage::SendMessage {
+            chat_id,
+            content,
+            images: Vec::new(),
+        });
     }
 
     /// "Fix this error": the server attaches the latest error and its log tail.

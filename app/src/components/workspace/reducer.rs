@@ -809,7 +809,10 @@ impl Model {
     pub fn generate(&mut self, description: String, fx: &mut Vec<Effect>) {
         self.push(Item::User(description.clone()));
         self.follow = true;
-        fx.push(Effect::Send(ClientMessage::Generate { description }));
+        fx.push(Effect::Send(ClientMessage::Generate {
+            description,
+            images: Vec::new(),
+        }));
     }
 }
 
@@ -1044,7 +1047,8 @@ mod tests {
         assert_eq!(
             fx,
             vec![Effect::Send(ClientMessage::Generate {
-                description: "again".into()
+                description: "again".into(),
+                images: Vec::new(),
             })]
         );
     }
@@ -1403,6 +1407,7 @@ mod tests {
                     }],
                     usage: Some(usage),
                     created_at: String::new(),
+                    images: Vec::new(),
                     pending: false,
                 },
             }],
@@ -1433,6 +1438,7 @@ mod tests {
             tool_calls: vec![],
             usage: None,
             created_at: String::new(),
+            images: Vec::new(),
             pending: false,
         }
     }
