@@ -15,6 +15,7 @@ pub mod db;
 pub(crate) mod error;
 pub mod events;
 pub mod files;
+pub mod images;
 pub mod llm;
 pub mod maintenance;
 pub(crate) mod preview;

@@ -1,4 +1,5 @@
-//! Periodic housekeeping: expired sessions, idle sandboxes, stale workspaces.
+//! Periodic housekeeping: expired sessions, idle sandboxes, unsent images,
+//! stale workspaces.
 //!
 //! Cleaning up never loses work: a project's files are all in the database
 //! (`generated_files`), and a removed workspace is rebuilt from there the
@@ -38,6 +39,11 @@ pub async fn sweep(state: &AppState) {
     let stopped = state.sandboxes.stop_idle(idle).await;
     if !stopped.is_empty() {
         tracing::info!(count = stopped.len(), "idle sandboxes stopped");
+    }
+    match crate::images::remove_unsent(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "unsent images removed"),
+        Err(e) => tracing::warn!(error = %e, "could not remove unsent images"),
     }
     let max_age = Duration::from_secs(state.config.workspace.idle_hours * 3600);
     match remove_stale_workspaces(state, max_age).await {

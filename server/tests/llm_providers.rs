@@ -54,6 +54,7 @@ fn request(tools: bool) -> ChatRequest {
         system: "You are a test.".into(),
         messages: vec![
             LlmMessage::User {
+                images: Vec::new(),
                 content: "change the title".into(),
             },
             LlmMessage::Assistant {

@@ -345,6 +345,8 @@ async fn every_path_builder_reaches_a_handler() {
     expect(&admin, get.clone(), &paths::project_sandbox(id), None, 200).await;
     expect(&admin, get.clone(), &paths::project_types(id), None, 200).await;
     call(&admin, post.clone(), &paths::project_visual_edit(id), None).await;
+    call(&admin, post.clone(), &paths::project_images(id), None).await;
+    call(&admin, get.clone(), &paths::project_image(id, nobody), None).await;
     call(
         &admin,
         post.clone(),
@@ -356,6 +358,7 @@ async fn every_path_builder_reaches_a_handler() {
     expect(&admin, get.clone(), paths::USAGE, None, 200).await;
     let generate = GenerateBody {
         description: "A todo list".into(),
+        images: Vec::new(),
     };
     let started = expect(
         &admin,

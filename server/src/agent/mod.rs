@@ -29,13 +29,20 @@ use crate::state::AppState;
 
 /// Starts generating the project's app from a description.
 #[tracing::instrument(name = "agent.generate", skip_all, fields(project_id = %project.id))]
-pub async fn generate(state: &AppState, project: &Project, description: String) -> AppResult<Uuid> {
+pub async fn generate(
+    state: &AppState,
+    project: &Project,
+    description: String,
+    images: Vec<Uuid>,
+) -> AppResult<Uuid> {
     let description = description.trim().to_string();
     if description.is_empty() {
         return Err(AppError::validation("describe the app you want"));
     }
     AppError::check_length(&description, MAX_DESCRIPTION_CHARS, "description")?;
     let model = state.models.resolve(project.model.as_deref())?;
+    crate::images::ensure_model_sees(state, &model, &images)?;
+    crate::images::check_sendable(state, project.id, &images).await?;
     // Claimed before anything is stored: a refused request (BUSY, or
     // over a quota) leaves no run behind to become the project's state,
     // and releases the claim.
@@ -58,14 +65,19 @@ pub async fn generate(state: &AppState, project: &Project, description: String) 
     }
     let stored = async {
         let start_seq = state.events.last_seq(project.id).await?;
-        store::create(state, run, project.id, &description, &model.id, start_seq).await
+        store::create(state, run, project.id, &description, &model.id, start_seq).await?;
+        crate::images::attach(state, &images, crate::images::Owner::Run(run)).await?;
+        crate::images::for_model(state, crate::images::Owner::Run(run)).await
     }
     .await;
-    if let Err(e) = stored {
-        crate::quota::ledger::forget_start(state, run).await;
-        state.agents.release(project.id, run);
-        return Err(e);
-    }
+    let images = match stored {
+        Ok(images) => images,
+        Err(e) => {
+            crate::quota::ledger::forget_start(state, run).await;
+            state.agents.release(project.id, run);
+            return Err(e);
+        }
+    };
     // Keep the description as the project's, so the dashboard shows it.
     if project.description.is_empty() {
         crate::projects::describe(state, project.id, &description).await;
@@ -78,6 +90,7 @@ pub async fn generate(state: &AppState, project: &Project, description: String) 
         description,
         model,
         cancel,
+        images,
     };
     spawn_run(state, context, None, Vec::new());
     Ok(run)
@@ -144,6 +157,7 @@ pub async fn resume_interrupted(state: &AppState) -> AppResult<usize> {
             Err(_) => continue,
         };
         let phases = store::phases(state, record.id).await?;
+        let images = crate::images::for_model(state, crate::images::Owner::Run(record.id)).await?;
         tracing::info!(run_id = %record.id, project_id = %record.project_id, step = ?record.last_step, "resuming an interrupted run");
         let context = run::RunContext {
             state: state.clone(),
@@ -152,6 +166,7 @@ pub async fn resume_interrupted(state: &AppState) -> AppResult<usize> {
             description: record.description.clone(),
             model,
             cancel,
+            images,
         };
         spawn_run(state, context, record.last_step, phases);
         resumed += 1;

@@ -30,7 +30,7 @@ async fn generate(
     Json(body): Json<GenerateBody>,
 ) -> AppResult<(StatusCode, axum::Json<Data<RunStarted>>)> {
     let project = projects::owned(&state, &caller, parse_id(&id, "project")?).await?;
-    let run_id = super::generate(&state, &project, body.description).await?;
+    let run_id = super::generate(&state, &project, body.description, body.images).await?;
     Ok((
         StatusCode::ACCEPTED,
         axum::Json(Data {

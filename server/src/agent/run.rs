@@ -37,6 +37,9 @@ pub struct RunContext {
     pub description: String,
     pub model: ResolvedModel,
     pub cancel: CancellationToken,
+    /// Images the user attached to the prompt: every phase's designer and
+    /// implementer sees them with its first message.
+    pub images: Vec<crate::llm::LlmImage>,
 }
 
 /// Why a run stopped before completing.
@@ -327,6 +330,7 @@ async fn design(ctx: &RunContext, n: u32, previous: &[Phase]) -> Result<(Phase, 
     };
     let system = prompts::phase_designer(&ctx.description, n, &previous, &files);
     let mut messages = vec![LlmMessage::User {
+        images: ctx.images.clone(),
         content: format!("Design phase {n} of the app now. Answer with the JSON object only."),
     }];
     let mut usage = Usage::default();
@@ -355,6 +359,7 @@ async fn design(ctx: &RunContext, n: u32, previous: &[Phase]) -> Result<(Phase, 
                     tool_calls: Vec::new(),
                 });
                 messages.push(LlmMessage::User {
+                    images: Vec::new(),
                     content: prompts::repair_json(&problem, &answer),
                 });
             }
@@ -428,6 +433,7 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
     let paths: Vec<String> = existing.iter().map(|(p, _, _)| p.clone()).collect();
     let system = prompts::implementer(&ctx.description, phase, &paths);
     let first = LlmMessage::User {
+        images: ctx.images.clone(),
         content: format!(
             "Implement phase {} ({}) now. Current files:{}",
             phase.number,
@@ -492,6 +498,7 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
                     tool_calls: Vec::new(),
                 });
                 messages.push(LlmMessage::User {
+                    images: Vec::new(),
                     content: prompts::continue_answer(),
                 });
             }
@@ -543,6 +550,7 @@ async fn implement(ctx: &RunContext, phase: &Phase) -> Result<u32, RunError> {
             messages = vec![
                 first.clone(),
                 LlmMessage::User {
+                    images: Vec::new(),
                     content: prompts::missing_files(&missing),
                 },
             ];

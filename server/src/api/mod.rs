@@ -68,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::llm::routes::router())
         .merge(crate::checkpoints::routes::router())
         .merge(crate::visual::routes::router())
+        .merge(crate::images::routes::router())
         .merge(crate::quota::routes::router())
         .route("/api", any(api_not_found))
         .route("/api/", any(api_not_found))

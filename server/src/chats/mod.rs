@@ -169,6 +169,7 @@ fn message_from_row(row: &sqlx::any::AnyRow) -> AppResult<Message> {
         tool_calls: serde_json::from_str::<Vec<ToolCallRecord>>(&tool_calls).unwrap_or_default(),
         usage,
         created_at: rfc3339(row.try_get("created_at")?),
+        images: Vec::new(),
         pending: row.try_get::<i64, _>("pending")? != 0,
     })
 }
@@ -196,11 +197,13 @@ pub async fn messages(
         .bind(chat_id.to_string())
         .fetch_one(state.db.pool())
         .await?;
+    let mut data: Vec<Message> = rows
+        .iter()
+        .map(message_from_row)
+        .collect::<AppResult<_>>()?;
+    with_images(state, chat_id, &mut data).await?;
     Ok(Page {
-        data: rows
-            .iter()
-            .map(message_from_row)
-            .collect::<AppResult<_>>()?,
+        data,
         total: total.max(0) as u64,
     })
 }
@@ -213,7 +216,23 @@ pub async fn all_messages(state: &AppState, chat_id: Uuid) -> AppResult<Vec<Mess
     .bind(chat_id.to_string())
     .fetch_all(state.db.pool())
     .await?;
-    rows.iter().map(message_from_row).collect()
+    let mut messages: Vec<Message> = rows
+        .iter()
+        .map(message_from_row)
+        .collect::<AppResult<_>>()?;
+    with_images(state, chat_id, &mut messages).await?;
+    Ok(messages)
+}
+
+/// Puts each message's attached images on it.
+async fn with_images(state: &AppState, chat_id: Uuid, messages: &mut [Message]) -> AppResult<()> {
+    let mut images = crate::images::of_chat(state, chat_id).await?;
+    for message in messages {
+        if let Some(list) = images.remove(&message.id) {
+            message.images = list;
+        }
+    }
+    Ok(())
 }
 
 /// Appends a message to a chat. The position is taken inside the insert so
@@ -270,6 +289,7 @@ pub async fn save_message(
             tool_calls: tool_calls.to_vec(),
             usage,
             created_at: rfc3339(now),
+            images: Vec::new(),
             pending,
         });
     }
@@ -302,6 +322,7 @@ pub async fn save_message(
         tool_calls: tool_calls.to_vec(),
         usage,
         created_at: rfc3339(now),
+        images: Vec::new(),
         pending,
     })
 }

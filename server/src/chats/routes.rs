@@ -151,6 +151,8 @@ async fn messages(
 struct MessageBody {
     #[serde(default)]
     content: String,
+    #[serde(default)]
+    images: Vec<Uuid>,
 }
 
 #[derive(Serialize)]
@@ -172,6 +174,7 @@ async fn send_message(
         chat.project_id,
         chat.id,
         body.content,
+        body.images,
         false,
     )
     .await?;
@@ -195,6 +198,7 @@ async fn fix_error(
         chat.project_id,
         chat.id,
         String::new(),
+        Vec::new(),
         true,
     )
     .await?;

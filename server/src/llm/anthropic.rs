@@ -70,8 +70,18 @@ pub fn body(request: &ChatRequest) -> Value {
     let mut messages: Vec<(String, Vec<Value>)> = Vec::new();
     for message in &request.messages {
         let (role, blocks) = match message {
-            LlmMessage::User { content } => {
-                ("user", vec![json!({"type": "text", "text": content})])
+            LlmMessage::User { content, images } => {
+                // Images first, then the words about them: Anthropic's advice.
+                let mut blocks: Vec<Value> = images
+                    .iter()
+                    .map(|image| {
+                        json!({"type": "image", "source": {
+                            "type": "base64", "media_type": image.media_type, "data": image.base64(),
+                        }})
+                    })
+                    .collect();
+                blocks.push(json!({"type": "text", "text": content}));
+                ("user", blocks)
             }
             LlmMessage::Assistant {
                 content,

@@ -70,6 +70,12 @@ pub struct LlmConfig {
     )]
     pub max_retries: u32,
 
+    /// Models that accept images, besides the ones minicode knows: a
+    /// comma-separated list of `provider:model` ids, or `provider:*` for all
+    /// of a provider's models (`openai:*` for a local vision server).
+    #[arg(long, env = "MINICODE_VISION_MODELS", value_delimiter = ',')]
+    pub vision_models: Vec<String>,
+
     /// Pace of the offline generator in characters per second (0: as fast as possible).
     #[arg(long, env = "MINICODE_OFFLINE_CHARS_PER_SEC", default_value_t = 3000)]
     pub offline_chars_per_sec: u32,

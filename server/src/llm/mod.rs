@@ -57,12 +57,42 @@ pub enum Purpose {
     Chat,
 }
 
+/// An image sent to a model with a user message, in each provider's own
+/// format (an `image_url` data URL, an Anthropic `image` block).
+#[derive(Clone, PartialEq)]
+pub struct LlmImage {
+    /// `image/png`, `image/jpeg` or `image/webp`.
+    pub media_type: String,
+    pub data: std::sync::Arc<Vec<u8>>,
+}
+
+impl LlmImage {
+    pub fn base64(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(self.data.as_slice())
+    }
+}
+
+impl std::fmt::Debug for LlmImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "LlmImage({}, {} bytes)",
+            self.media_type,
+            self.data.len()
+        )
+    }
+}
+
 /// One message of the conversation sent to a model.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "role", rename_all = "snake_case")]
 pub enum LlmMessage {
     User {
         content: String,
+        /// Attached images (screenshots, mock-ups); never serialized.
+        #[serde(skip)]
+        images: Vec<LlmImage>,
     },
     Assistant {
         content: String,
@@ -76,6 +106,16 @@ pub enum LlmMessage {
         #[serde(default)]
         is_error: bool,
     },
+}
+
+impl LlmMessage {
+    /// A user message of text only.
+    pub fn user(content: impl Into<String>) -> Self {
+        LlmMessage::User {
+            content: content.into(),
+            images: Vec::new(),
+        }
+    }
 }
 
 /// A tool the model may call.

@@ -72,11 +72,64 @@ const SUGGESTIONS: &[(&str, &str, &str)] = &[
     ("openai", "gpt-5", "GPT-5 (OpenAI-compatible)"),
 ];
 
+/// Model families that accept images, matched in the model's own name.
+/// A model not matched is taken as text-only: choosing an image for it is
+/// refused before sending, and `MINICODE_VISION_MODELS` can name it.
+const VISION_FAMILIES: &[&str] = &[
+    "claude-3",
+    "claude-sonnet-4",
+    "claude-opus-4",
+    "claude-haiku-4",
+    "claude-4",
+    "gpt-4o",
+    "gpt-4.1",
+    "gpt-4-turbo",
+    "gpt-5",
+    "o3",
+    "o4-mini",
+    "gemini",
+    "gemma-3",
+    "gemma3",
+    "llava",
+    "bakllava",
+    "vision",
+    "-vl",
+    "pixtral",
+    "llama-4",
+    "llama4",
+    "minicpm-v",
+    "moondream",
+    "grok-4",
+];
+
+/// Whether `id` (`provider:model`) accepts images, by the families above
+/// and the operator's list.
+fn sees_images(id: &str, extra: &[String]) -> bool {
+    let Some((provider, name)) = id.split_once(':') else {
+        return false;
+    };
+    if provider == "offline" {
+        return true;
+    }
+    let listed = extra
+        .iter()
+        .map(|e| e.trim())
+        .any(|e| e == id || e.strip_suffix(":*").is_some_and(|p| p == provider));
+    // `openai/gpt-5` on OpenRouter: the family is after the vendor.
+    let name = name.to_ascii_lowercase();
+    let family = name.rsplit('/').next().unwrap_or(&name);
+    listed
+        || VISION_FAMILIES.iter().any(|f| {
+            family.starts_with(f) || ((f.starts_with('-') || *f == "vision") && family.contains(f))
+        })
+}
+
 #[derive(Clone)]
 pub struct Models {
     providers: BTreeMap<String, Arc<dyn Provider>>,
     default: String,
     list: Vec<ModelInfo>,
+    vision: Vec<String>,
 }
 
 impl Models {
@@ -170,6 +223,7 @@ impl Models {
                 provider: p.to_string(),
                 offline: false,
                 default: false,
+                images: false,
             })
             .collect();
         if !list.iter().any(|m| m.id == default) && default != OFFLINE_MODEL {
@@ -182,6 +236,7 @@ impl Models {
                     provider: provider.to_string(),
                     offline: false,
                     default: false,
+                    images: false,
                 },
             );
         }
@@ -191,20 +246,28 @@ impl Models {
             provider: "offline".into(),
             offline: true,
             default: false,
+            images: true,
         });
         for m in &mut list {
             m.default = m.id == default;
+            m.images = sees_images(&m.id, &config.vision_models);
         }
         Self {
             providers,
             default,
             list,
+            vision: config.vision_models.clone(),
         }
     }
 
     /// The models offered in the picker, the default flagged.
     pub fn list(&self) -> Vec<ModelInfo> {
         self.list.clone()
+    }
+
+    /// Whether the model `provider:model` accepts images.
+    pub fn accepts_images(&self, id: &str) -> bool {
+        sees_images(id, &self.vision)
     }
 
     pub fn default_id(&self) -> &str {
@@ -235,5 +298,39 @@ impl Models {
     pub fn with_provider(mut self, name: &str, provider: Arc<dyn Provider>) -> Self {
         self.providers.insert(name.to_string(), provider);
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sees_images;
+
+    #[test]
+    fn vision_is_known_by_family_and_by_the_operators_list() {
+        for id in [
+            "offline:builtin",
+            "anthropic:claude-sonnet-4-5",
+            "openrouter:anthropic/claude-sonnet-4.5",
+            "openrouter:openai/gpt-5",
+            "openrouter:google/gemini-2.5-pro",
+            "openai:gpt-4o-mini",
+            "openai:qwen2.5-vl-7b",
+            "openai:llama3.2-vision",
+        ] {
+            assert!(sees_images(id, &[]), "{id}");
+        }
+        for id in [
+            "openrouter:qwen/qwen3-coder",
+            "openai:deepseek-coder",
+            "openai:my-local-model",
+            "anthropic:claude-2.1",
+            "not-an-id",
+        ] {
+            assert!(!sees_images(id, &[]), "{id}");
+        }
+        let extra = vec!["openai:my-local-model".to_string(), "anthropic:*".into()];
+        assert!(sees_images("openai:my-local-model", &extra));
+        assert!(sees_images("anthropic:claude-2.1", &extra));
+        assert!(!sees_images("openai:other", &extra));
     }
 }

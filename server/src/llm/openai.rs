@@ -71,7 +71,18 @@ pub fn body(request: &ChatRequest) -> Value {
     }
     for message in &request.messages {
         messages.push(match message {
-            LlmMessage::User { content } => json!({"role": "user", "content": content}),
+            LlmMessage::User { content, images } if images.is_empty() => {
+                json!({"role": "user", "content": content})
+            }
+            LlmMessage::User { content, images } => {
+                let mut parts = vec![json!({"type": "text", "text": content})];
+                parts.extend(images.iter().map(|image| {
+                    json!({"type": "image_url", "image_url": {
+                        "url": format!("data:{};base64,{}", image.media_type, image.base64()),
+                    }})
+                }));
+                json!({"role": "user", "content": parts})
+            }
             LlmMessage::Assistant {
                 content,
                 tool_calls,

@@ -604,6 +604,7 @@ impl Connection {
                     self.project,
                     chat_id,
                     String::new(),
+                    Vec::new(),
                     true,
                 )
                 .await?;

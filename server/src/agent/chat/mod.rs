@@ -44,6 +44,7 @@ pub async fn start_turn(
     project: Uuid,
     chat_id: Uuid,
     content: String,
+    images: Vec<Uuid>,
     fix_error: bool,
 ) -> AppResult<Uuid> {
     let chat = chats::owned(state, caller, chat_id).await?;
@@ -70,6 +71,10 @@ pub async fn start_turn(
     }
     AppError::check_length(&content, MAX_MESSAGE_CHARS, "message")?;
     let model = state.models.resolve(project_row.model.as_deref())?;
+    // Images are refused before anything is stored: a text-only model, a
+    // stranger's image, one sent before.
+    crate::images::ensure_model_sees(state, &model, &images)?;
+    crate::images::check_sendable(state, project, &images).await?;
     let reply_id = Uuid::new_v4();
     let cancel = state
         .agents
@@ -83,15 +88,20 @@ pub async fn start_turn(
     }
 
     // The user's words are kept before anything else can fail.
-    let stored = chats::append_message(
-        state,
-        chat_id,
-        Uuid::new_v4(),
-        Role::User,
-        &content,
-        &[],
-        None,
-    )
+    let user_message = Uuid::new_v4();
+    let stored = async {
+        chats::append_message(
+            state,
+            chat_id,
+            user_message,
+            Role::User,
+            &content,
+            &[],
+            None,
+        )
+        .await?;
+        crate::images::attach(state, &images, crate::images::Owner::Message(user_message)).await
+    }
     .await;
     if let Err(e) = stored {
         crate::quota::ledger::forget_start(state, reply_id).await;
@@ -472,12 +482,37 @@ impl Turn {
     /// (oldest first; the newest message always stays).
     async fn history(&self) -> AppResult<Vec<LlmMessage>> {
         let messages = chats::all_messages(&self.state, self.chat).await?;
-        Ok(trim_history(
-            messages.iter().map(to_llm).collect(),
-            self.guards.context_chars,
-        ))
+        let mut history: Vec<LlmMessage> = messages.iter().map(to_llm).collect();
+        // The newest messages with images send them again; older ones only
+        // say they had some, so a long chat does not resend every picture.
+        let mut shown = 0;
+        for (message, llm) in messages.iter().zip(history.iter_mut()).rev() {
+            let LlmMessage::User { content, images } = llm else {
+                continue;
+            };
+            if message.images.is_empty() {
+                continue;
+            }
+            if shown < IMAGE_MESSAGES_IN_CONTEXT {
+                *images = crate::images::for_model(
+                    &self.state,
+                    crate::images::Owner::Message(message.id),
+                )
+                .await?;
+                shown += 1;
+            } else {
+                content.push_str(&format!(
+                    "\n\n({} image(s) were attached here; not shown again.)",
+                    message.images.len()
+                ));
+            }
+        }
+        Ok(trim_history(history, self.guards.context_chars))
     }
 }
+
+/// User messages whose images go to the model again on later turns.
+const IMAGE_MESSAGES_IN_CONTEXT: usize = 2;
 
 fn join(text: &str, note: &str) -> String {
     if text.trim().is_empty() {
@@ -493,6 +528,7 @@ fn join(text: &str, note: &str) -> String {
 fn to_llm(message: &Message) -> LlmMessage {
     match message.role {
         Role::User => LlmMessage::User {
+            images: Vec::new(),
             content: message.content.clone(),
         },
         Role::Assistant => {
@@ -519,7 +555,7 @@ fn to_llm(message: &Message) -> LlmMessage {
 
 fn size(message: &LlmMessage) -> usize {
     match message {
-        LlmMessage::User { content }
+        LlmMessage::User { content, .. }
         | LlmMessage::Assistant { content, .. }
         | LlmMessage::ToolResult { content, .. } => content.len(),
     }
@@ -545,7 +581,7 @@ mod tests {
     use super::*;
 
     fn user(s: &str) -> LlmMessage {
-        LlmMessage::User { content: s.into() }
+        LlmMessage::user(s)
     }
 
     fn assistant(s: &str) -> LlmMessage {

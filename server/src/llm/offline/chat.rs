@@ -175,7 +175,7 @@ fn find_colour(text: &str) -> Option<String> {
 }
 
 /// True when white text would be hard to read on `colour`.
-fn is_light(colour: &str) -> bool {
+pub(super) fn is_light(colour: &str) -> bool {
     if let Some(hex) = colour.strip_prefix('#') {
         let expand = |s: &str| -> Option<(u8, u8, u8)> {
             let digits: Vec<u8> = s
@@ -324,6 +324,8 @@ type Round<'a> = Vec<(&'a ToolCall, Option<(&'a str, bool)>)>;
 /// each with its result once it came back.
 struct Turn<'a> {
     user: &'a str,
+    /// The user's message carries images.
+    has_images: bool,
     /// Tool-call rounds so far; each is the calls of one assistant message.
     rounds: Vec<Round<'a>>,
     /// Messages before the user's, so call ids differ between turns.
@@ -334,7 +336,7 @@ fn current_turn(messages: &[LlmMessage]) -> Option<Turn<'_>> {
     let at = messages
         .iter()
         .rposition(|m| matches!(m, LlmMessage::User { .. }))?;
-    let LlmMessage::User { content } = &messages[at] else {
+    let LlmMessage::User { content, images } = &messages[at] else {
         return None;
     };
     let after = &messages[at + 1..];
@@ -362,6 +364,7 @@ fn current_turn(messages: &[LlmMessage]) -> Option<Turn<'_>> {
     }
     Some(Turn {
         user: content,
+        has_images: !images.is_empty(),
         rounds,
         offset: at,
     })
@@ -384,11 +387,19 @@ fn unnumber(read_output: &str) -> String {
 
 /// The chat agent's next answer, from the conversation alone: reads first,
 /// then edits computed from what was read, then a summary.
-pub(super) fn chat(messages: &[LlmMessage]) -> Answer {
+/// `image_accent`: the dominant colour of the images the newest message
+/// carries ("make it look like this"), which becomes the accent colour
+/// unless the words name one.
+pub(super) fn chat(messages: &[LlmMessage], image_accent: Option<&str>) -> Answer {
     let Some(turn) = current_turn(messages) else {
         return Answer::text(help_text());
     };
-    let intents = intents_of(turn.user);
+    let mut intents = intents_of(turn.user);
+    if let Some(colour) = image_accent.filter(|_| turn.has_images)
+        && !intents.iter().any(|i| matches!(i, Intent::Accent(_)))
+    {
+        intents.push(Intent::Accent(colour.to_string()));
+    }
     if intents.is_empty() {
         return Answer::text(help_text());
     }
@@ -867,6 +878,7 @@ mod tests {
         let offline = Offline::new(0);
         let mut messages = vec![
             LlmMessage::User {
+                images: Vec::new(),
                 content: "an earlier request".into(),
             },
             LlmMessage::Assistant {
@@ -874,6 +886,7 @@ mod tests {
                 tool_calls: vec![],
             },
             LlmMessage::User {
+                images: Vec::new(),
                 content: message.into(),
             },
         ];

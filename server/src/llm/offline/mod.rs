@@ -114,6 +114,7 @@ impl Answer {
 }
 
 fn answer(request: &ChatRequest) -> Answer {
+    let accent = image_accent(&request.messages, request.purpose == Purpose::Chat);
     match &request.purpose {
         Purpose::DesignPhase {
             description,
@@ -124,9 +125,37 @@ fn answer(request: &ChatRequest) -> Answer {
             description,
             phase,
             files,
-        } => Answer::text(scaffold::implement(description, phase, files)),
-        Purpose::Chat => chat::chat(&request.messages),
+        } => Answer::text(scaffold::implement(
+            description,
+            phase,
+            files,
+            accent.as_deref(),
+        )),
+        Purpose::Chat => chat::chat(&request.messages, accent.as_deref()),
     }
+}
+
+/// The accent colour of the user's images: the offline generator's way of
+/// "looking" at a screenshot, so the image path runs end to end with no
+/// model key. A chat looks at its newest user message only; a build at the
+/// prompt's images, wherever they are. An image it cannot decode gives no
+/// colour (it was checked when uploaded).
+fn image_accent(messages: &[crate::llm::LlmMessage], newest_only: bool) -> Option<String> {
+    let mut users = messages.iter().rev().filter_map(|m| match m {
+        crate::llm::LlmMessage::User { images, .. } => Some(images),
+        _ => None,
+    });
+    let images = if newest_only {
+        users.next()?
+    } else {
+        users.find(|images| !images.is_empty())?
+    };
+    let mut colours = Vec::new();
+    for image in images {
+        let kind = crate::images::format::Kind::from_media_type(&image.media_type)?;
+        colours.extend(crate::images::format::dominant_colours(&image.data, kind).ok()?);
+    }
+    crate::images::format::accent(&colours)
 }
 
 /// A small deterministic PRNG (xorshift) so chunk sizes vary like a real
@@ -275,6 +304,7 @@ mod tests {
     #[tokio::test]
     async fn tool_arguments_stream_in_fragments() {
         let messages = vec![LlmMessage::User {
+            images: Vec::new(),
             content: "make the background dark".into(),
         }];
         let mut stream =
@@ -337,6 +367,7 @@ mod tests {
     #[tokio::test]
     async fn streams_at_the_configured_pace() {
         let messages = vec![LlmMessage::User {
+            images: Vec::new(),
             content: "hello".into(),
         }];
         let expected = chat::help_text().chars().count();

@@ -27,7 +27,14 @@ fn marker_for(path: &str, content: &str) -> String {
     marker
 }
 
-pub(super) fn implement(description: &str, phase: &Phase, existing: &[String]) -> String {
+/// `accent`: a colour taken from the user's images, used as the theme's
+/// `--accent`.
+pub(super) fn implement(
+    description: &str,
+    phase: &Phase,
+    existing: &[String],
+    accent: Option<&str>,
+) -> String {
     let bp = Blueprint::from_description(description);
     // Sections whose component is written now or exists already get rendered.
     let present: Vec<Feature> = bp
@@ -48,6 +55,9 @@ pub(super) fn implement(description: &str, phase: &Phase, existing: &[String]) -
     );
     for file in &phase.files {
         let mut content = file_content(&bp, &file.path, &file.purpose, &present);
+        if let Some(colour) = accent.filter(|_| file.path == "src/styles.css") {
+            content = with_accent(&content, colour);
+        }
         if !content.ends_with('\n') {
             content.push('\n');
         }
@@ -95,6 +105,31 @@ fn slug(text: &str) -> String {
     } else {
         out
     }
+}
+
+/// The stylesheet with `--accent` (and a readable `--accent-fg`) set to
+/// `colour`.
+fn with_accent(css: &str, colour: &str) -> String {
+    let fg = if super::chat::is_light(colour) {
+        "#111111"
+    } else {
+        "#ffffff"
+    };
+    css.lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            let indent = &line[..line.len() - trimmed.len()];
+            if trimmed.starts_with("--accent:") {
+                format!("{indent}--accent: {colour};")
+            } else if trimmed.starts_with("--accent-fg:") {
+                format!("{indent}--accent-fg: {fg};")
+            } else {
+                line.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
 }
 
 fn html_text(text: &str) -> String {
