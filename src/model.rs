@@ -616,6 +616,88 @@ pub struct ModelInfo {
     pub images: bool,
 }
 
+/// Who may open a project's published site.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Visibility {
+    /// Anyone, at an address made from the project's name.
+    Public,
+    /// Anyone who has the address, which nobody can guess.
+    #[default]
+    Unlisted,
+    /// The owner only (signed in to minicode).
+    Private,
+}
+
+impl Visibility {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Visibility::Public => "public",
+            Visibility::Unlisted => "unlisted",
+            Visibility::Private => "private",
+        }
+    }
+}
+
+/// A project's published site: where it is, who may open it, and which
+/// deployment it serves (`None`: unpublished).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Site {
+    pub slug: String,
+    /// `http://<slug>.apps.localhost:3000`, or the configured pattern's.
+    pub url: String,
+    pub visibility: Visibility,
+    pub live: Option<Uuid>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeploymentStatus {
+    Building,
+    Ready,
+    Failed,
+}
+
+/// One production build of a project's app, kept as it was built.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: Uuid,
+    /// 1, 2, 3… per project.
+    pub number: u32,
+    pub status: DeploymentStatus,
+    /// Why the build failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The end of the build's output.
+    #[serde(default)]
+    pub log_tail: Vec<String>,
+    pub files: u32,
+    pub bytes: u64,
+    /// How long the build and the copy took.
+    #[serde(default)]
+    pub build_ms: Option<u64>,
+    pub created_at: String,
+    /// The site serves this one now.
+    pub live: bool,
+}
+
+/// `GET /api/projects/:id/deployments`: the site (once published) and the
+/// deployments, newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Publishing {
+    pub site: Option<Site>,
+    pub deployments: Vec<Deployment>,
+}
+
+/// `PATCH /api/projects/:id/site`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SitePatch {
+    pub visibility: Visibility,
+}
+
 /// Why a checkpoint was taken.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -51,6 +51,13 @@ pub const PROJECT_FILES: &str = "/api/projects/{id}/files";
 pub const PROJECT_FILE: &str = "/api/projects/{id}/files/{*path}";
 pub const PROJECT_VISUAL_EDIT: &str = "/api/projects/{id}/visual-edit";
 
+// Publishing (`server/src/deploy/routes.rs`).
+pub const PROJECT_DEPLOYMENTS: &str = "/api/projects/{id}/deployments";
+pub const PROJECT_DEPLOYMENT_ACTIVATE: &str =
+    "/api/projects/{id}/deployments/{deployment}/activate";
+pub const PROJECT_SITE: &str = "/api/projects/{id}/site";
+pub const PROJECT_SITE_OPEN: &str = "/api/projects/{id}/site/open";
+
 // Images attached to prompts and messages (`server/src/images/routes.rs`).
 pub const PROJECT_IMAGES: &str = "/api/projects/{id}/images";
 pub const PROJECT_IMAGE: &str = "/api/projects/{id}/images/{image_id}";
@@ -193,6 +200,25 @@ pub fn project_visual_edit(id: Uuid) -> String {
     with_id(PROJECT_VISUAL_EDIT, id)
 }
 
+pub fn project_deployments(id: Uuid) -> String {
+    with_id(PROJECT_DEPLOYMENTS, id)
+}
+
+pub fn project_deployment_activate(id: Uuid, deployment: Uuid) -> String {
+    fill(
+        PROJECT_DEPLOYMENT_ACTIVATE,
+        &[&id.to_string(), &deployment.to_string()],
+    )
+}
+
+pub fn project_site(id: Uuid) -> String {
+    with_id(PROJECT_SITE, id)
+}
+
+pub fn project_site_open(id: Uuid) -> String {
+    with_id(PROJECT_SITE_OPEN, id)
+}
+
 pub fn project_images(id: Uuid) -> String {
     with_id(PROJECT_IMAGES, id)
 }
@@ -280,7 +306,7 @@ mod tests {
     #[test]
     fn builders_fill_their_templates() {
         let id = ID.to_string();
-        let one: [(Builder, &str); 23] = [
+        let one: [(Builder, &str); 26] = [
             (auth_token, AUTH_TOKEN),
             (admin_user, ADMIN_USER),
             (admin_user_password, ADMIN_USER_PASSWORD),
@@ -299,6 +325,9 @@ mod tests {
             (project_sandbox_restart, PROJECT_SANDBOX_RESTART),
             (project_types, PROJECT_TYPES),
             (project_images, PROJECT_IMAGES),
+            (project_deployments, PROJECT_DEPLOYMENTS),
+            (project_site, PROJECT_SITE),
+            (project_site_open, PROJECT_SITE_OPEN),
             (project_visual_edit, PROJECT_VISUAL_EDIT),
             (project_export, PROJECT_EXPORT),
             (project_checkpoints, PROJECT_CHECKPOINTS),
@@ -313,6 +342,13 @@ mod tests {
         assert_eq!(
             project_checkpoint(ID, CP),
             by_hand(PROJECT_CHECKPOINT, &[("{id}", &id), ("{cp}", &cp)])
+        );
+        assert_eq!(
+            project_deployment_activate(ID, CP),
+            by_hand(
+                PROJECT_DEPLOYMENT_ACTIVATE,
+                &[("{id}", &id), ("{deployment}", &cp)]
+            )
         );
         assert_eq!(
             project_image(ID, CP),

@@ -12,6 +12,7 @@ pub mod chats;
 pub mod checkpoints;
 pub mod config;
 pub mod db;
+pub mod deploy;
 pub(crate) mod error;
 pub mod events;
 pub mod files;
@@ -114,8 +115,11 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let models = llm::models::Models::from_config(&config.llm);
     tracing::info!(default_model = %models.default_id(), "model providers ready");
     let previews = previews_from_config(&config)?;
+    let sites = deploy::Sites::new(config.server.apps_url.as_deref(), &config.server.data_dir)
+        .map_err(StartError::Config)?;
     Ok(AppState {
         previews: Arc::new(previews),
+        sites: Arc::new(sites),
         agents: agent::Agents::new(),
         admissions: quota::Admissions::default(),
         models: Arc::new(models),

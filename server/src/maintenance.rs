@@ -45,6 +45,11 @@ pub async fn sweep(state: &AppState) {
         Ok(n) => tracing::info!(count = n, "unsent images removed"),
         Err(e) => tracing::warn!(error = %e, "could not remove unsent images"),
     }
+    match crate::deploy::remove_orphans(state).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(count = n, "files of deleted deployments removed"),
+        Err(e) => tracing::warn!(error = %e, "could not clean up deployments"),
+    }
     let max_age = Duration::from_secs(state.config.workspace.idle_hours * 3600);
     match remove_stale_workspaces(state, max_age).await {
         Ok(0) => {}

@@ -31,4 +31,6 @@ pub struct AppState {
     pub admissions: crate::quota::admissions::Admissions,
     /// Preview hosts and the key their tickets are signed with.
     pub previews: Arc<crate::preview::origin::Previews>,
+    /// Published sites: their hosts and where deployments are kept.
+    pub sites: Arc<crate::deploy::Sites>,
 }

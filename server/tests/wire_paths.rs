@@ -346,6 +346,24 @@ async fn every_path_builder_reaches_a_handler() {
     expect(&admin, get.clone(), &paths::project_types(id), None, 200).await;
     call(&admin, post.clone(), &paths::project_visual_edit(id), None).await;
     call(&admin, post.clone(), &paths::project_images(id), None).await;
+    expect(
+        &admin,
+        get.clone(),
+        &paths::project_deployments(id),
+        None,
+        200,
+    )
+    .await;
+    call(
+        &admin,
+        post.clone(),
+        &paths::project_deployment_activate(id, nobody),
+        None,
+    )
+    .await;
+    call(&admin, Method::PATCH, &paths::project_site(id), None).await;
+    call(&admin, Method::DELETE, &paths::project_site(id), None).await;
+    call(&admin, get.clone(), &paths::project_site_open(id), None).await;
     call(&admin, get.clone(), &paths::project_image(id, nobody), None).await;
     call(
         &admin,

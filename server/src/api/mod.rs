@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::checkpoints::routes::router())
         .merge(crate::visual::routes::router())
         .merge(crate::images::routes::router())
+        .merge(crate::deploy::routes::router())
         .merge(crate::quota::routes::router())
         .route("/api", any(api_not_found))
         .route("/api/", any(api_not_found))
@@ -115,6 +116,11 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             preview::by_host,
+        ))
+        // Published sites, likewise: their own hosts, their own headers.
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::deploy::serve::by_host,
         ))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(

@@ -101,6 +101,12 @@ pub struct ServerConfig {
     #[arg(long, env = "MINICODE_PREVIEW_URL")]
     pub preview_url: Option<String>,
 
+    /// Where published apps live: a URL pattern with `{site}` in the host,
+    /// e.g. `https://{site}.apps.example.com` (a wildcard DNS record and
+    /// certificate). Default: `http://{site}.apps.localhost:<port>`.
+    #[arg(long, env = "MINICODE_APPS_URL")]
+    pub apps_url: Option<String>,
+
     /// Other origins allowed to call the API from a browser (comma-separated).
     #[arg(long, env = "MINICODE_CORS_ORIGINS", value_delimiter = ',')]
     pub cors_origins: Vec<String>,

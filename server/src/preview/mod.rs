@@ -177,7 +177,7 @@ fn urlencode(text: &str) -> String {
     out
 }
 
-fn urldecode(text: &str) -> Option<String> {
+pub(crate) fn urldecode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -201,7 +201,7 @@ fn urldecode(text: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
-fn query_param(query: &str, name: &str) -> Option<String> {
+pub(crate) fn query_param(query: &str, name: &str) -> Option<String> {
     query
         .split('&')
         .filter_map(|pair| pair.split_once('='))

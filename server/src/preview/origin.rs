@@ -21,9 +21,13 @@ use uuid::Uuid;
 /// The suffix of the default preview hosts.
 const LOCAL_SUFFIX: &str = ".preview.localhost";
 
-/// The configured pattern, split around `{project}`.
+/// A host per name under one pattern: `https://{name}.apps.example.com`, or
+/// by default `http://<name><local suffix>:<minicode's port>`. Previews
+/// (`{project}`) and published sites (`{site}`, see `deploy/`) both use it.
 #[derive(Clone, Debug)]
-pub struct PreviewHosts {
+pub struct HostPattern {
+    /// `.preview.localhost`: the default hosts' suffix.
+    local_suffix: &'static str,
     pattern: Option<Pattern>,
 }
 
@@ -31,43 +35,53 @@ pub struct PreviewHosts {
 struct Pattern {
     /// `http` or `https`.
     scheme: String,
-    /// What comes before and after `{project}` in the host (lower case).
+    /// What comes before and after the placeholder in the host (lower case).
     host_prefix: String,
     host_suffix: String,
     /// `:8443`, or empty.
     port: String,
 }
 
-impl PreviewHosts {
-    /// Reads `MINICODE_PREVIEW_URL` (already in the configuration).
-    pub fn new(pattern: Option<&str>) -> Result<Self, String> {
-        let Some(raw) = pattern.map(str::trim).filter(|p| !p.is_empty()) else {
-            return Ok(Self { pattern: None });
+impl HostPattern {
+    /// Reads the pattern set in `setting` (already in the configuration);
+    /// `None` or empty: the default local hosts.
+    pub fn new(
+        setting: &str,
+        placeholder: &'static str,
+        local_suffix: &'static str,
+        raw: Option<&str>,
+    ) -> Result<Self, String> {
+        let Some(raw) = raw.map(str::trim).filter(|p| !p.is_empty()) else {
+            return Ok(Self {
+                local_suffix,
+                pattern: None,
+            });
         };
-        let bad = |why: &str| format!("MINICODE_PREVIEW_URL `{raw}`: {why}");
+        let bad = |why: &str| format!("{setting} `{raw}`: {why}");
         let (scheme, rest) = raw
             .split_once("://")
-            .ok_or_else(|| bad("expected http(s)://{project}.example.com"))?;
+            .ok_or_else(|| bad(&format!("expected http(s)://{placeholder}.example.com")))?;
         if scheme != "http" && scheme != "https" {
             return Err(bad("the scheme must be http or https"));
         }
         let authority = rest.trim_end_matches('/');
         if authority.contains('/') {
-            return Err(bad("no path: previews are served at the host's root"));
+            return Err(bad("no path: the pages are served at the host's root"));
         }
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) if p.chars().all(|c| c.is_ascii_digit()) => (h, format!(":{p}")),
             _ => (authority, String::new()),
         };
         let (host_prefix, host_suffix) = host
-            .split_once("{project}")
-            .ok_or_else(|| bad("the host must contain {project}"))?;
+            .split_once(placeholder)
+            .ok_or_else(|| bad(&format!("the host must contain {placeholder}")))?;
         if host_suffix.is_empty() || !host_suffix.starts_with('.') {
-            return Err(bad(
-                "{project} must be followed by the domain, as in {project}.preview.example.com",
-            ));
+            return Err(bad(&format!(
+                "{placeholder} must be followed by the domain, as in {placeholder}.example.com"
+            )));
         }
         Ok(Self {
+            local_suffix,
             pattern: Some(Pattern {
                 scheme: scheme.into(),
                 host_prefix: host_prefix.to_ascii_lowercase(),
@@ -77,12 +91,12 @@ impl PreviewHosts {
         })
     }
 
-    /// The origin of `project`'s preview. `request_host` is the `Host` the
-    /// builder was reached at: without a pattern, the preview shares its port.
-    pub fn origin_for(&self, project: Uuid, request_host: Option<&str>) -> String {
+    /// The origin of `name`'s host. `request_host` is the `Host` minicode
+    /// was reached at: without a pattern, the host shares its port.
+    pub fn origin_for(&self, name: &str, request_host: Option<&str>) -> String {
         match &self.pattern {
             Some(p) => format!(
-                "{}://{}{project}{}{}",
+                "{}://{}{name}{}{}",
                 p.scheme, p.host_prefix, p.host_suffix, p.port
             ),
             None => {
@@ -92,27 +106,70 @@ impl PreviewHosts {
                     .filter(|p| p.chars().all(|c| c.is_ascii_digit()))
                     .map(|p| format!(":{p}"))
                     .unwrap_or_default();
-                format!("http://{project}{LOCAL_SUFFIX}{port}")
+                format!("http://{name}{}{port}", self.local_suffix)
             }
         }
     }
 
-    /// The project whose preview host `host` (a `Host` header) is, if any.
-    pub fn project_of(&self, host: &str) -> Option<Uuid> {
+    /// The name whose host `host` (a `Host` header) is, lower case, if any.
+    /// One label only: `x.y.apps.localhost` names nothing.
+    pub fn name_of(&self, host: &str) -> Option<String> {
         let host = host.trim().to_ascii_lowercase();
-        // The port, if any, does not pick the project.
+        // The port, if any, does not pick the name.
         let name = match host.rsplit_once(':') {
             Some((n, p)) if p.chars().all(|c| c.is_ascii_digit()) && !n.ends_with(']') => n,
             _ => host.as_str(),
         };
-        let id = match &self.pattern {
+        let name = match &self.pattern {
             Some(p) => name
                 .strip_prefix(p.host_prefix.as_str())?
                 .strip_suffix(p.host_suffix.as_str())?,
-            None => name.strip_suffix(LOCAL_SUFFIX)?,
+            None => name.strip_suffix(self.local_suffix)?,
         };
+        (!name.is_empty() && !name.contains('.')).then(|| name.to_string())
+    }
+
+    /// A CSP source matching every host of the pattern.
+    pub fn csp_source(&self) -> String {
+        match &self.pattern {
+            Some(p) => format!("{}://*{}{}", p.scheme, p.host_suffix, p.port),
+            None => format!("http://*{}:*", self.local_suffix),
+        }
+    }
+
+    /// True when the hosts are secure contexts for browsers: https, or the
+    /// default `*.localhost` names (browsers treat those as secure even over
+    /// http).
+    pub fn secure_context(&self) -> bool {
+        self.pattern.as_ref().is_none_or(|p| p.scheme == "https")
+    }
+}
+
+/// The preview hosts: one per project, named by its id.
+#[derive(Clone, Debug)]
+pub struct PreviewHosts {
+    hosts: HostPattern,
+}
+
+impl PreviewHosts {
+    /// Reads `MINICODE_PREVIEW_URL` (already in the configuration).
+    pub fn new(pattern: Option<&str>) -> Result<Self, String> {
+        Ok(Self {
+            hosts: HostPattern::new("MINICODE_PREVIEW_URL", "{project}", LOCAL_SUFFIX, pattern)?,
+        })
+    }
+
+    /// The origin of `project`'s preview. `request_host` is the `Host` the
+    /// builder was reached at: without a pattern, the preview shares its port.
+    pub fn origin_for(&self, project: Uuid, request_host: Option<&str>) -> String {
+        self.hosts.origin_for(&project.to_string(), request_host)
+    }
+
+    /// The project whose preview host `host` (a `Host` header) is, if any.
+    pub fn project_of(&self, host: &str) -> Option<Uuid> {
+        let id = self.hosts.name_of(host)?;
         // Only the canonical form: one host per project.
-        Uuid::parse_str(id)
+        Uuid::parse_str(&id)
             .ok()
             .filter(|u| u.hyphenated().to_string() == id)
     }
@@ -120,10 +177,7 @@ impl PreviewHosts {
     /// A CSP source matching every preview origin (for minicode's own
     /// `frame-src`).
     pub fn csp_source(&self) -> String {
-        match &self.pattern {
-            Some(p) => format!("{}://*{}{}", p.scheme, p.host_suffix, p.port),
-            None => format!("http://*{LOCAL_SUFFIX}:*"),
-        }
+        self.hosts.csp_source()
     }
 
     /// True for an origin (`scheme://host[:port]`) that is a preview's.
@@ -133,13 +187,12 @@ impl PreviewHosts {
             .is_some_and(|(_, host)| self.project_of(host).is_some())
     }
 
-    /// True when the preview hosts are secure contexts for browsers: https,
-    /// or the default `*.localhost` names (browsers treat those as secure
-    /// even over http). Their cookie is then `Secure`, `__Host-` and
-    /// `SameSite=None`, so it also works when the builder is another site
-    /// (`127.0.0.1` framing `*.preview.localhost`).
+    /// True when the preview hosts are secure contexts for browsers. Their
+    /// cookie is then `Secure`, `__Host-` and `SameSite=None`, so it also
+    /// works when the builder is another site (`127.0.0.1` framing
+    /// `*.preview.localhost`).
     pub fn secure_context(&self) -> bool {
-        self.pattern.as_ref().is_none_or(|p| p.scheme == "https")
+        self.hosts.secure_context()
     }
 }
 

@@ -30,6 +30,10 @@ pub const PASS_TTL: Duration = Duration::from_secs(12 * 3600);
 pub enum Kind {
     Ticket,
     Pass,
+    /// The same pair for a private published site (`deploy/serve.rs`): a
+    /// preview's token never opens a site, nor the reverse.
+    SiteTicket,
+    SitePass,
 }
 
 impl Kind {
@@ -37,6 +41,8 @@ impl Kind {
         match self {
             Kind::Ticket => "t",
             Kind::Pass => "p",
+            Kind::SiteTicket => "st",
+            Kind::SitePass => "sp",
         }
     }
 }

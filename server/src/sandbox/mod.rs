@@ -535,6 +535,74 @@ impl Sandboxes {
         Ok((modules, "dependencies installed"))
     }
 
+    /// Runs the app's production build (`vite build`, base `/`) into `out`, a
+    /// folder of the workspace, with the same isolation as the dev server
+    /// (which keeps running). The output is the sandbox's: the caller reads
+    /// it as hostile (`WorkspaceDir::walk_in`). A failure is written to the
+    /// console but not announced as the sandbox's error: publishing reports
+    /// a failed build its own way and keeps the preview as it was.
+    #[tracing::instrument(name = "sandbox.build", skip_all, fields(project_id = %project))]
+    pub async fn build(
+        &self,
+        project: Uuid,
+        out: &str,
+        cancel: &CancellationToken,
+    ) -> Result<(), SandboxError> {
+        let slot = self.slot(project);
+        let _step = slot.step.lock().await;
+        let env = self.env(project, &slot)?;
+        if !env
+            .modules
+            .as_ref()
+            .is_some_and(|m| m.join("vite/bin/vite.js").is_file())
+        {
+            return Err(SandboxError::NoVite);
+        }
+        let command = CommandSpec {
+            label: "vite build".into(),
+            program: "node".into(),
+            args: [
+                "node_modules/vite/bin/vite.js",
+                "build",
+                "--outDir",
+                out,
+                "--emptyOutDir",
+                "--base",
+                "/",
+                "--logLevel",
+                "info",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            env: vec![("NODE_ENV".into(), "production".into())],
+        };
+        slot.sink
+            .system("building the app for publishing (vite build)");
+        let result = self
+            .inner
+            .backend
+            .run(
+                &env,
+                command,
+                slot.sink.clone(),
+                self.inner.config.install_timeout,
+                cancel.child_token(),
+            )
+            .await;
+        match result {
+            Err(e) if e.log_tail().is_empty() && !matches!(e, SandboxError::Cancelled) => {
+                slot.sink.system(format!("error: {e}"));
+                Err(e.with_tail(slot.logs.tail(ERROR_TAIL_LINES)))
+            }
+            Err(e) => {
+                slot.sink.system(format!("error: {e}"));
+                Err(e)
+            }
+            Ok(()) => Ok(()),
+        }
+    }
+
     /// Starts the dev server (if it is not running) and waits until it answers.
     /// Returns the preview URL.
     #[tracing::instrument(name = "sandbox.start", skip_all, fields(project_id = %project))]

@@ -235,6 +235,19 @@ impl WorkspaceDir {
         Ok(out)
     }
 
+    /// Every regular file under `folder` (a build's output), found as
+    /// [`walk`](Self::walk) finds them: `folder` and everything in it are
+    /// opened without following a link, so output that points elsewhere
+    /// (the sandbox wrote it) is refused or skipped, never read through.
+    pub fn walk_in(&self, folder: &RelPath) -> Result<Vec<FileInfo>, WorkspaceError> {
+        let parts: Vec<&str> = folder.as_str().split('/').collect();
+        let chain = self.descend(&parts, false, folder)?;
+        let mut out = Vec::new();
+        walk_folder(self.last(&chain), Some(folder), &mut out)?;
+        out.sort_by(|a, b| a.path.cmp(&b.path));
+        Ok(out)
+    }
+
     /// Opens `folders` one by one from the root, never following a link;
     /// with `create`, a missing folder is made. Returns the opened folders.
     fn descend(
