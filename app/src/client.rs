@@ -344,6 +344,38 @@ pub async fn restore(project: Uuid, id: Uuid) -> ApiResult<Restored> {
     data(Verb::Post, &url, Body::None).await
 }
 
+// Publishing.
+
+pub async fn publishing(project: Uuid) -> ApiResult<minicode::Publishing> {
+    data(Verb::Get, &paths::project_deployments(project), Body::None).await
+}
+
+/// Builds and publishes; answers once the build is over (ready or failed).
+pub async fn publish(project: Uuid) -> ApiResult<minicode::Deployment> {
+    data(Verb::Post, &paths::project_deployments(project), Body::None).await
+}
+
+/// Makes a deployment the live one (a rollback).
+pub async fn activate_deployment(
+    project: Uuid,
+    deployment: Uuid,
+) -> ApiResult<minicode::Publishing> {
+    let url = paths::project_deployment_activate(project, deployment);
+    data(Verb::Post, &url, Body::None).await
+}
+
+pub async fn set_site_visibility(
+    project: Uuid,
+    visibility: minicode::Visibility,
+) -> ApiResult<minicode::Site> {
+    let body = json(&minicode::SitePatch { visibility })?;
+    data(Verb::Patch, &paths::project_site(project), body).await
+}
+
+pub async fn unpublish(project: Uuid) -> ApiResult<()> {
+    done(Verb::Delete, &paths::project_site(project), Body::None).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

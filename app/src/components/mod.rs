@@ -11,6 +11,7 @@ pub mod markdown;
 pub mod pick;
 pub mod preview;
 pub mod project_settings;
+pub mod publish;
 pub mod usage;
 pub mod workspace;
 pub mod ws;

@@ -16,6 +16,7 @@ use crate::components::code_editor::EditorPane;
 use crate::components::file_tree::FileTree;
 use crate::components::preview::PreviewPane;
 use crate::components::project_settings::{ModelPicker, SettingsPanel};
+use crate::components::publish::PublishPanel;
 use crate::components::workspace::Workspace;
 use crate::components::{TopBar, ws};
 use crate::pages::NotFound;
@@ -64,6 +65,7 @@ pub fn ProjectPage() -> impl IntoView {
 enum LeftTab {
     Chat,
     Checkpoints,
+    Publish,
     Settings,
 }
 
@@ -145,11 +147,15 @@ fn WorkspaceView(project: Project) -> impl IntoView {
                     <div class="tabs" role="tablist" aria-label="Left pane">
                         {tab_button(LeftTab::Chat, "Chat", "tab-chat")}
                         {tab_button(LeftTab::Checkpoints, "Checkpoints", "tab-checkpoints")}
+                        {tab_button(LeftTab::Publish, "Publish", "tab-publish")}
                         {tab_button(LeftTab::Settings, "Settings", "tab-settings")}
                     </div>
                     <div class="tab-body" class:hidden=move || tab.get() != LeftTab::Chat><ChatPane/></div>
                     <div class="tab-body scroll" class:hidden=move || tab.get() != LeftTab::Checkpoints>
                         <Show when=move || tab.get() == LeftTab::Checkpoints><CheckpointsPanel/></Show>
+                    </div>
+                    <div class="tab-body scroll" class:hidden=move || tab.get() != LeftTab::Publish>
+                        <Show when=move || tab.get() == LeftTab::Publish><PublishPanel/></Show>
                     </div>
                     <div class="tab-body scroll" class:hidden=move || tab.get() != LeftTab::Settings>
                         <SettingsPanel project/>
