@@ -4,10 +4,11 @@
 
 use leptos::prelude::*;
 use minicode::protocol::ClientMessage;
-use minicode::{ApiError, Encoding, FileWrite, NewChat, PageQuery};
+use minicode::{ApiError, Encoding, FileWrite, ImageRef, NewChat, PageQuery};
 use uuid::Uuid;
 
 use super::Workspace;
+use super::reducer::Prompt;
 use crate::client;
 use crate::components::{editor, ws};
 
@@ -43,6 +44,12 @@ impl Workspace {
             }
         }
         self.update(|m, _| m.set_history(page.data));
+    }
+
+    /// Reads the server's models (which accept images, which is the default).
+    pub async fn load_models(self) {
+        let models = client::models().await;
+        self.models.try_set(Some(models));
     }
 
     /// Saves the open file through the files API.
@@ -91,24 +98,40 @@ impl Workspace {
         Ok(chat.id)
     }
 
-    /// Starts a build with `description`.
-    pub fn generate(&self, description: String) {
-        self.update(|m, fx| m.generate(description, fx));
+    /// Starts a build with `description` and the images uploaded for it.
+    pub fn generate(&self, description: String, images: Vec<ImageRef>) {
+        let prompt = Prompt {
+            text: description,
+            images,
+        };
+        self.update(|m, fx| m.generate(prompt, fx));
     }
 
-    /// Sends a chat message (creating the chat if needed).
-    pub fn send_message(&self, content: String) {
-        self.update(|m, _| m.push_user(content.clone()));
+    /// Sends a chat message with the images uploaded for it (creating the
+    /// chat if needed).
+    pub fn send_message(&self, content: String, images: Vec<ImageRef>) {
+        let ids = images.iter().map(|image| image.id).collect();
+        self.update(|m, _| {
+            m.push_user(Prompt {
+                text: content.clone(),
+                images,
+            })
+        });
         self.in_chat(move |chat_id| ClientMessage::SendMessage {
             chat_id,
             content,
-            images: Vec::new(),
+            images: ids,
         });
     }
 
     /// "Fix this error": the server attaches the latest error and its log tail.
     pub fn fix_error(&self, message: &str) {
-        self.update(|m, _| m.push_user(format!("Fix this error: {message}")));
+        self.update(|m, _| {
+            m.push_user(Prompt {
+                text: format!("Fix this error: {message}"),
+                images: Vec::new(),
+            })
+        });
         self.in_chat(|chat_id| ClientMessage::FixError { chat_id });
     }
 
