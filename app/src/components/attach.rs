@@ -243,8 +243,8 @@ impl Attachments {
     }
 
     /// Uploads every image not stored yet to `project` (the dashboard, once
-    /// it made the project); the ids of all of them, or the first refusal.
-    pub async fn upload_all(self, project: Uuid) -> Result<Vec<Uuid>, ApiError> {
+    /// it made the project); all of them stored, or the first refusal.
+    pub async fn upload_all(self, project: Uuid) -> Result<Vec<ImageRef>, ApiError> {
         let keys: Vec<u64> = self.items.with_untracked(|items| {
             items
                 .iter()
@@ -255,7 +255,7 @@ impl Attachments {
         for key in keys {
             self.upload(key, project).await?;
         }
-        Ok(self.ready().into_iter().map(|image| image.id).collect())
+        Ok(self.ready())
     }
 
     /// Uploads one attached file; its status follows.

@@ -15,6 +15,7 @@ use crate::api::{current_user, list_projects};
 use crate::client;
 use crate::components::attach::{AttachButton, AttachmentList, Attachments, model_refusal};
 use crate::components::project_settings::go_to;
+use crate::components::workspace::{Prompt, hand_over};
 use crate::components::{
     LengthNote, TopBar, error_note, hydrated, is_send_shortcut, over_limit, short_time,
 };
@@ -237,14 +238,16 @@ fn StartFromPrompt() -> impl IntoView {
                     }
                 };
                 let images = attach.upload_all(id).await.map_err(|_| None)?;
-                client::generate(
-                    id,
-                    &GenerateBody {
-                        description,
-                        images,
-                    },
-                )
-                .await?;
+                let prompt = Prompt {
+                    text: description,
+                    images,
+                };
+                let body = GenerateBody {
+                    description: prompt.text.clone(),
+                    images: prompt.images.iter().map(|image| image.id).collect(),
+                };
+                client::generate(id, &body).await?;
+                hand_over(id, &prompt);
                 Ok::<_, Option<ApiError>>(id)
             }
             .await;

@@ -16,6 +16,8 @@
 mod actions;
 pub mod reducer;
 
+pub use self::actions::hand_over;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use leptos::prelude::*;

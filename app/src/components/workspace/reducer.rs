@@ -69,7 +69,7 @@ pub struct ReplyData {
 }
 
 /// What the user sent: the text and the images attached to it.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Prompt {
     pub text: String,
     pub images: Vec<ImageRef>,
@@ -222,6 +222,10 @@ pub struct Model {
     /// User messages from the REST history, keyed by the reply that follows
     /// (`Uuid::nil()`: asked, not answered yet).
     history: HashMap<Uuid, Prompt>,
+    /// The prompt of the build another page started before this one opened
+    /// (the dashboard's): the log does not carry it, so it is shown where
+    /// the next build starts.
+    pub build_prompt: Option<Prompt>,
 }
 
 impl Default for Model {
@@ -255,6 +259,7 @@ impl Default for Model {
             replaying: false,
             next_key: 0,
             history: HashMap::new(),
+            build_prompt: None,
         }
     }
 }
@@ -412,6 +417,9 @@ impl Model {
                 match state {
                     AgentState::DesigningPhase if !was.is_active() => {
                         self.has_run = true;
+                        if let Some(prompt) = self.build_prompt.take() {
+                            self.push(Item::User(prompt));
+                        }
                         self.push(Item::Note("Build started".into()));
                     }
                     AgentState::InstallingDeps => self.mark_phases_done(),
@@ -1611,6 +1619,21 @@ mod tests {
             height: 48,
             size: 120,
         }
+    }
+
+    #[test]
+    fn a_build_prompt_handed_over_is_shown_where_the_build_starts() {
+        let mut m = Model::default();
+        let prompt = Prompt {
+            text: "like this mock-up".into(),
+            images: vec![image(8)],
+        };
+        m.build_prompt = Some(prompt.clone());
+        m.resuming(0);
+        run(&mut m, log());
+        assert_eq!(m.items[0].item, Item::User(prompt));
+        assert_eq!(m.items[1].item, Item::Note("Build started".into()));
+        assert_eq!(m.build_prompt, None, "shown once");
     }
 
     #[test]
