@@ -13,6 +13,8 @@ import { hydrated, login, register, storedFile, uniqueName } from './helpers';
 
 const RUN_DONE = 300_000;
 
+const shot = (page: Page, name: string) => page.screenshot({ path: `screenshots/${name}.png` });
+
 // --- Test images, made here -------------------------------------------------
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
@@ -118,6 +120,7 @@ test.describe.serial('images on the default server', () => {
     // The offline generator (the default model) takes images: no note.
     await expect(page.getByTestId('attach-model-note')).toHaveCount(0);
     await expect(page.getByTestId('start-build')).toBeEnabled();
+    await shot(page, 'images-dashboard');
 
     await page.getByTestId('start-build').click();
     await expect(page).toHaveURL(/\/project\/[0-9a-f-]{36}$/);
@@ -134,6 +137,7 @@ test.describe.serial('images on the default server', () => {
 
     await expect(page.getByTestId('agent-state')).toHaveAttribute('data-state', 'complete', { timeout: RUN_DONE });
     expect(await styles(page, project)).toContain('--accent: #d9482b');
+    await shot(page, 'images-build');
     expect(pageErrors).toEqual([]);
   });
 
@@ -178,6 +182,7 @@ test.describe.serial('images on the default server', () => {
     await expect(attached).toHaveCount(1);
     await expect(attached).toHaveAttribute('data-state', 'ready');
     expect(await loadedWidth(attached.locator('img'))).toBe(48);
+    await shot(page, 'images-chat-attached');
     await expect(send).toBeEnabled();
     await send.click();
     await expect(attached).toHaveCount(0);
@@ -301,6 +306,7 @@ test.describe('a text-only model', () => {
     await expect(note).toContainText('does not accept images');
     const send = page.getByTestId('send');
     await expect(send).toBeDisabled();
+    await shot(page, 'images-text-only');
     await box.press('Control+Enter');
     await page.waitForTimeout(500);
     await expect(page.getByTestId('user-message')).toHaveCount(0);
