@@ -460,7 +460,10 @@ pub fn AttachButton(attach: Attachments) -> impl IntoView {
     };
     view! {
         <button type="button" class="button ghost small" data-testid="attach-button"
-            title="Attach a screenshot or mock-up (PNG, JPEG or WebP, up to 5 MB); you can also paste or drop one"
+            title=format!(
+                "Attach a screenshot or mock-up (PNG, JPEG or WebP, up to {}); you can also paste or drop one",
+                megabytes(MAX_IMAGE_BYTES as f64)
+            )
             on:click=move |_| {
                 if let Some(el) = input.get_untracked() {
                     el.click();
