@@ -170,6 +170,17 @@ test.describe.serial('images on the default server', () => {
     await expect(attached).toHaveCount(0);
     await expect(box).toHaveValue('make it look like this');
 
+    // A PNG by its first bytes that is broken after them passes here; the
+    // server refuses it, its sentence shows, and Send waits for its removal.
+    const broken = Buffer.concat([solidPng('#000000').subarray(0, 33), Buffer.from('no pixels follow')]);
+    await page.getByTestId('attach-input').setInputFiles({ name: 'broken.png', mimeType: 'image/png', buffer: broken });
+    await expect(attached).toHaveAttribute('data-state', 'failed');
+    await expect(error).toHaveText(/^\u201cbroken\.png\u201d was not uploaded: the image could not be read/);
+    await expect(send).toBeDisabled();
+    await attached.getByTestId('attachment-remove').click();
+    await expect(error).toHaveCount(0);
+    await expect(send).toBeEnabled();
+
     // Dropped on the form, then removed before sending.
     await dropImage(page.locator('form.prompt'), 'dropped.png', solidPng('#123456'));
     await expect(attached).toHaveCount(1);
