@@ -47,6 +47,9 @@ enum Body {
     Json(String),
     #[cfg(feature = "hydrate")]
     Form(web_sys::FormData),
+    /// Raw bytes sent as they are, with their media type.
+    #[cfg(feature = "hydrate")]
+    Blob(web_sys::Blob, String),
 }
 
 fn json(body: &impl Serialize) -> ApiResult<Body> {
@@ -76,6 +79,7 @@ async fn exchange(verb: Verb, url: &str, body: Body) -> ApiResult<String> {
             .header("Content-Type", "application/json")
             .body(text),
         Body::Form(form) => builder.body(form),
+        Body::Blob(blob, media_type) => builder.header("Content-Type", &media_type).body(blob),
     }
     .map_err(|_| unreachable_server())?;
     let response = request.send().await.map_err(|_| unreachable_server())?;
@@ -322,6 +326,21 @@ pub async fn upload(
     let url = paths::project_files(project);
     let text = exchange(Verb::Post, &url, Body::Form(form)).await?;
     decode(&url, &text)
+}
+
+// Images.
+
+/// Stores an image for a prompt or a message: the body is its bytes as they
+/// are, `media_type` one of [`minicode::IMAGE_TYPES`]. Its id goes with the
+/// message that carries it.
+#[cfg(feature = "hydrate")]
+pub async fn upload_image(
+    project: Uuid,
+    image: &web_sys::Blob,
+    media_type: &str,
+) -> ApiResult<minicode::ImageRef> {
+    let body = Body::Blob(image.clone(), media_type.to_string());
+    data(Verb::Post, &paths::project_images(project), body).await
 }
 
 // Checkpoints.

@@ -197,7 +197,7 @@ pub fn AppErrors(errors: RwSignal<Vec<RuntimeError>>, auto: RwSignal<bool>) -> i
                     return;
                 };
                 sent.update_value(|times| times.push(now));
-                ws.send_message(prompt);
+                ws.send_message(prompt, Vec::new());
             },
             std::time::Duration::from_millis(AUTO_FIX_QUIET_MS),
         );
@@ -231,7 +231,7 @@ pub fn AppErrors(errors: RwSignal<Vec<RuntimeError>>, auto: RwSignal<bool>) -> i
                                 </span>
                                 <button type="button" class="button small" data-testid="app-error-fix"
                                     disabled=move || ws.busy()
-                                    on:click=move |_| ws.send_message(prompt.clone())>"Fix this error"</button>
+                                    on:click=move |_| ws.send_message(prompt.clone(), Vec::new())>"Fix this error"</button>
                                 <button type="button" class="button ghost small" aria-label="Dismiss"
                                     data-testid="app-error-dismiss"
                                     on:click=move |_| errors.update(|all| all.retain(|x| x.key() != key))>"×"</button>

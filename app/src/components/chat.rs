@@ -4,8 +4,10 @@
 use leptos::either::EitherOf4;
 use leptos::prelude::*;
 use minicode::protocol::AgentState;
-use minicode::{MAX_DESCRIPTION_CHARS, MAX_MESSAGE_CHARS};
+use minicode::{ImageRef, MAX_DESCRIPTION_CHARS, MAX_MESSAGE_CHARS, paths};
+use uuid::Uuid;
 
+use super::attach::{AttachButton, AttachmentList, Attachments, model_refusal};
 use super::workspace::{ItemKind, PhaseStatus, Reply, Workspace};
 use super::{LengthNote, is_send_shortcut, markdown, over_limit};
 
@@ -158,6 +160,27 @@ fn ReplyView(reply: Reply) -> impl IntoView {
     .into_any()
 }
 
+/// The images a user message carried, each a link to the full image.
+#[component]
+fn MessageImages(project: Uuid, images: Vec<ImageRef>) -> impl IntoView {
+    (!images.is_empty()).then(|| {
+        let links = images
+            .into_iter()
+            .map(|image| {
+                let url = paths::project_image(project, image.id);
+                let full = url.clone();
+                view! {
+                    <a href=full target="_blank" rel="noopener" title="Open the full image">
+                        <img loading="lazy" src=url alt="Attached image" data-testid="message-image"
+                            width=image.width height=image.height/>
+                    </a>
+                }
+            })
+            .collect_view();
+        view! { <div class="message-images">{links}</div> }
+    })
+}
+
 /// The messages, the timeline on top and the prompt box below.
 #[component]
 pub fn ChatPane() -> impl IntoView {
@@ -166,6 +189,19 @@ pub fn ChatPane() -> impl IntoView {
     let new_build = RwSignal::new(false);
     let list: NodeRef<leptos::html::Div> = NodeRef::new();
     let input: NodeRef<leptos::html::Textarea> = NodeRef::new();
+    // The project exists: images are uploaded as soon as they are chosen.
+    let attach = Attachments::new(Some(ws.project));
+    // Why the project's model cannot take images, if it cannot.
+    let model_note = Signal::derive(move || {
+        ws.models.with(|models| match models {
+            Some(Ok(list)) => ws
+                .project_model
+                .with(|chosen| model_refusal(list, chosen.as_deref())),
+            _ => None,
+        })
+    });
+    // Attached images the model would not see, or not stored yet: no sending.
+    let held = move || attach.blocked() || (!attach.is_empty() && model_note.with(Option::is_some));
 
     // "Ask in chat" from elsewhere on the page: the prompt takes the text,
     // ready to be finished.
@@ -209,16 +245,18 @@ pub fn ChatPane() -> impl IntoView {
     let submit = move || {
         let text = prompt.get_untracked().trim().to_string();
         // Over the limit: the note says so and nothing is sent or cut.
-        if text.is_empty() || over_limit(&text, limit.get_untracked()) {
+        if text.is_empty() || over_limit(&text, limit.get_untracked()) || untrack(held) {
             return;
         }
-        if generates() {
-            ws.generate(text);
+        let images = attach.ready();
+        if untrack(generates) {
+            ws.generate(text, images);
             new_build.set(false);
         } else {
-            ws.send_message(text);
+            ws.send_message(text, images);
         }
         prompt.set(String::new());
+        attach.clear();
     };
 
     view! {
@@ -235,8 +273,11 @@ pub fn ChatPane() -> impl IntoView {
                     each=move || ws.items.get()
                     key=|item| item.key
                     children=move |item| match item.kind {
-                        ItemKind::User(text) => EitherOf4::A(view! {
-                            <article class="msg user" data-testid="user-message"><p>{text}</p></article>
+                        ItemKind::User(prompt) => EitherOf4::A(view! {
+                            <article class="msg user" data-testid="user-message">
+                                <MessageImages project=ws.project images=prompt.images/>
+                                <p>{prompt.text}</p>
+                            </article>
                         }),
                         ItemKind::Reply(reply) => EitherOf4::B(view! { <ReplyView reply/> }),
                         ItemKind::Error { message, code, log_tail } => {
@@ -266,12 +307,18 @@ pub fn ChatPane() -> impl IntoView {
                 </Show>
             </div>
             <UsageLine/>
-            <form class="prompt" on:submit=move |e| { e.prevent_default(); submit(); }>
+            <form class="prompt" class:dropping=move || attach.dropping()
+                on:submit=move |e| { e.prevent_default(); submit(); }
+                on:dragenter=move |e| attach.on_drag_enter(&e)
+                on:dragover=move |e| attach.on_drag_over(&e)
+                on:dragleave=move |e| attach.on_drag_leave(&e)
+                on:drop=move |e| attach.on_drop(&e)>
                 <label class="sr-only" for="prompt-input">"Message"</label>
                 <textarea id="prompt-input" rows="3" data-testid="prompt" node_ref=input
                     placeholder=move || if generates() { "Describe the app to build…" } else { "Ask for a change…" }
                     prop:value=move || prompt.get()
                     on:input=move |e| prompt.set(event_target_value(&e))
+                    on:paste=move |e| attach.on_paste(&e)
                     on:keydown=move |e| {
                         if is_send_shortcut(&e) {
                             e.prevent_default();
@@ -280,6 +327,7 @@ pub fn ChatPane() -> impl IntoView {
                     }></textarea>
                 <LengthNote text=prompt limit=limit test_id="prompt-length"
                     what=Signal::derive(move || if generates() { "description" } else { "message" })/>
+                <AttachmentList attach note=model_note/>
                 <div class="prompt-actions">
                     <label class="check small" title="Run the generator again from this description">
                         <input type="checkbox" data-testid="new-build"
@@ -287,13 +335,14 @@ pub fn ChatPane() -> impl IntoView {
                             on:change=move |e| new_build.set(event_target_checked(&e))/>
                         "New build"
                     </label>
+                    <AttachButton attach/>
                     <span class="muted small">"Ctrl+Enter"</span>
                     <Show when=move || ws.busy()>
                         <button type="button" class="button danger-ghost small" data-testid="cancel"
                             on:click=move |_| ws.cancel()>"Cancel"</button>
                     </Show>
                     <button type="submit" class="button primary small" data-testid="send"
-                        disabled=move || prompt.with(|p| p.trim().is_empty() || over_limit(p, limit.get()))>
+                        disabled=move || held() || prompt.with(|p| p.trim().is_empty() || over_limit(p, limit.get()))>
                         {move || if generates() { "Build" } else { "Send" }}
                     </button>
                 </div>

@@ -1,6 +1,7 @@
 //! Pieces shared by several pages, and the workspace's parts by domain.
 
 pub mod app_errors;
+pub mod attach;
 pub mod chat;
 pub mod checkpoints;
 pub mod code_editor;

@@ -7,13 +7,18 @@ use minicode::{ApiError, MAX_NAME_CHARS, ModelInfo, Project, ProjectPatch, paths
 use super::workspace::Workspace;
 use crate::client;
 
-/// What the picker shows: the offline generator says plainly it is no AI.
+/// What the picker shows: the offline generator says plainly it is no AI,
+/// and a model that accepts images says so (the prompt box refuses them for
+/// the others).
 pub fn model_label(m: &ModelInfo) -> String {
-    let base = if m.offline {
+    let mut base = if m.offline {
         "offline generator (no AI)".to_string()
     } else {
         format!("{} · {}", m.label, m.provider)
     };
+    if m.images {
+        base.push_str(" · sees images");
+    }
     if m.default {
         format!("{base} — default")
     } else {
@@ -24,15 +29,17 @@ pub fn model_label(m: &ModelInfo) -> String {
 #[component]
 pub fn ModelPicker(project: RwSignal<Project>) -> impl IntoView {
     let ws = expect_context::<Workspace>();
-    let models = RwSignal::new(Vec::<ModelInfo>::new());
+    // Read by the workspace once for the picker and the prompt box.
+    let models = Memo::new(move |_| {
+        ws.models
+            .with(|m| m.as_ref().and_then(|r| r.as_ref().ok()).cloned())
+            .unwrap_or_default()
+    });
     let error = RwSignal::new(None::<ApiError>);
     Effect::new(move |_| {
-        leptos::task::spawn_local(async move {
-            match client::models().await {
-                Ok(list) => models.set(list),
-                Err(e) => error.set(Some(e)),
-            }
-        });
+        if let Some(Err(e)) = ws.models.get() {
+            error.set(Some(e));
+        }
     });
     let change = move |value: String| {
         let model = if value.is_empty() { None } else { Some(value) };
@@ -174,6 +181,21 @@ mod tests {
             default: true,
             images: true,
         };
-        assert_eq!(model_label(&m), "offline generator (no AI) — default");
+        assert_eq!(
+            model_label(&m),
+            "offline generator (no AI) · sees images — default"
+        );
+        let text_only = ModelInfo {
+            id: "openrouter:qwen/qwen3-coder".into(),
+            label: "Qwen3 Coder (OpenRouter)".into(),
+            provider: "openrouter".into(),
+            offline: false,
+            default: false,
+            images: false,
+        };
+        assert_eq!(
+            model_label(&text_only),
+            "Qwen3 Coder (OpenRouter) · openrouter"
+        );
     }
 }

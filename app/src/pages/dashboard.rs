@@ -6,14 +6,16 @@ use leptos_meta::Title;
 use leptos_router::components::{A, Redirect};
 use leptos_router::hooks::use_query_map;
 use minicode::{
-    ApiError, GenerateBody, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, NewProject, Project,
+    ApiError, GenerateBody, MAX_DESCRIPTION_CHARS, MAX_NAME_CHARS, ModelInfo, NewProject, Project,
     ProjectPatch,
 };
 use uuid::Uuid;
 
 use crate::api::{current_user, list_projects};
 use crate::client;
+use crate::components::attach::{AttachButton, AttachmentList, Attachments, model_refusal};
 use crate::components::project_settings::go_to;
+use crate::components::workspace::{Prompt, hand_over};
 use crate::components::{
     LengthNote, TopBar, error_note, hydrated, is_send_shortcut, over_limit, short_time,
 };
@@ -186,17 +188,35 @@ pub fn name_from_prompt(prompt: &str) -> String {
     }
 }
 
-/// "Describe your app": creates the project, starts the build, and opens the
-/// workspace with the run going.
+/// "Describe your app": creates the project, uploads the attached images to
+/// it, starts the build with them, and opens the workspace with the run going.
 #[component]
 fn StartFromPrompt() -> impl IntoView {
     let prompt = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<ApiError>);
+    // No project yet: the images wait for it.
+    let attach = Attachments::new(None);
+    // Made by an attempt that failed later (an upload, the build): the next
+    // one uses it, with the images already stored, instead of another project.
+    let created = RwSignal::new(None::<Uuid>);
+    // A new project uses the server's default model.
+    let models = RwSignal::new(None::<Vec<ModelInfo>>);
+    Effect::new(move |_| {
+        leptos::task::spawn_local(async move {
+            if let Ok(list) = client::models().await {
+                models.try_set(Some(list));
+            }
+        });
+    });
+    let model_note = Signal::derive(move || {
+        models.with(|m| m.as_ref().and_then(|list| model_refusal(list, None)))
+    });
+    let held = move || attach.blocked() || (!attach.is_empty() && model_note.with(Option::is_some));
     let start = move || {
         let description = prompt.get_untracked().trim().to_string();
         let too_long = over_limit(&description, MAX_DESCRIPTION_CHARS);
-        if description.is_empty() || too_long || busy.get_untracked() {
+        if description.is_empty() || too_long || busy.get_untracked() || untrack(held) {
             return;
         }
         busy.set(true);
@@ -207,24 +227,35 @@ fn StartFromPrompt() -> impl IntoView {
                 description: description.clone(),
                 model: None,
             };
+            // `Err(None)`: an upload failed, and its image says why.
             let result = async {
-                let id = client::create_project(&new).await?.id;
-                client::generate(
-                    id,
-                    &GenerateBody {
-                        description,
-                        images: Vec::new(),
-                    },
-                )
-                .await?;
-                Ok::<_, ApiError>(id)
+                let id = match created.get_untracked() {
+                    Some(id) => id,
+                    None => {
+                        let id = client::create_project(&new).await?.id;
+                        created.set(Some(id));
+                        id
+                    }
+                };
+                let images = attach.upload_all(id).await.map_err(|_| None)?;
+                let prompt = Prompt {
+                    text: description,
+                    images,
+                };
+                let body = GenerateBody {
+                    description: prompt.text.clone(),
+                    images: prompt.images.iter().map(|image| image.id).collect(),
+                };
+                client::generate(id, &body).await?;
+                hand_over(id, &prompt);
+                Ok::<_, Option<ApiError>>(id)
             }
             .await;
             match result {
                 Ok(id) => go_to(&format!("/project/{id}")),
                 Err(e) => {
                     busy.set(false);
-                    error.set(Some(e));
+                    error.set(e);
                 }
             }
         });
@@ -232,23 +263,35 @@ fn StartFromPrompt() -> impl IntoView {
     view! {
         <section class="card start">
             <h2>"Describe your app"</h2>
-            <form class="start-form" data-testid="start-from-prompt" on:submit=move |e| { e.prevent_default(); start(); }>
+            <form class="start-form" data-testid="start-from-prompt" class:dropping=move || attach.dropping()
+                on:submit=move |e| { e.prevent_default(); start(); }
+                on:dragenter=move |e| attach.on_drag_enter(&e)
+                on:dragover=move |e| attach.on_drag_over(&e)
+                on:dragleave=move |e| attach.on_drag_leave(&e)
+                on:drop=move |e| attach.on_drop(&e)>
                 <label class="sr-only" for="start-prompt">"Describe your app"</label>
                 <textarea id="start-prompt" rows="3" data-testid="start-prompt"
                     placeholder="A habit tracker with a weekly grid, streaks and a dark mode toggle"
                     prop:value=move || prompt.get()
                     on:input=move |e| prompt.set(event_target_value(&e))
+                    on:paste=move |e| attach.on_paste(&e)
                     on:keydown=move |e| {
                         if is_send_shortcut(&e) {
                             e.prevent_default();
                             start();
                         }
                     }></textarea>
-                <LengthNote text=prompt limit=MAX_DESCRIPTION_CHARS what="description" test_id="start-prompt-length"/>
-                <button type="submit" class="button primary" data-testid="start-build"
-                    disabled=move || busy.get() || prompt.with(|p| p.trim().is_empty() || over_limit(p, MAX_DESCRIPTION_CHARS))>
-                    {move || if busy.get() { "Starting…" } else { "Build it" }}
-                </button>
+                <div class="start-actions">
+                    <AttachButton attach/>
+                    <button type="submit" class="button primary" data-testid="start-build"
+                        disabled=move || busy.get() || held() || prompt.with(|p| p.trim().is_empty() || over_limit(p, MAX_DESCRIPTION_CHARS))>
+                        {move || if busy.get() { "Starting…" } else { "Build it" }}
+                    </button>
+                </div>
+                <div class="start-notes">
+                    <LengthNote text=prompt limit=MAX_DESCRIPTION_CHARS what="description" test_id="start-prompt-length"/>
+                    <AttachmentList attach note=model_note/>
+                </div>
             </form>
             {move || error.get().map(|e| view! { <p class="form-error" role="alert">{e.error}</p> })}
         </section>

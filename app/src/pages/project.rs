@@ -76,9 +76,16 @@ const MIN_CENTRE_PX: f64 = 320.0;
 
 #[component]
 fn WorkspaceView(project: Project) -> impl IntoView {
-    let ws = Workspace::new(project.id);
+    let ws = Workspace::new(project.id, project.model.clone());
     provide_context(ws);
     let project = RwSignal::new(project);
+    // The picker changes the project; the prompt box reads the workspace's copy.
+    Effect::new(move |_| {
+        let model = project.with(|p| p.model.clone());
+        if ws.project_model.with_untracked(|m| *m != model) {
+            ws.project_model.set(model);
+        }
+    });
     let tab = RwSignal::new(LeftTab::Chat);
     // "Ask in chat" shows the chat.
     Effect::new(move |_| {
@@ -95,6 +102,8 @@ fn WorkspaceView(project: Project) -> impl IntoView {
     let owner = Owner::current();
     Effect::new(move |_| {
         let owner = owner.clone();
+        leptos::task::spawn_local(ws.load_models());
+        ws.take_handed_over();
         leptos::task::spawn_local(async move {
             ws.load_history().await;
             ws.connect(owner);

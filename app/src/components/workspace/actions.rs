@@ -4,10 +4,11 @@
 
 use leptos::prelude::*;
 use minicode::protocol::ClientMessage;
-use minicode::{ApiError, Encoding, FileWrite, NewChat, PageQuery};
+use minicode::{ApiError, Encoding, FileWrite, ImageRef, NewChat, PageQuery};
 use uuid::Uuid;
 
 use super::Workspace;
+use super::reducer::Prompt;
 use crate::client;
 use crate::components::{editor, ws};
 
@@ -43,6 +44,20 @@ impl Workspace {
             }
         }
         self.update(|m, _| m.set_history(page.data));
+    }
+
+    /// Takes the prompt the dashboard handed over with [`hand_over`], if
+    /// this page opens the build it started.
+    pub fn take_handed_over(&self) {
+        if let Some(prompt) = handed_over(self.project) {
+            self.update(|m, _| m.build_prompt = Some(prompt));
+        }
+    }
+
+    /// Reads the server's models (which accept images, which is the default).
+    pub async fn load_models(self) {
+        let models = client::models().await;
+        self.models.try_set(Some(models));
     }
 
     /// Saves the open file through the files API.
@@ -91,24 +106,40 @@ impl Workspace {
         Ok(chat.id)
     }
 
-    /// Starts a build with `description`.
-    pub fn generate(&self, description: String) {
-        self.update(|m, fx| m.generate(description, fx));
+    /// Starts a build with `description` and the images uploaded for it.
+    pub fn generate(&self, description: String, images: Vec<ImageRef>) {
+        let prompt = Prompt {
+            text: description,
+            images,
+        };
+        self.update(|m, fx| m.generate(prompt, fx));
     }
 
-    /// Sends a chat message (creating the chat if needed).
-    pub fn send_message(&self, content: String) {
-        self.update(|m, _| m.push_user(content.clone()));
+    /// Sends a chat message with the images uploaded for it (creating the
+    /// chat if needed).
+    pub fn send_message(&self, content: String, images: Vec<ImageRef>) {
+        let ids = images.iter().map(|image| image.id).collect();
+        self.update(|m, _| {
+            m.push_user(Prompt {
+                text: content.clone(),
+                images,
+            })
+        });
         self.in_chat(move |chat_id| ClientMessage::SendMessage {
             chat_id,
             content,
-            images: Vec::new(),
+            images: ids,
         });
     }
 
     /// "Fix this error": the server attaches the latest error and its log tail.
     pub fn fix_error(&self, message: &str) {
-        self.update(|m, _| m.push_user(format!("Fix this error: {message}")));
+        self.update(|m, _| {
+            m.push_user(Prompt {
+                text: format!("Fix this error: {message}"),
+                images: Vec::new(),
+            })
+        });
         self.in_chat(|chat_id| ClientMessage::FixError { chat_id });
     }
 
@@ -138,4 +169,44 @@ impl Workspace {
             None => ws.on_ws(event),
         });
     }
+}
+
+/// Where a build's prompt waits for the workspace, in this tab only.
+#[cfg_attr(not(feature = "hydrate"), expect(dead_code, reason = "browser only"))]
+fn handover_key(project: Uuid) -> String {
+    format!("minicode.build-prompt.{project}")
+}
+
+/// Hands the prompt of a build started elsewhere (the dashboard) to the
+/// workspace that opens next: the event log does not carry a build's prompt,
+/// and a user who attached a mock-up expects to see it there.
+pub fn hand_over(project: Uuid, prompt: &Prompt) {
+    #[cfg(feature = "hydrate")]
+    if let (Some(storage), Ok(json)) = (session_storage(), serde_json::to_string(prompt)) {
+        let _ = storage.set_item(&handover_key(project), &json);
+    }
+    #[cfg(not(feature = "hydrate"))]
+    let _ = (project, prompt);
+}
+
+/// The prompt handed over for `project`, once.
+fn handed_over(project: Uuid) -> Option<Prompt> {
+    #[cfg(feature = "hydrate")]
+    {
+        let storage = session_storage()?;
+        let key = handover_key(project);
+        let json = storage.get_item(&key).ok()??;
+        let _ = storage.remove_item(&key);
+        serde_json::from_str(&json).ok()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = project;
+        None
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn session_storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.session_storage().ok()?
 }

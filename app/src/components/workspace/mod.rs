@@ -16,14 +16,16 @@
 mod actions;
 pub mod reducer;
 
+pub use self::actions::hand_over;
+
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use leptos::prelude::*;
-use minicode::Usage;
 use minicode::protocol::AgentState;
+use minicode::{ApiError, ModelInfo, Usage};
 use uuid::Uuid;
 
-pub use self::reducer::{Conflict, FileMeta, LogLine, PhaseRow, PhaseStatus, ToolRow};
+pub use self::reducer::{Conflict, FileMeta, LogLine, PhaseRow, PhaseStatus, Prompt, ToolRow};
 use self::reducer::{Effect, Item, Model};
 use super::editor;
 use super::ws::{self, ConnStatus, WsEvent};
@@ -39,7 +41,7 @@ pub struct Reply {
 
 #[derive(Clone, Debug)]
 pub enum ItemKind {
-    User(String),
+    User(Prompt),
     Reply(Reply),
     Error {
         message: String,
@@ -101,6 +103,12 @@ pub struct Workspace {
     /// Text for the chat's prompt box, and a counter that moves each time
     /// (the chat tab opens and the prompt takes it): "Ask in chat".
     pub chat_draft: RwSignal<(u64, String)>,
+    /// The model the project chose (`None`: the server's default), kept in
+    /// step with the picker: the prompt box says up front when it cannot
+    /// take images.
+    pub project_model: RwSignal<Option<String>>,
+    /// The server's models, once read (or why they could not be).
+    pub models: RwSignal<Option<Result<Vec<ModelInfo>, ApiError>>>,
 }
 
 /// Sets `signal` to `value` if it differs (no needless re-render).
@@ -114,7 +122,7 @@ where
 }
 
 impl Workspace {
-    pub fn new(project: Uuid) -> Self {
+    pub fn new(project: Uuid, model: Option<String>) -> Self {
         Self {
             project,
             model: StoredValue::new(Model::default()),
@@ -142,6 +150,8 @@ impl Workspace {
             checkpoints_changed: RwSignal::new(0),
             has_run: RwSignal::new(false),
             chat_draft: RwSignal::new((0, String::new())),
+            project_model: RwSignal::new(model),
+            models: RwSignal::new(None),
         }
     }
 
@@ -280,7 +290,7 @@ impl Workspace {
                             .iter()
                             .filter_map(|entry| {
                                 let kind = match &entry.item {
-                                    Item::User(text) => ItemKind::User(text.clone()),
+                                    Item::User(prompt) => ItemKind::User(prompt.clone()),
                                     Item::Reply(id) => ItemKind::Reply(synced.replies.get(id)?.0),
                                     Item::Error {
                                         message,

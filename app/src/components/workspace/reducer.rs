@@ -16,7 +16,7 @@ use std::ops::Deref;
 use minicode::protocol::{
     AgentState, ClientMessage, LogStream, Phase, RunSnapshot, ServerEvent, ServerFrame,
 };
-use minicode::{Message, Role, Usage};
+use minicode::{ImageRef, Message, Role, Usage};
 use uuid::Uuid;
 
 /// Log lines kept for the console; older ones scroll away.
@@ -68,10 +68,26 @@ pub struct ReplyData {
     pub rev: u64,
 }
 
+/// What the user sent: the text and the images attached to it.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Prompt {
+    pub text: String,
+    pub images: Vec<ImageRef>,
+}
+
+impl From<Message> for Prompt {
+    fn from(message: Message) -> Self {
+        Self {
+            text: message.content,
+            images: message.images,
+        }
+    }
+}
+
 /// One entry of the conversation.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Item {
-    User(String),
+    User(Prompt),
     /// An assistant reply, in [`Model::replies`].
     Reply(Uuid),
     Error {
@@ -205,7 +221,11 @@ pub struct Model {
     next_key: u64,
     /// User messages from the REST history, keyed by the reply that follows
     /// (`Uuid::nil()`: asked, not answered yet).
-    history: HashMap<Uuid, String>,
+    history: HashMap<Uuid, Prompt>,
+    /// The prompt of the build another page started before this one opened
+    /// (the dashboard's): the log does not carry it, so it is shown where
+    /// the next build starts.
+    pub build_prompt: Option<Prompt>,
 }
 
 impl Default for Model {
@@ -239,6 +259,7 @@ impl Default for Model {
             replaying: false,
             next_key: 0,
             history: HashMap::new(),
+            build_prompt: None,
         }
     }
 }
@@ -273,8 +294,8 @@ impl Model {
         self.items.update(|items| items.push(Entry { key, item }));
     }
 
-    pub fn push_user(&mut self, text: String) {
-        self.push(Item::User(text));
+    pub fn push_user(&mut self, prompt: Prompt) {
+        self.push(Item::User(prompt));
     }
 
     pub fn push_error(&mut self, message: String, code: &str) {
@@ -295,20 +316,20 @@ impl Model {
     /// carry, so the replay can put them back before their replies.
     pub fn set_history(&mut self, messages: Vec<Message>) {
         let mut map = HashMap::new();
-        let mut waiting: Option<String> = None;
+        let mut waiting: Option<Prompt> = None;
         for message in messages {
             match message.role {
-                Role::User => waiting = Some(message.content),
+                Role::User => waiting = Some(message.into()),
                 Role::Assistant => {
-                    if let Some(text) = waiting.take() {
-                        map.insert(message.id, text);
+                    if let Some(prompt) = waiting.take() {
+                        map.insert(message.id, prompt);
                     }
                 }
             }
         }
-        if let Some(text) = waiting {
+        if let Some(prompt) = waiting {
             // Asked, not yet answered: shown after the replay.
-            map.insert(Uuid::nil(), text);
+            map.insert(Uuid::nil(), prompt);
         }
         self.history = map;
     }
@@ -396,6 +417,9 @@ impl Model {
                 match state {
                     AgentState::DesigningPhase if !was.is_active() => {
                         self.has_run = true;
+                        if let Some(prompt) = self.build_prompt.take() {
+                            self.push(Item::User(prompt));
+                        }
                         self.push(Item::Note("Build started".into()));
                     }
                     AgentState::InstallingDeps => self.mark_phases_done(),
@@ -513,8 +537,8 @@ impl Model {
                 if self.chat_id.is_none() {
                     self.chat_id = Some(chat_id);
                 }
-                if let Some(text) = self.history.remove(&message_id) {
-                    self.push(Item::User(text));
+                if let Some(prompt) = self.history.remove(&message_id) {
+                    self.push(Item::User(prompt));
                 }
                 self.chat_busy = true;
                 self.replies.insert(message_id, ReplyData::default());
@@ -607,8 +631,8 @@ impl Model {
     /// restart may have changed the agent's state since).
     fn finish_replay(&mut self, fx: &mut Vec<Effect>) {
         self.replaying = false;
-        if let Some(text) = self.history.remove(&Uuid::nil()) {
-            self.push(Item::User(text));
+        if let Some(prompt) = self.history.remove(&Uuid::nil()) {
+            self.push(Item::User(prompt));
         }
         let keep = self.selected.clone().filter(|p| self.files.contains_key(p));
         let pick = keep.or_else(|| {
@@ -805,14 +829,15 @@ impl Model {
         }
     }
 
-    /// A new build from `description`: the editor follows the agent again.
-    pub fn generate(&mut self, description: String, fx: &mut Vec<Effect>) {
-        self.push(Item::User(description.clone()));
-        self.follow = true;
+    /// A new build from `prompt`: the editor follows the agent again.
+    pub fn generate(&mut self, prompt: Prompt, fx: &mut Vec<Effect>) {
+        let images = prompt.images.iter().map(|image| image.id).collect();
         fx.push(Effect::Send(ClientMessage::Generate {
-            description,
-            images: Vec::new(),
+            description: prompt.text.clone(),
+            images,
         }));
+        self.push(Item::User(prompt));
+        self.follow = true;
     }
 }
 
@@ -1042,7 +1067,13 @@ mod tests {
         assert_eq!(m.selected.as_deref(), Some("a.txt"));
         // A new build follows the agent again.
         let mut fx = Vec::new();
-        m.generate("again".into(), &mut fx);
+        m.generate(
+            Prompt {
+                text: "again".into(),
+                images: Vec::new(),
+            },
+            &mut fx,
+        );
         assert!(m.follow);
         assert_eq!(
             fx,
@@ -1527,7 +1558,7 @@ mod tests {
             .items
             .iter()
             .filter_map(|e| match &e.item {
-                Item::User(t) => Some(t.as_str()),
+                Item::User(p) => Some(p.text.as_str()),
                 _ => None,
             })
             .collect();
@@ -1570,14 +1601,85 @@ mod tests {
             message(4, Role::User, "second"),
         ]);
         assert_eq!(
-            m.history.get(&Uuid::from_u128(2)).map(String::as_str),
+            m.history.get(&Uuid::from_u128(2)).map(|p| p.text.as_str()),
             Some("first")
         );
         assert!(!m.history.contains_key(&Uuid::from_u128(3)));
         assert_eq!(
-            m.history.get(&Uuid::nil()).map(String::as_str),
+            m.history.get(&Uuid::nil()).map(|p| p.text.as_str()),
             Some("second")
         );
+    }
+
+    fn image(id: u128) -> ImageRef {
+        ImageRef {
+            id: Uuid::from_u128(id),
+            media_type: "image/png".into(),
+            width: 48,
+            height: 48,
+            size: 120,
+        }
+    }
+
+    #[test]
+    fn a_build_prompt_handed_over_is_shown_where_the_build_starts() {
+        let mut m = Model::default();
+        let prompt = Prompt {
+            text: "like this mock-up".into(),
+            images: vec![image(8)],
+        };
+        m.build_prompt = Some(prompt.clone());
+        m.resuming(0);
+        run(&mut m, log());
+        assert_eq!(m.items[0].item, Item::User(prompt));
+        assert_eq!(m.items[1].item, Item::Note("Build started".into()));
+        assert_eq!(m.build_prompt, None, "shown once");
+    }
+
+    #[test]
+    fn images_in_the_history_come_back_with_their_message() {
+        let mut m = Model::default();
+        let mut asked = message(1, Role::User, "make it look like this");
+        asked.images = vec![image(10), image(11)];
+        let mut open = message(3, Role::User, "and this one?");
+        open.images = vec![image(12)];
+        m.set_history(vec![asked, message(2, Role::Assistant, "Done."), open]);
+        m.resuming(0);
+        run(&mut m, log());
+        let users: Vec<_> = m
+            .items
+            .iter()
+            .filter_map(|e| match &e.item {
+                Item::User(p) => Some((p.text.as_str(), p.images.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            users,
+            [
+                ("make it look like this", vec![image(10), image(11)]),
+                ("and this one?", vec![image(12)]),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_build_sends_its_images_ids_and_shows_them() {
+        let mut m = Model::default();
+        let mut fx = Vec::new();
+        let prompt = Prompt {
+            text: "a landing page like this".into(),
+            images: vec![image(5)],
+        };
+        m.generate(prompt.clone(), &mut fx);
+        assert_eq!(
+            fx,
+            vec![Effect::Send(ClientMessage::Generate {
+                description: "a landing page like this".into(),
+                images: vec![Uuid::from_u128(5)],
+            })]
+        );
+        assert_eq!(m.items.last().map(|e| &e.item), Some(&Item::User(prompt)));
     }
 
     #[test]
