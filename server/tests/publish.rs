@@ -95,6 +95,29 @@ async fn fixture_project(app: &TestApp, owner: &Client) -> String {
 }
 
 #[tokio::test]
+async fn publishing_keeps_the_preview_running() {
+    let app = spawn().await;
+    let owner = app.user("previewkeeper").await;
+    let pid = common::running_fixture(&app, &owner, "Kept preview").await;
+    let project = uuid::Uuid::parse_str(&pid).unwrap();
+    let before = app.server.state.sandboxes.upstream(project);
+    assert!(before.is_some(), "the dev server runs");
+    let deployment = publish(&owner, &pid).await;
+    assert_eq!(deployment["status"], "ready", "{deployment}");
+    // The build ran next to the dev server and left it alone.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(app.server.state.sandboxes.upstream(project), before);
+    let events = app.logged_events(project).await;
+    assert!(
+        !events.iter().any(|e| e.json.contains("SANDBOX_CRASHED")),
+        "no crash reported"
+    );
+    let res = owner.preview(&format!("/preview/{pid}/")).await;
+    assert_eq!(res.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn publish_redeploy_roll_back_fail_hide_and_unpublish() {
     let app = spawn().await;
     let owner = app.user("siteowner").await;

@@ -392,7 +392,16 @@ impl ProcessBackend {
             // The command exited but left children behind: they go too.
             kill_group(pgid, self.isolation.is_none()).await;
         }
-        self.kill_cgroup(project);
+        // The cgroup also holds the project's dev server while it runs (a
+        // publish builds next to it): then what escaped the command's group
+        // is swept when the server stops, not now with the server.
+        let others_alive = self
+            .groups_of(project)
+            .into_iter()
+            .any(|g| g != pgid && group_alive(g));
+        if !others_alive {
+            self.kill_cgroup(project);
+        }
         // Let the last lines reach the log before anyone quotes it.
         let _ = tokio::time::timeout(TERM_GRACE, futures::future::join_all(pumps)).await;
         self.forget(project, pgid);
