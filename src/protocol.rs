@@ -137,6 +137,14 @@ pub enum ServerEvent {
     State {
         snapshot: RunSnapshot,
     },
+    /// A build was asked for: its prompt and images, so every page shows
+    /// what was asked where the build starts (also after a reload).
+    RunStarted {
+        run_id: Uuid,
+        description: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        images: Vec<crate::ImageRef>,
+    },
     StateChange {
         state: AgentState,
     },
@@ -238,6 +246,7 @@ impl ServerEvent {
         match self {
             ServerEvent::ConnectionEstablished { .. } => "connection_established",
             ServerEvent::State { .. } => "state",
+            ServerEvent::RunStarted { .. } => "run_started",
             ServerEvent::StateChange { .. } => "state_change",
             ServerEvent::PhaseDesigning { .. } => "phase_designing",
             ServerEvent::PhaseDesigned { .. } => "phase_designed",

@@ -431,6 +431,20 @@ async fn the_offline_generator_takes_the_colour_of_the_prompts_image() {
     }
     let css = file(&client, &pid, "src/styles.css").await.unwrap();
     assert!(css.contains("--accent: #d9482b;"), "{css}");
+    // The log says what was asked, images and all, for every page to show.
+    let events = app
+        .logged_events(uuid::Uuid::parse_str(&pid).unwrap())
+        .await;
+    let started = events
+        .iter()
+        .find(|e| e.kind == "run_started")
+        .expect("a run_started event");
+    let started: Value = serde_json::from_str(&started.json).unwrap();
+    assert_eq!(
+        started["payload"]["description"],
+        "A habit tracker that looks like this mock-up"
+    );
+    assert_eq!(started["payload"]["images"][0]["id"], id.as_str());
     assert!(css.contains("--accent-fg: #ffffff;"), "{css}");
 
     // In chat, "make it look like this" with a blue image changes the accent.

@@ -15,7 +15,6 @@ use crate::api::{current_user, list_projects};
 use crate::client;
 use crate::components::attach::{AttachButton, AttachmentList, Attachments, model_refusal};
 use crate::components::project_settings::go_to;
-use crate::components::workspace::{Prompt, hand_over};
 use crate::components::{
     LengthNote, TopBar, error_note, hydrated, is_send_shortcut, over_limit, short_time,
 };
@@ -238,16 +237,13 @@ fn StartFromPrompt() -> impl IntoView {
                     }
                 };
                 let images = attach.upload_all(id).await.map_err(|_| None)?;
-                let prompt = Prompt {
-                    text: description,
-                    images,
-                };
+                // The workspace shows the prompt and its images from the
+                // build's `run_started` event.
                 let body = GenerateBody {
-                    description: prompt.text.clone(),
-                    images: prompt.images.iter().map(|image| image.id).collect(),
+                    description,
+                    images: images.iter().map(|image| image.id).collect(),
                 };
                 client::generate(id, &body).await?;
-                hand_over(id, &prompt);
                 Ok::<_, Option<ApiError>>(id)
             }
             .await;

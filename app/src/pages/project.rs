@@ -103,7 +103,6 @@ fn WorkspaceView(project: Project) -> impl IntoView {
     Effect::new(move |_| {
         let owner = owner.clone();
         leptos::task::spawn_local(ws.load_models());
-        ws.take_handed_over();
         leptos::task::spawn_local(async move {
             ws.load_history().await;
             ws.connect(owner);

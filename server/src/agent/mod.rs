@@ -67,11 +67,13 @@ pub async fn generate(
         let start_seq = state.events.last_seq(project.id).await?;
         store::create(state, run, project.id, &description, &model.id, start_seq).await?;
         crate::images::attach(state, &images, crate::images::Owner::Run(run)).await?;
-        crate::images::for_model(state, crate::images::Owner::Run(run)).await
+        let refs = crate::images::of_run(state, run).await?;
+        let data = crate::images::for_model(state, crate::images::Owner::Run(run)).await?;
+        Ok::<_, AppError>((refs, data))
     }
     .await;
-    let images = match stored {
-        Ok(images) => images,
+    let (refs, images) = match stored {
+        Ok(stored) => stored,
         Err(e) => {
             crate::quota::ledger::forget_start(state, run).await;
             state.agents.release(project.id, run);
@@ -83,6 +85,17 @@ pub async fn generate(
         crate::projects::describe(state, project.id, &description).await;
     }
     tracing::info!(run_id = %run, model = %model.id, "generation started");
+    state
+        .events
+        .emit(
+            project.id,
+            minicode::protocol::ServerEvent::RunStarted {
+                run_id: run,
+                description: description.clone(),
+                images: refs,
+            },
+        )
+        .await;
     let context = run::RunContext {
         state: state.clone(),
         project: project.id,

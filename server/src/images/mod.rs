@@ -195,6 +195,27 @@ pub async fn attach(state: &AppState, ids: &[Uuid], owner: Owner) -> AppResult<(
     Ok(())
 }
 
+fn ref_from_row(row: &sqlx::any::AnyRow) -> AppResult<ImageRef> {
+    Ok(ImageRef {
+        id: db::uuid(row.try_get::<String, _>("id")?.as_str()),
+        media_type: row.try_get("media_type")?,
+        width: row.try_get::<i64, _>("width")?.max(0) as u32,
+        height: row.try_get::<i64, _>("height")?.max(0) as u32,
+        size: row.try_get::<i64, _>("size")?.max(0) as u64,
+    })
+}
+
+/// The images sent with a run (its prompt's), in order.
+pub async fn of_run(state: &AppState, run: Uuid) -> AppResult<Vec<ImageRef>> {
+    let rows = sqlx::query(
+        "SELECT id, media_type, width, height, size FROM images WHERE run_id = $1 ORDER BY position",
+    )
+    .bind(run.to_string())
+    .fetch_all(state.db.pool())
+    .await?;
+    rows.iter().map(ref_from_row).collect()
+}
+
 /// The images of a chat's messages, by message, in order.
 pub async fn of_chat(state: &AppState, chat: Uuid) -> AppResult<HashMap<Uuid, Vec<ImageRef>>> {
     let rows = sqlx::query(
@@ -207,13 +228,7 @@ pub async fn of_chat(state: &AppState, chat: Uuid) -> AppResult<HashMap<Uuid, Ve
     let mut out: HashMap<Uuid, Vec<ImageRef>> = HashMap::new();
     for row in rows {
         let message = db::uuid(row.try_get::<String, _>("message_id")?.as_str());
-        out.entry(message).or_default().push(ImageRef {
-            id: db::uuid(row.try_get::<String, _>("id")?.as_str()),
-            media_type: row.try_get("media_type")?,
-            width: row.try_get::<i64, _>("width")?.max(0) as u32,
-            height: row.try_get::<i64, _>("height")?.max(0) as u32,
-            size: row.try_get::<i64, _>("size")?.max(0) as u64,
-        });
+        out.entry(message).or_default().push(ref_from_row(&row)?);
     }
     Ok(out)
 }

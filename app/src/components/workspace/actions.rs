@@ -46,14 +46,6 @@ impl Workspace {
         self.update(|m, _| m.set_history(page.data));
     }
 
-    /// Takes the prompt the dashboard handed over with [`hand_over`], if
-    /// this page opens the build it started.
-    pub fn take_handed_over(&self) {
-        if let Some(prompt) = handed_over(self.project) {
-            self.update(|m, _| m.build_prompt = Some(prompt));
-        }
-    }
-
     /// Reads the server's models (which accept images, which is the default).
     pub async fn load_models(self) {
         let models = client::models().await;
@@ -169,44 +161,4 @@ impl Workspace {
             None => ws.on_ws(event),
         });
     }
-}
-
-/// Where a build's prompt waits for the workspace, in this tab only.
-#[cfg_attr(not(feature = "hydrate"), expect(dead_code, reason = "browser only"))]
-fn handover_key(project: Uuid) -> String {
-    format!("minicode.build-prompt.{project}")
-}
-
-/// Hands the prompt of a build started elsewhere (the dashboard) to the
-/// workspace that opens next: the event log does not carry a build's prompt,
-/// and a user who attached a mock-up expects to see it there.
-pub fn hand_over(project: Uuid, prompt: &Prompt) {
-    #[cfg(feature = "hydrate")]
-    if let (Some(storage), Ok(json)) = (session_storage(), serde_json::to_string(prompt)) {
-        let _ = storage.set_item(&handover_key(project), &json);
-    }
-    #[cfg(not(feature = "hydrate"))]
-    let _ = (project, prompt);
-}
-
-/// The prompt handed over for `project`, once.
-fn handed_over(project: Uuid) -> Option<Prompt> {
-    #[cfg(feature = "hydrate")]
-    {
-        let storage = session_storage()?;
-        let key = handover_key(project);
-        let json = storage.get_item(&key).ok()??;
-        let _ = storage.remove_item(&key);
-        serde_json::from_str(&json).ok()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    {
-        let _ = project;
-        None
-    }
-}
-
-#[cfg(feature = "hydrate")]
-fn session_storage() -> Option<web_sys::Storage> {
-    web_sys::window()?.session_storage().ok()?
 }

@@ -16,8 +16,6 @@
 mod actions;
 pub mod reducer;
 
-pub use self::actions::hand_over;
-
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use leptos::prelude::*;

@@ -222,10 +222,9 @@ pub struct Model {
     /// User messages from the REST history, keyed by the reply that follows
     /// (`Uuid::nil()`: asked, not answered yet).
     history: HashMap<Uuid, Prompt>,
-    /// The prompt of the build another page started before this one opened
-    /// (the dashboard's): the log does not carry it, so it is shown where
-    /// the next build starts.
-    pub build_prompt: Option<Prompt>,
+    /// This page asked for a build and shows its prompt already: the
+    /// `run_started` that echoes it is not shown twice.
+    sent_build: bool,
 }
 
 impl Default for Model {
@@ -259,7 +258,7 @@ impl Default for Model {
             replaying: false,
             next_key: 0,
             history: HashMap::new(),
-            build_prompt: None,
+            sent_build: false,
         }
     }
 }
@@ -411,15 +410,27 @@ impl Model {
             ServerEvent::ConnectionEstablished { .. } if !live => {}
             ServerEvent::ConnectionEstablished { snapshot, .. }
             | ServerEvent::State { snapshot } => self.apply_snapshot(&snapshot),
+            // What was asked, where the build starts: from another page (the
+            // dashboard, another tab) or replayed after a reload.
+            ServerEvent::RunStarted {
+                description,
+                images,
+                ..
+            } => {
+                if live && std::mem::take(&mut self.sent_build) {
+                    return;
+                }
+                self.push(Item::User(Prompt {
+                    text: description,
+                    images,
+                }));
+            }
             ServerEvent::StateChange { state } => {
                 let was = self.state;
                 self.state = state;
                 match state {
                     AgentState::DesigningPhase if !was.is_active() => {
                         self.has_run = true;
-                        if let Some(prompt) = self.build_prompt.take() {
-                            self.push(Item::User(prompt));
-                        }
                         self.push(Item::Note("Build started".into()));
                     }
                     AgentState::InstallingDeps => self.mark_phases_done(),
@@ -525,11 +536,15 @@ impl Model {
                 message,
                 code,
                 log_tail,
-            } => self.push(Item::Error {
-                message,
-                code,
-                log_tail,
-            }),
+            } => {
+                // A refused build sends no `run_started`.
+                self.sent_build = false;
+                self.push(Item::Error {
+                    message,
+                    code,
+                    log_tail,
+                });
+            }
             ServerEvent::MessageStart {
                 message_id,
                 chat_id,
@@ -837,6 +852,7 @@ impl Model {
             images,
         }));
         self.push(Item::User(prompt));
+        self.sent_build = true;
         self.follow = true;
     }
 }
@@ -1622,18 +1638,43 @@ mod tests {
     }
 
     #[test]
-    fn a_build_prompt_handed_over_is_shown_where_the_build_starts() {
-        let mut m = Model::default();
+    fn a_builds_prompt_is_shown_where_it_starts_once() {
         let prompt = Prompt {
             text: "like this mock-up".into(),
             images: vec![image(8)],
         };
-        m.build_prompt = Some(prompt.clone());
+        let started = ServerEvent::RunStarted {
+            run_id: Uuid::from_u128(9),
+            description: prompt.text.clone(),
+            images: prompt.images.clone(),
+        };
+        // Replayed (a reload, or a build the dashboard started).
+        let mut m = Model::default();
         m.resuming(0);
-        run(&mut m, log());
-        assert_eq!(m.items[0].item, Item::User(prompt));
+        let mut events = vec![started.clone()];
+        events.extend(log());
+        run(&mut m, events);
+        assert_eq!(m.items[0].item, Item::User(prompt.clone()));
         assert_eq!(m.items[1].item, Item::Note("Build started".into()));
-        assert_eq!(m.build_prompt, None, "shown once");
+        // Asked on this page: shown at once, and the echo is not shown again.
+        let mut m = Model::default();
+        let mut fx = Vec::new();
+        m.generate(prompt.clone(), &mut fx);
+        run(&mut m, vec![started.clone()]);
+        let users = m
+            .items
+            .iter()
+            .filter(|i| matches!(i.item, Item::User(_)))
+            .count();
+        assert_eq!(users, 1);
+        // A later build from another tab is shown.
+        run(&mut m, vec![started]);
+        let users = m
+            .items
+            .iter()
+            .filter(|i| matches!(i.item, Item::User(_)))
+            .count();
+        assert_eq!(users, 2);
     }
 
     #[test]
