@@ -78,6 +78,10 @@ test('publish, open the site, redeploy, roll back, fail safely, make it private,
   await publishNow(page, /Deployment 3 failed/);
   await expect(page.getByTestId('publish-error')).toContainText('App.tsx');
   await expect(page.getByTestId('publish-fix')).toBeEnabled();
+  // The console lists it with the app's own errors: the same Fix this error and Fix automatically.
+  const buildError = page.locator('[data-testid="app-error"][data-kind="build"]');
+  await expect(buildError).toHaveCount(1);
+  await expect(buildError.getByTestId('app-error-source')).toHaveText(/^src\/App\.tsx:\d+:\d+$/);
   await expect(page.locator('[data-testid="deployment"][data-number="3"]')).toHaveAttribute('data-status', 'failed');
   await site.reload();
   await expect(site.getByText('Hello from the fixture app')).toBeVisible();

@@ -20,7 +20,8 @@ pub use runtime::listen;
 /// never as markup.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize)]
 pub struct RuntimeError {
-    /// `error`, `rejection`, `console` or `vite`.
+    /// `error`, `rejection`, `console` or `vite` from the page; `build`
+    /// for a production build (publish) that failed.
     pub kind: String,
     pub message: String,
     #[serde(default)]
@@ -91,17 +92,47 @@ impl RuntimeError {
         format!("{}|{}|{}", self.kind, self.message, self.source)
     }
 
+    /// A failed production build as a console row: the place is the
+    /// first of the app's files its output names (`src/App.tsx:1:29`).
+    pub fn from_build(failure: &super::workspace::BuildFailure) -> RuntimeError {
+        let source = failure
+            .log_tail
+            .iter()
+            .find_map(|line| source_in(line))
+            .unwrap_or_default();
+        RuntimeError {
+            kind: "build".into(),
+            message: failure.message.clone(),
+            stack: failure.log_tail.join("\n"),
+            source,
+            count: 1,
+            auto: Auto::No,
+        }
+    }
+
     /// What "Fix this error" sends to the chat agent.
     fn prompt(&self) -> String {
-        let mut text = format!(
-            "Fix this error the app shows in the browser:\n{}",
-            self.message
-        );
+        let mut text = if self.kind == "build" {
+            format!(
+                "Fix this error of the app's production build (vite build, for publishing):\n{}",
+                self.message
+            )
+        } else {
+            format!(
+                "Fix this error the app shows in the browser:\n{}",
+                self.message
+            )
+        };
         if !self.source.is_empty() {
             text.push_str(&format!("\nat {}", self.source));
         }
         if !self.stack.is_empty() {
-            text.push_str(&format!("\n\nStack:\n{}", self.stack));
+            let label = if self.kind == "build" {
+                "Build output"
+            } else {
+                "Stack"
+            };
+            text.push_str(&format!("\n\n{label}:\n{}", self.stack));
         }
         text
     }
@@ -122,6 +153,23 @@ impl RuntimeError {
             list.remove(0);
         }
     }
+}
+
+/// `src/App.tsx:1:29` from a line of build output that names one of the
+/// app's files (absolute in the sandbox, or relative).
+fn source_in(line: &str) -> Option<String> {
+    let at = line.find("src/")?;
+    let place: String = line[at..]
+        .chars()
+        .take_while(|c| !c.is_whitespace() && !matches!(c, '"' | '\'' | '(' | ')' | ','))
+        .collect();
+    let place = place.trim_end_matches(':');
+    // A file name with an extension, at least.
+    place
+        .split(':')
+        .next()
+        .is_some_and(|path| path.rsplit('/').next().is_some_and(|n| n.contains('.')))
+        .then(|| place.to_string())
 }
 
 /// The error to fix automatically now, if any: the oldest not yet tried,
@@ -373,6 +421,40 @@ mod runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_failed_build_is_a_console_row_with_its_place() {
+        let failure = super::super::workspace::BuildFailure {
+            n: 1,
+            message: "Publishing failed: the build failed: `vite build` failed with exit code 1"
+                .into(),
+            log_tail: vec![
+                "vite v7.1.3 building for production...".into(),
+                "✗ Build failed in 40ms".into(),
+                "error during build:".into(),
+                "[vite:esbuild] Transform failed with 1 error:".into(),
+                "/workspace/src/App.tsx:1:29: ERROR: Expected \")\" but found \"{\"".into(),
+            ],
+        };
+        let row = RuntimeError::from_build(&failure);
+        assert_eq!(row.kind, "build");
+        assert_eq!(row.source, "src/App.tsx:1:29");
+        assert!(
+            row.prompt()
+                .starts_with("Fix this error of the app's production build")
+        );
+        assert!(row.prompt().contains("Build output:\n"));
+        // The same failure again is the same row: "came back" after a fix.
+        let mut list = vec![row.clone()];
+        list[0].auto = Auto::Sent;
+        RuntimeError::add(&mut list, RuntimeError::from_build(&failure));
+        assert_eq!((list.len(), list[0].auto), (1, Auto::CameBack));
+        assert_eq!(source_in("see src/ for more"), None);
+        assert_eq!(
+            source_in("at (src/main.tsx)").as_deref(),
+            Some("src/main.tsx")
+        );
+    }
 
     #[test]
     fn runtime_error_reports_are_checked_and_repeats_counted() {

@@ -148,6 +148,13 @@ pub fn PreviewPane() -> impl IntoView {
         selecting.track();
         tell_frame();
     });
+    // A production build that failed joins the app's errors: the same
+    // "Fix this error", the same automatic fixing.
+    Effect::new(move |_| {
+        if let Some(failure) = ws.build_failure.get() {
+            errors.update(|list| RuntimeError::add(list, RuntimeError::from_build(&failure)));
+        }
+    });
     // A new dev server (a restart, a new build): the old errors are gone.
     Effect::new(move |previous: Option<bool>| {
         let running = ws.server_running.get();

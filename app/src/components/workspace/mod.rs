@@ -23,7 +23,9 @@ use minicode::protocol::AgentState;
 use minicode::{ApiError, ModelInfo, Usage};
 use uuid::Uuid;
 
-pub use self::reducer::{Conflict, FileMeta, LogLine, PhaseRow, PhaseStatus, Prompt, ToolRow};
+pub use self::reducer::{
+    BuildFailure, Conflict, FileMeta, LogLine, PhaseRow, PhaseStatus, Prompt, ToolRow,
+};
 use self::reducer::{Effect, Item, Model};
 use super::editor;
 use super::ws::{self, ConnStatus, WsEvent};
@@ -93,6 +95,9 @@ pub struct Workspace {
     pub editor_ready: RwSignal<bool>,
     pub logs: RwSignal<VecDeque<LogLine>>,
     pub server_running: RwSignal<bool>,
+    /// The newest production build (publish) that failed while this page
+    /// was open: its number, message and output.
+    pub build_failure: RwSignal<Option<BuildFailure>>,
     /// Bumped to reload the preview.
     pub preview_reload: RwSignal<u64>,
     pub checkpoints_changed: RwSignal<u64>,
@@ -144,6 +149,7 @@ impl Workspace {
             editor_ready: RwSignal::new(false),
             logs: RwSignal::new(VecDeque::new()),
             server_running: RwSignal::new(false),
+            build_failure: RwSignal::new(None),
             preview_reload: RwSignal::new(0),
             checkpoints_changed: RwSignal::new(0),
             has_run: RwSignal::new(false),
@@ -267,6 +273,7 @@ impl Workspace {
             put(self.edits, &m.edits);
             put(self.conflict, &m.conflict);
             put(self.server_running, &m.server_running);
+            put(self.build_failure, &m.build_failure);
             put(self.preview_reload, &m.preview_reload);
             put(self.checkpoints_changed, &m.checkpoints_changed);
             put(self.has_run, &m.has_run);

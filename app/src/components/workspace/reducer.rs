@@ -68,6 +68,17 @@ pub struct ReplyData {
     pub rev: u64,
 }
 
+/// A production build (publish) that failed while the page was open: the
+/// console lists it with the app's runtime errors, so "Fix this error" and
+/// "Fix automatically" treat both alike.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BuildFailure {
+    /// Counts failures, so the same failure twice is two reports.
+    pub n: u64,
+    pub message: String,
+    pub log_tail: Vec<String>,
+}
+
 /// What the user sent: the text and the images attached to it.
 #[derive(Clone, Debug, Default, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Prompt {
@@ -210,6 +221,7 @@ pub struct Model {
     pub conflict: Option<Conflict>,
     pub logs: VecDeque<LogLine>,
     pub server_running: bool,
+    pub build_failure: Option<BuildFailure>,
     /// Grows to reload the preview.
     pub preview_reload: u64,
     pub checkpoints_changed: u64,
@@ -251,6 +263,7 @@ impl Default for Model {
             conflict: None,
             logs: VecDeque::new(),
             server_running: false,
+            build_failure: None,
             preview_reload: 0,
             checkpoints_changed: 0,
             chat_id: None,
@@ -539,6 +552,13 @@ impl Model {
             } => {
                 // A refused build sends no `run_started`.
                 self.sent_build = false;
+                if live && code == "BUILD_FAILED" {
+                    self.build_failure = Some(BuildFailure {
+                        n: self.build_failure.as_ref().map_or(1, |f| f.n + 1),
+                        message: message.clone(),
+                        log_tail: log_tail.clone().unwrap_or_default(),
+                    });
+                }
                 self.push(Item::Error {
                     message,
                     code,
