@@ -210,7 +210,13 @@ impl Turn {
         // Before the reply is complete, so a client that sees it done finds
         // the turn's undo point in the list.
         if let Some(id) = self.undo_point
-            && let Err(e) = checkpoints::after_turn(&self.state, self.project, id).await
+            && let Err(e) = checkpoints::after_turn(
+                &self.state,
+                self.project,
+                id,
+                &crate::git::Author::Agent(self.model.id.clone()),
+            )
+            .await
         {
             tracing::warn!(error = %e, "could not finish a chat turn's checkpoint");
         }
