@@ -253,6 +253,22 @@ async fn phases_chat_turns_saves_and_restores_become_commits() {
     let res = stranger.get(&format!("/api/projects/{pid}/history")).await;
     assert_eq!(res.status(), 404);
 
+    // A save still waiting when a chat turn starts is committed first, by
+    // the user, so the turn's commit holds only the turn's change.
+    put_file(&client, &pid, "notes.md", "# Before the turn\n").await;
+    chat_turn(&client, &chat, "Change the title to After Saves", 3).await;
+    let commits = history(&client, &pid).await;
+    assert_eq!(commits.len(), after_restore.len() + 2, "{commits:#?}");
+    assert_eq!(subject(&commits[1]), "Add notes.md");
+    assert_eq!(commits[1]["author"], "historian");
+    assert_eq!(
+        subject(&commits[0]),
+        "Chat: Change the title to After Saves"
+    );
+    assert_eq!(commits[0]["changedFiles"], json!(["src/App.tsx"]));
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    assert_eq!(history(&client, &pid).await.len(), commits.len());
+
     // A save waiting at shutdown is committed then.
     put_file(&client, &pid, "late.md", "late\n").await;
     let app = app.restart().await;

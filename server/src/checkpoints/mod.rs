@@ -159,10 +159,8 @@ const TURN_PREFIX: &str = "Before: ";
 
 /// The undo point of a chat turn, taken before it starts: "Before: <the
 /// user's words>". It is announced only by [`after_turn`], once it is known
-/// the turn changed files. The user's waiting saves are committed first, so
-/// the turn's commit holds only the turn's changes.
+/// the turn changed files.
 pub async fn before_turn(state: &AppState, project: Uuid, words: &str) -> AppResult<Uuid> {
-    git::flush(state, project).await;
     let first_line: String = words
         .lines()
         .find(|l| !l.trim().is_empty())

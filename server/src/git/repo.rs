@@ -436,8 +436,14 @@ impl Repos {
         Ok((parse_log(&out.stdout)?, total))
     }
 
-    /// Removes the project's repository (the project is gone).
+    /// Removes the project's repository (the project is gone), with its
+    /// waiting saves; in its turn, so no commit recreates it half way.
     pub async fn remove(&self, project: Uuid) -> std::io::Result<()> {
+        let _turn = self.lock(project).await;
+        self.pending
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&project);
         match tokio::fs::remove_dir_all(self.path(project)).await {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             other => other,

@@ -108,6 +108,9 @@ pub async fn start_turn(
         state.agents.release(project, reply_id);
         return Err(e);
     }
+    // The user's waiting saves are committed first, so the turn's commit
+    // holds only the turn's changes.
+    crate::git::flush(state, project).await;
     let undo_point = match checkpoints::before_turn(state, project, &content).await {
         Ok(id) => Some(id),
         Err(e) => {
