@@ -726,6 +726,23 @@ pub struct Checkpoint {
     pub created_at: String,
 }
 
+/// A commit of the project's git history (`GET /api/projects/:id/history`),
+/// newest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Commit {
+    /// The full object name (40 hex digits).
+    pub sha: String,
+    /// The whole message: the subject line, then the body if any.
+    pub message: String,
+    /// `username`, or `minicode agent (<model id>)`.
+    pub author: String,
+    /// RFC 3339, the author date.
+    pub created_at: String,
+    /// Paths added, changed or deleted by this commit, sorted.
+    pub changed_files: Vec<String>,
+}
+
 /// One file's change in a checkpoint's diff.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

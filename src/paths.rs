@@ -77,6 +77,13 @@ pub const PROJECT_CHECKPOINTS: &str = "/api/projects/{id}/checkpoints";
 pub const PROJECT_CHECKPOINT: &str = "/api/projects/{id}/checkpoints/{cp}";
 pub const PROJECT_CHECKPOINT_RESTORE: &str = "/api/projects/{id}/checkpoints/{cp}/restore";
 
+// Git history and clone (`server/src/git/routes.rs`, `server/src/git/http.rs`).
+pub const PROJECT_HISTORY: &str = "/api/projects/{id}/history";
+/// Smart HTTP, read-only: `{repo}` is `<project id>.git`.
+pub const GIT_INFO_REFS: &str = "/git/{repo}/info/refs";
+pub const GIT_UPLOAD_PACK: &str = "/git/{repo}/git-upload-pack";
+pub const GIT_RECEIVE_PACK: &str = "/git/{repo}/git-receive-pack";
+
 // Usage and quotas (`server/src/quota/routes.rs`).
 pub const USAGE: &str = "/api/usage";
 
@@ -253,6 +260,32 @@ pub fn project_checkpoint_restore(id: Uuid, checkpoint: Uuid) -> String {
     )
 }
 
+pub fn project_history(id: Uuid) -> String {
+    with_id(PROJECT_HISTORY, id)
+}
+
+/// What `git clone` is given, path only: `/git/<id>.git` (the client adds
+/// the origin).
+pub fn git_repo(id: Uuid) -> String {
+    format!("/git/{id}.git")
+}
+
+/// The smart HTTP advertisement, with the service git asks for.
+pub fn git_info_refs(id: Uuid, service: &str) -> String {
+    format!(
+        "{}?service={service}",
+        fill(GIT_INFO_REFS, &[&format!("{id}.git")])
+    )
+}
+
+pub fn git_upload_pack(id: Uuid) -> String {
+    fill(GIT_UPLOAD_PACK, &[&format!("{id}.git")])
+}
+
+pub fn git_receive_pack(id: Uuid) -> String {
+    fill(GIT_RECEIVE_PACK, &[&format!("{id}.git")])
+}
+
 /// The project's socket, path only: the browser adds `ws(s)://host`.
 pub fn project_ws(id: Uuid) -> String {
     with_id(PROJECT_WS, id)
@@ -306,7 +339,7 @@ mod tests {
     #[test]
     fn builders_fill_their_templates() {
         let id = ID.to_string();
-        let one: [(Builder, &str); 26] = [
+        let one: [(Builder, &str); 27] = [
             (auth_token, AUTH_TOKEN),
             (admin_user, ADMIN_USER),
             (admin_user_password, ADMIN_USER_PASSWORD),
@@ -331,6 +364,7 @@ mod tests {
             (project_visual_edit, PROJECT_VISUAL_EDIT),
             (project_export, PROJECT_EXPORT),
             (project_checkpoints, PROJECT_CHECKPOINTS),
+            (project_history, PROJECT_HISTORY),
             (chat_ws, CHAT_WS),
             (preview, PREVIEW),
         ];
@@ -366,6 +400,19 @@ mod tests {
             project(ID),
             "/api/projects/01234567-89ab-cdef-0123-456789abcdef"
         );
+        let repo = format!("{id}.git");
+        assert_eq!(git_repo(ID), format!("/git/{repo}"));
+        assert_eq!(
+            git_info_refs(ID, "git-upload-pack"),
+            by_hand(GIT_INFO_REFS, &[("{repo}", &repo)]) + "?service=git-upload-pack"
+        );
+        for (build, template) in [
+            (git_upload_pack as Builder, GIT_UPLOAD_PACK),
+            (git_receive_pack, GIT_RECEIVE_PACK),
+        ] {
+            assert_eq!(build(ID), by_hand(template, &[("{repo}", &repo)]));
+            assert!(build(ID).starts_with(&git_repo(ID)));
+        }
     }
 
     #[test]

@@ -16,7 +16,7 @@
 
 use minicode::usage::{QuotaLimits, QuotaOverrides, UsageReport, UserUsage};
 use minicode::{
-    AdminUser, AdminUserPatch, ApiError, ApiToken, Chat, Checkpoint, CheckpointDiff,
+    AdminUser, AdminUserPatch, ApiError, ApiToken, Chat, Checkpoint, CheckpointDiff, Commit,
     CreatedApiToken, CreatedInvite, Credentials, Data, ErrorCode, FileContent, FileWrite,
     GenerateBody, Invite, Message, ModelInfo, NewApiToken, NewChat, NewInvite, NewProject, Page,
     PageQuery, PasswordChange, PasswordConfirmation, PasswordReset, Project, ProjectPatch,
@@ -343,7 +343,12 @@ pub async fn upload_image(
     data(Verb::Post, &paths::project_images(project), body).await
 }
 
-// Checkpoints.
+// Checkpoints and the git history.
+
+/// The newest commits of the project's git history.
+pub async fn history(project: Uuid) -> ApiResult<Page<Commit>> {
+    page(&paths::first(&paths::project_history(project), LIST)).await
+}
 
 pub async fn checkpoints(project: Uuid) -> ApiResult<Page<Checkpoint>> {
     page(&paths::first(&paths::project_checkpoints(project), LIST)).await

@@ -16,6 +16,7 @@ pub mod deploy;
 pub(crate) mod error;
 pub mod events;
 pub mod files;
+pub mod git;
 pub mod images;
 pub mod llm;
 pub mod maintenance;
@@ -118,6 +119,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let sites = deploy::Sites::new(config.server.apps_url.as_deref(), &config.server.data_dir)
         .map_err(StartError::Config)?;
     Ok(AppState {
+        git: Arc::new(git::Repos::new(&config.server.data_dir, &config.git.bin)),
         previews: Arc::new(previews),
         sites: Arc::new(sites),
         agents: agent::Agents::new(),
@@ -239,6 +241,8 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
     // Agent tasks stop where they are; their stored state lets the next start resume them.
     state.agents.shutdown();
     state.agents.wait_idle(grace).await;
+    // The user's last saves reach the history before the database closes.
+    git::shutdown(&state).await;
     if tokio::time::timeout(grace, maintenance).await.is_err() {
         tracing::warn!("background work did not stop within the grace period");
     }

@@ -33,4 +33,6 @@ pub struct AppState {
     pub previews: Arc<crate::preview::origin::Previews>,
     /// Published sites: their hosts and where deployments are kept.
     pub sites: Arc<crate::deploy::Sites>,
+    /// The projects' git repositories (their locks and waiting saves).
+    pub git: Arc<crate::git::repo::Repos>,
 }

@@ -328,7 +328,9 @@ async fn current_files_follows_every_kind_of_change() {
 
     // Restore: a.txt comes back as a new version with its first bytes, b.txt
     // gets its first bytes back, c/d.txt goes.
-    let restored = checkpoints::restore(state, project, first).await.unwrap();
+    let restored = checkpoints::restore(state, project, first, "changer")
+        .await
+        .unwrap();
     assert_eq!(restored.changed_files, ["a.txt", "b.txt", "c/d.txt"]);
     assert_eq!(content(state, project, "a.txt").await, ("a1".into(), 42));
     assert_eq!(content(state, project, "b.txt").await, ("b1".into(), 4));

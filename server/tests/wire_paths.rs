@@ -339,6 +339,34 @@ async fn every_path_builder_reaches_a_handler() {
     )
     .await;
 
+    // Git history, and clone over smart HTTP: these answer git clients,
+    // which sign in with HTTP Basic (the session cookie counts for nothing).
+    expect(
+        &admin,
+        get.clone(),
+        &paths::first(&paths::project_history(id), 100),
+        None,
+        200,
+    )
+    .await;
+    expect(
+        &admin,
+        get.clone(),
+        &paths::git_info_refs(id, "git-upload-pack"),
+        None,
+        401,
+    )
+    .await;
+    expect(&admin, post.clone(), &paths::git_upload_pack(id), None, 401).await;
+    expect(
+        &admin,
+        post.clone(),
+        &paths::git_receive_pack(id),
+        None,
+        403,
+    )
+    .await;
+
     // The agent, the sandbox, the export; usage.
     expect(&admin, get.clone(), paths::MODELS, None, 200).await;
     expect(&admin, get.clone(), &paths::project_state(id), None, 200).await;

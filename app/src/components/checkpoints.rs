@@ -1,9 +1,11 @@
-//! Checkpoints: the project's undo points — list, what changed, restore.
+//! Checkpoints: the project's undo points — list, what changed, restore —
+//! and, beside them, its git history (`history.rs`).
 
 use leptos::prelude::*;
 use minicode::{ApiError, Checkpoint, CheckpointDiff, CheckpointKind, Restored};
 use uuid::Uuid;
 
+use super::history::HistoryPanel;
 use super::short_time;
 use super::workspace::Workspace;
 use crate::client;
@@ -76,8 +78,30 @@ fn diff_view(diff: &str) -> impl IntoView + use<> {
         .collect_view()
 }
 
+/// The tab's two views: restore points (the default) and the git history.
 #[component]
 pub fn CheckpointsPanel() -> impl IntoView {
+    let history = RwSignal::new(false);
+    let switch = move |to_history: bool, label: &'static str, testid: &'static str| {
+        view! {
+            <button type="button" role="tab" class:active=move || history.get() == to_history
+                aria-selected=move || (history.get() == to_history).to_string()
+                data-testid=testid on:click=move |_| history.set(to_history)>{label}</button>
+        }
+    };
+    view! {
+        <div class="tabs sub-tabs" role="tablist" aria-label="Checkpoints view">
+            {switch(false, "Restore points", "view-restore-points")}
+            {switch(true, "History", "view-history")}
+        </div>
+        <Show when=move || history.get() fallback=|| view! { <RestorePoints/> }>
+            <HistoryPanel/>
+        </Show>
+    }
+}
+
+#[component]
+fn RestorePoints() -> impl IntoView {
     let ws = expect_context::<Workspace>();
     let list = RwSignal::new(None::<Result<Vec<Checkpoint>, ApiError>>);
     let open = RwSignal::new(None::<Uuid>);

@@ -8,6 +8,7 @@ pub mod code_editor;
 pub mod device;
 pub mod editor;
 pub mod file_tree;
+pub mod history;
 pub mod markdown;
 pub mod pick;
 pub mod preview;
@@ -139,6 +140,17 @@ pub fn LengthNote(
                 }
             })
     }
+}
+
+/// The page's origin (`https://minicode.example.com`); none while rendering
+/// on the server.
+pub fn web_origin() -> Option<String> {
+    #[cfg(feature = "hydrate")]
+    {
+        web_sys::window()?.location().origin().ok()
+    }
+    #[cfg(not(feature = "hydrate"))]
+    None
 }
 
 /// `2026-11-22T21:03:00.123Z` → `2026-11-22 21:03`: dates the same on server and client.

@@ -6,6 +6,7 @@ use minicode::protocol::LogStream;
 use super::app_errors::{AppErrors, AutoFixSwitch, BridgeSinks, RuntimeError, listen};
 use super::device::{CUSTOM_MAX, CUSTOM_MIN, Device, Viewport, clamp_custom};
 use super::pick::{Picked, PickedPanel};
+use super::web_origin;
 use super::workspace::Workspace;
 
 #[component]
@@ -306,15 +307,6 @@ fn observe_size(el: leptos::web_sys::HtmlDivElement, room: RwSignal<(f64, f64)>)
     }
     #[cfg(not(feature = "hydrate"))]
     let _ = (el, room);
-}
-
-fn web_origin() -> Option<String> {
-    #[cfg(feature = "hydrate")]
-    {
-        web_sys::window()?.location().origin().ok()
-    }
-    #[cfg(not(feature = "hydrate"))]
-    None
 }
 
 /// The sandbox log, following the tail unless paused.

@@ -84,6 +84,8 @@ pub async fn generate(
     if project.description.is_empty() {
         crate::projects::describe(state, project.id, &description).await;
     }
+    // The user's waiting saves are committed before the agent's changes.
+    crate::git::flush(state, project.id).await;
     tracing::info!(run_id = %run, model = %model.id, "generation started");
     state
         .events

@@ -263,6 +263,7 @@ async fn steps(
                     ctx.project,
                     n,
                     phases.iter().find(|p| p.number == n),
+                    &ctx.model.id,
                 )
                 .await;
                 next_after(Some(Step::Served(n)), phases, max_phases)

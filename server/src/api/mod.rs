@@ -20,6 +20,7 @@ use leptos_axum::{AxumRouteListing, LeptosRoutes, generate_route_list};
 use minicode::paths;
 use minicode::{ApiError, ErrorCode, Health};
 use tower_http::compression::CompressionLayer;
+use tower_http::compression::predicate::{DefaultPredicate, NotForContentType, Predicate};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -67,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::sandbox::routes::router())
         .merge(crate::llm::routes::router())
         .merge(crate::checkpoints::routes::router())
+        .merge(crate::git::routes::router())
         .merge(crate::visual::routes::router())
         .merge(crate::images::routes::router())
         .merge(crate::deploy::routes::router())
@@ -93,6 +95,7 @@ pub fn router(state: AppState) -> Router {
 
     let mut router = api
         .merge(preview::router())
+        .merge(crate::git::http::router())
         .merge(crate::ws::router())
         .merge(pages)
         .layer(DefaultBodyLimit::max(state.config.server.body_limit))
@@ -103,7 +106,10 @@ pub fn router(state: AppState) -> Router {
     let csp = HeaderValue::from_str(&csp(&state.previews.hosts.csp_source()))
         .unwrap_or_else(|_| HeaderValue::from_static("frame-ancestors 'self'"));
     router
-        .layer(CompressionLayer::new())
+        // Packs are compressed already: git's answers go as they are.
+        .layer(CompressionLayer::new().compress_when(
+            DefaultPredicate::new().and(NotForContentType::const_new("application/x-git-")),
+        ))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::CONTENT_SECURITY_POLICY,
             csp,

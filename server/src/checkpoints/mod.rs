@@ -10,6 +10,10 @@
 //! restoring to: …" and "Restored to: …" around a restore, which writes
 //! exactly the bytes of those versions back, removes files that did not
 //! exist then and tells open editors, so a restore can be undone too.
+//!
+//! The same moments are commits of the project's git history (`git/`):
+//! after a phase, after a turn that changed files, after a restore; a
+//! user's own change (a visual edit) joins the user's batch of saves.
 
 pub(crate) mod routes;
 
@@ -23,6 +27,7 @@ use uuid::Uuid;
 use crate::db::{self, now_ms, rfc3339};
 use crate::error::{AppError, AppResult};
 use crate::files::{self, Source};
+use crate::git::{self, Author};
 use crate::state::AppState;
 use crate::workspace::RelPath;
 
@@ -149,6 +154,9 @@ async fn insert(
     Ok((id, message))
 }
 
+/// How a turn's undo point is named, before the first line of its words.
+const TURN_PREFIX: &str = "Before: ";
+
 /// The undo point of a chat turn, taken before it starts: "Before: <the
 /// user's words>". It is announced only by [`after_turn`], once it is known
 /// the turn changed files.
@@ -166,7 +174,7 @@ pub async fn before_turn(state: &AppState, project: Uuid, words: &str) -> AppRes
         state,
         project,
         Kind::Chat,
-        &format!("Before: {first_line}"),
+        &format!("{TURN_PREFIX}{first_line}"),
         &manifest,
         &[],
     )
@@ -176,9 +184,16 @@ pub async fn before_turn(state: &AppState, project: Uuid, words: &str) -> AppRes
 
 /// Ends a turn's undo point: a turn that changed no file leaves none (it
 /// would undo nothing); otherwise the point records the files the turn left
-/// and what it changed, and is announced.
+/// and what it changed, and is announced. The agent's turn is then
+/// committed ("Chat: <the user's first line>"); a user's own change `by` a
+/// user joins their batch of saves.
 #[tracing::instrument(name = "checkpoints.after_turn", skip_all, fields(project_id = %project))]
-pub async fn after_turn(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppResult<()> {
+pub async fn after_turn(
+    state: &AppState,
+    project: Uuid,
+    checkpoint: Uuid,
+    by: &Author,
+) -> AppResult<()> {
     let (before, _, info) = load(state, project, checkpoint).await?;
     let after = current_manifest(state, project).await?;
     let turn_changed = changed(&before, &after);
@@ -195,6 +210,11 @@ pub async fn after_turn(state: &AppState, project: Uuid, checkpoint: Uuid) -> Ap
         .bind(checkpoint.to_string())
         .execute(state.db.writer())
         .await?;
+    let words = info
+        .message
+        .strip_prefix(TURN_PREFIX)
+        .unwrap_or(&info.message)
+        .to_string();
     state
         .events
         .emit(
@@ -205,12 +225,24 @@ pub async fn after_turn(state: &AppState, project: Uuid, checkpoint: Uuid) -> Ap
             },
         )
         .await;
+    match by {
+        Author::User(name) => git::saved(state, project, name),
+        agent => git::commit(state, project, agent, &format!("Chat: {words}")).await,
+    }
     Ok(())
 }
 
-/// The checkpoint after a generation phase; failures are logged, not fatal.
-pub async fn after_phase(state: &AppState, project: Uuid, number: u32, phase: Option<&Phase>) {
+/// The checkpoint and the commit after a generation phase, by the agent
+/// running on `model`; failures are logged, not fatal.
+pub async fn after_phase(
+    state: &AppState,
+    project: Uuid,
+    number: u32,
+    phase: Option<&Phase>,
+    model: &str,
+) {
     let name = phase.map(|p| p.name.as_str()).unwrap_or("phase");
+    let goal = phase.map(|p| p.goal.trim()).unwrap_or_default();
     if let Err(e) = create(
         state,
         project,
@@ -221,6 +253,11 @@ pub async fn after_phase(state: &AppState, project: Uuid, number: u32, phase: Op
     {
         tracing::warn!(error = %e, "could not take a checkpoint after a phase");
     }
+    let mut message = format!("Phase {number}: {name}");
+    if !goal.is_empty() {
+        message.push_str(&format!("\n\n{goal}"));
+    }
+    git::commit(state, project, &Author::Agent(model.to_string()), &message).await;
 }
 
 fn from_row(row: &sqlx::any::AnyRow) -> AppResult<Checkpoint> {
@@ -410,8 +447,15 @@ pub use minicode::Restored;
 
 /// Puts the project's files back as they were at `checkpoint`, byte for byte.
 /// The files as they are now are checkpointed first, so nothing is lost.
+/// The restore is a new commit by `username` ("Restore: <the point's
+/// message>"), after the user's waiting saves: history only grows.
 #[tracing::instrument(name = "checkpoints.restore", skip_all, fields(project_id = %project, checkpoint = %checkpoint))]
-pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppResult<Restored> {
+pub async fn restore(
+    state: &AppState,
+    project: Uuid,
+    checkpoint: Uuid,
+    username: &str,
+) -> AppResult<Restored> {
     if state.agents.busy(project).is_some() {
         return Err(AppError::Api(minicode::ApiError::new(
             minicode::ErrorCode::Busy,
@@ -450,6 +494,7 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
             changed_files,
         });
     }
+    git::flush(state, project).await;
     let undo = create(
         state,
         project,
@@ -487,6 +532,13 @@ pub async fn restore(state: &AppState, project: Uuid, checkpoint: Uuid) -> AppRe
         &format!("Restored to: {}", info.message),
     )
     .await?;
+    git::commit(
+        state,
+        project,
+        &Author::User(username.to_string()),
+        &format!("Restore: {}", info.message),
+    )
+    .await;
     tracing::info!(files = changed_files.len(), "checkpoint restored");
     Ok(Restored {
         checkpoint_id: restored,

@@ -61,6 +61,6 @@ async fn restore(
     let project = owned(&state, &caller, &id).await?;
     let cp = parse_id(&cp, "checkpoint")?;
     Ok(axum::Json(Data {
-        data: super::restore(&state, project, cp).await?,
+        data: super::restore(&state, project, cp, &caller.user.username).await?,
     }))
 }

@@ -17,6 +17,7 @@
 //! | [`LlmConfig`] | `llm/config.rs` | providers, keys, default model, timeouts |
 //! | [`AgentConfig`] | `agent/config.rs` | phases, chat guards |
 //! | [`QuotaConfig`] | `quota/config.rs` | per-user quotas and budgets |
+//! | [`GitConfig`] | `git/config.rs` | the git program, the quiet time before user saves are committed |
 //!
 //! The flags keep their flat names (`--sandbox-memory-mb`), so a group is
 //! an organisation of the code, not of the command line.
@@ -35,6 +36,7 @@ use clap::{Parser, ValueEnum};
 pub use crate::agent::config::AgentConfig;
 pub use crate::auth::config::AuthConfig;
 pub use crate::db::DbConfig;
+pub use crate::git::config::GitConfig;
 pub use crate::llm::config::LlmConfig;
 pub use crate::quota::config::QuotaConfig;
 pub use crate::sandbox::config::SandboxConfig;
@@ -73,6 +75,8 @@ pub struct Config {
     pub agent: AgentConfig,
     #[command(flatten)]
     pub quota: QuotaConfig,
+    #[command(flatten)]
+    pub git: GitConfig,
 }
 
 /// The process and its HTTP surface: where it listens and is reached, where

@@ -1,4 +1,6 @@
 //! `/api/projects/:id/files…`: the tree, one file, edits from the editor, and uploads.
+//! Every change made here joins the user's batch of saves for the project's
+//! git history (`git::saved`).
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Multipart, Path, State};
@@ -109,6 +111,7 @@ async fn write(
         None,
     )
     .await?;
+    crate::git::saved(&state, project, &caller.user.username);
     let (content, encoding) = super::encode(bytes);
     let version = saved.first().map(|s| s.version).unwrap_or_default();
     Ok(axum::Json(Data {
@@ -128,6 +131,7 @@ async fn remove(
 ) -> AppResult<StatusCode> {
     let (project, path) = target(&state, &caller, &id, &path).await?;
     super::delete(&state, project, &path, Source::User).await?;
+    crate::git::saved(&state, project, &caller.user.username);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -183,6 +187,7 @@ async fn upload(
         })
         .collect();
     super::save(&state, project, files, Source::Upload, None).await?;
+    crate::git::saved(&state, project, &caller.user.username);
     Ok((
         StatusCode::CREATED,
         axum::Json(Page {

@@ -222,6 +222,9 @@ pub async fn discard(state: &AppState, id: Uuid) {
         tracing::warn!(project_id = %id, error = %e, "could not remove the workspace of a deleted project");
     }
     state.events.forget(id);
+    if let Err(e) = state.git.remove(id).await {
+        tracing::warn!(project_id = %id, error = %e, "could not remove the git repository of a deleted project");
+    }
 }
 
 #[cfg(test)]

@@ -21,9 +21,15 @@ use crate::workspace::RelPath;
 
 /// Makes `request` on the project's file: read what is stored, edit it (or
 /// refuse with 422 and the reason, changing nothing), then store it like an
-/// editor save, with an undo point before it ("Before: <what changed>").
+/// editor save, with an undo point before it ("Before: <what changed>"),
+/// in `username`'s batch of saves for the git history.
 #[tracing::instrument(name = "visual.apply", skip_all, fields(project_id = %project))]
-pub async fn apply(state: &AppState, project: Uuid, request: &VisualEdit) -> AppResult<Saved> {
+pub async fn apply(
+    state: &AppState,
+    project: Uuid,
+    request: &VisualEdit,
+    username: &str,
+) -> AppResult<Saved> {
     let path = RelPath::parse_writable(&request.path)
         .map_err(|e| AppError::validation(format!("invalid path: {e}")))?;
     let current = files::read(state, project, &path).await?;
@@ -58,7 +64,13 @@ pub async fn apply(state: &AppState, project: Uuid, request: &VisualEdit) -> App
     .into_iter()
     .next()
     .ok_or_else(|| AppError::internal("nothing was saved"))?;
-    crate::checkpoints::after_turn(state, project, undo).await?;
+    crate::checkpoints::after_turn(
+        state,
+        project,
+        undo,
+        &crate::git::Author::User(username.to_string()),
+    )
+    .await?;
     Ok(saved)
 }
 

@@ -25,7 +25,7 @@ async fn visual_edit(
 ) -> AppResult<axum::Json<Data<serde_json::Value>>> {
     let project = parse_id(&id, "project")?;
     projects::owned(&state, &caller, project).await?;
-    let saved = super::apply(&state, project, &body).await?;
+    let saved = super::apply(&state, project, &body, &caller.user.username).await?;
     Ok(axum::Json(Data {
         data: serde_json::json!({ "path": saved.path.to_string(), "version": saved.version }),
     }))

@@ -108,6 +108,9 @@ pub async fn start_turn(
         state.agents.release(project, reply_id);
         return Err(e);
     }
+    // The user's waiting saves are committed first, so the turn's commit
+    // holds only the turn's changes.
+    crate::git::flush(state, project).await;
     let undo_point = match checkpoints::before_turn(state, project, &content).await {
         Ok(id) => Some(id),
         Err(e) => {
@@ -210,7 +213,13 @@ impl Turn {
         // Before the reply is complete, so a client that sees it done finds
         // the turn's undo point in the list.
         if let Some(id) = self.undo_point
-            && let Err(e) = checkpoints::after_turn(&self.state, self.project, id).await
+            && let Err(e) = checkpoints::after_turn(
+                &self.state,
+                self.project,
+                id,
+                &crate::git::Author::Agent(self.model.id.clone()),
+            )
+            .await
         {
             tracing::warn!(error = %e, "could not finish a chat turn's checkpoint");
         }
