@@ -32,7 +32,7 @@ pub struct AppState {
     /// Preview hosts and the key their tickets are signed with.
     pub previews: Arc<crate::preview::origin::Previews>,
     /// Published sites: their hosts and where deployments are kept.
-    pub sites: Arc<crate::deploy::Sites>,
+    pub sites: Arc<crate::deploy::sites::Sites>,
     /// The projects' git repositories (their locks and waiting saves).
     pub git: Arc<crate::git::repo::Repos>,
 }

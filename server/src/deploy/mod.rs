@@ -17,10 +17,11 @@
 
 pub(crate) mod routes;
 pub(crate) mod serve;
+pub mod sites;
 
-use std::collections::HashMap;
+pub use sites::Sites;
+
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use minicode::protocol::ServerEvent;
@@ -31,7 +32,6 @@ use uuid::Uuid;
 
 use crate::db::{self, now_ms, rfc3339};
 use crate::error::{AppError, AppResult};
-use crate::preview::origin::HostPattern;
 use crate::sandbox::SandboxError;
 use crate::state::AppState;
 use crate::workspace::{RelPath, WorkspaceDir, WorkspaceError};
@@ -44,8 +44,6 @@ const MAX_FILES: usize = 5_000;
 const MAX_BYTES: u64 = 100 * 1024 * 1024;
 /// Lines of the build's output kept with a deployment.
 const LOG_LINES: usize = 40;
-/// The default site hosts' suffix.
-const LOCAL_SUFFIX: &str = ".apps.localhost";
 
 /// Why a build did not become a deployment. Stored with the deployment
 /// and shown to the user; never a secret (paths are the project's own).
@@ -73,44 +71,6 @@ impl PublishError {
             PublishError::Build(e) => e.log_tail().to_vec(),
             _ => Vec::new(),
         }
-    }
-}
-
-/// Where sites live, and one publish at a time per project.
-pub struct Sites {
-    pub hosts: HostPattern,
-    root: PathBuf,
-    running: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
-}
-
-impl Sites {
-    /// Reads `MINICODE_APPS_URL`; deployments are kept under `data_dir/sites`.
-    pub fn new(apps_url: Option<&str>, data_dir: &Path) -> Result<Self, String> {
-        Ok(Self {
-            hosts: HostPattern::new("MINICODE_APPS_URL", "{site}", LOCAL_SUFFIX, apps_url)?,
-            root: data_dir.join("sites"),
-            running: Mutex::default(),
-        })
-    }
-
-    /// The folder of a deployment's files.
-    pub fn folder(&self, deployment: Uuid) -> PathBuf {
-        self.root.join(deployment.to_string())
-    }
-
-    fn lock_for(&self, project: Uuid) -> Arc<tokio::sync::Mutex<()>> {
-        self.running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(project)
-            .or_default()
-            .clone()
-    }
-}
-
-impl std::fmt::Debug for Sites {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sites").field("root", &self.root).finish()
     }
 }
 

@@ -13,7 +13,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::{Value, json};
 
-use super::describe::{clean, clip_words, join_list, words_of};
+use super::describe::{clean, clip_words, is_light, join_list, words_of};
 use super::scaffold::{jsx_text, pascal, section_component};
 use super::{Answer, fnv};
 use crate::llm::{LlmMessage, ToolCall};
@@ -143,16 +143,6 @@ const CSS_COLOURS: &[&str] = &[
     "whitesmoke", "yellow", "yellowgreen",
 ];
 
-/// Named colours light enough to need dark text on top.
-#[rustfmt::skip]
-const LIGHT_COLOURS: &[&str] = &[
-    "aqua", "aquamarine", "beige", "bisque", "cyan", "gold", "greenyellow", "ivory", "khaki",
-    "lavender", "lemonchiffon", "lightblue", "lightcyan", "lightgreen", "lightpink", "lightyellow",
-    "lime", "mintcream", "moccasin", "palegreen", "pink", "silver", "skyblue", "snow", "thistle",
-    "wheat", "white", "yellow", "yellowgreen", "orange", "turquoise", "springgreen", "lawngreen",
-    "chartreuse",
-];
-
 /// The first CSS colour in `text`: hex, a colour function or a name
 /// ("dark blue" is read as `darkblue`).
 fn find_colour(text: &str) -> Option<String> {
@@ -172,31 +162,6 @@ fn find_colour(text: &str) -> Option<String> {
     words
         .into_iter()
         .find(|w| CSS_COLOURS.contains(&w.as_str()))
-}
-
-/// True when white text would be hard to read on `colour`.
-pub(super) fn is_light(colour: &str) -> bool {
-    if let Some(hex) = colour.strip_prefix('#') {
-        let expand = |s: &str| -> Option<(u8, u8, u8)> {
-            let digits: Vec<u8> = s
-                .chars()
-                .map(|c| c.to_digit(16).map(|d| d as u8))
-                .collect::<Option<_>>()?;
-            match digits.len() {
-                3 | 4 => Some((digits[0] * 17, digits[1] * 17, digits[2] * 17)),
-                6 | 8 => Some((
-                    digits[0] * 16 + digits[1],
-                    digits[2] * 16 + digits[3],
-                    digits[4] * 16 + digits[5],
-                )),
-                _ => None,
-            }
-        };
-        return expand(hex).is_some_and(|(r, g, b)| {
-            0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b) > 170.0
-        });
-    }
-    LIGHT_COLOURS.contains(&colour)
 }
 
 /// Which request kind a clause names first decides how it is read, so the

@@ -398,6 +398,41 @@ pub(super) fn join_list(items: &[&str]) -> String {
     }
 }
 
+/// Named colours light enough to need dark text on top.
+#[rustfmt::skip]
+const LIGHT_COLOURS: &[&str] = &[
+    "aqua", "aquamarine", "beige", "bisque", "cyan", "gold", "greenyellow", "ivory", "khaki",
+    "lavender", "lemonchiffon", "lightblue", "lightcyan", "lightgreen", "lightpink", "lightyellow",
+    "lime", "mintcream", "moccasin", "palegreen", "pink", "silver", "skyblue", "snow", "thistle",
+    "wheat", "white", "yellow", "yellowgreen", "orange", "turquoise", "springgreen", "lawngreen",
+    "chartreuse",
+];
+
+/// True when white text would be hard to read on `colour`.
+pub(super) fn is_light(colour: &str) -> bool {
+    if let Some(hex) = colour.strip_prefix('#') {
+        let expand = |s: &str| -> Option<(u8, u8, u8)> {
+            let digits: Vec<u8> = s
+                .chars()
+                .map(|c| c.to_digit(16).map(|d| d as u8))
+                .collect::<Option<_>>()?;
+            match digits.len() {
+                3 | 4 => Some((digits[0] * 17, digits[1] * 17, digits[2] * 17)),
+                6 | 8 => Some((
+                    digits[0] * 16 + digits[1],
+                    digits[2] * 16 + digits[3],
+                    digits[4] * 16 + digits[5],
+                )),
+                _ => None,
+            }
+        };
+        return expand(hex).is_some_and(|(r, g, b)| {
+            0.299 * f64::from(r) + 0.587 * f64::from(g) + 0.114 * f64::from(b) > 170.0
+        });
+    }
+    LIGHT_COLOURS.contains(&colour)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

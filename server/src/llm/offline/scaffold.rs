@@ -6,7 +6,7 @@
 use minicode::protocol::Phase;
 use serde_json::{Value, json};
 
-use super::describe::{Blueprint, Feature, KEYWORDS, clean, title_case};
+use super::describe::{Blueprint, Feature, KEYWORDS, clean, is_light, title_case};
 
 /// `src/App.tsx` → `EOF_SRC_APP_TSX`: one marker per path, so markers are
 /// unique within an answer.
@@ -110,7 +110,7 @@ fn slug(text: &str) -> String {
 /// The stylesheet with `--accent` (and a readable `--accent-fg`) set to
 /// `colour`.
 fn with_accent(css: &str, colour: &str) -> String {
-    let fg = if super::chat::is_light(colour) {
+    let fg = if is_light(colour) {
         "#111111"
     } else {
         "#ffffff"
