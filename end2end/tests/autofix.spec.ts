@@ -1,10 +1,8 @@
 import { test, expect, type Page } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import * as path from 'node:path';
 import { hydrated, uniqueName } from './helpers';
+import { startOwnServer, type OwnServer } from './servers';
 
 // The app's own runtime error fixed without asking (issue 19): an app whose
 // button throws, "Fix automatically" on, and a model that really fixes it —
@@ -15,12 +13,8 @@ import { hydrated, uniqueName } from './helpers';
 // again. This server is started here (like admin.spec.ts) so its model can
 // point at the fake.
 
-const ROOT = path.join(__dirname, '../..');
-const PORT = Number(process.env.E2E_PORT ?? 3100) + 97;
-const BASE = `http://127.0.0.1:${PORT}`;
-const DATA = path.join(ROOT, 'target/e2e-autofix-data');
-const BIN = process.env.MINICODE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug/minicode');
 const RUN_DONE = 300_000;
+let BASE = '';
 
 const BROKEN = `import { useState } from 'react';
 
@@ -58,7 +52,7 @@ export default function App() {
 /** What the fake model was asked: each request's last message. */
 const asked: { role: string; content: string }[] = [];
 let fake: http.Server;
-let server: ChildProcess;
+let server: OwnServer | undefined;
 
 function sse(res: http.ServerResponse, chunks: unknown[]) {
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
@@ -105,38 +99,16 @@ test.beforeAll(async () => {
   await new Promise<void>((resolve) => fake.listen(0, '127.0.0.1', resolve));
   const fakeUrl = `http://127.0.0.1:${(fake.address() as AddressInfo).port}/v1`;
 
-  fs.rmSync(DATA, { recursive: true, force: true });
-  server = spawn(BIN, [
-    '--addr', `127.0.0.1:${PORT}`,
-    '--data-dir', DATA,
-    '--database-url', `sqlite://${DATA}/minicode.db?mode=rwc`,
-    '--auth-rate-per-minute', '1000',
-    '--registration', 'open',
-    '--log', 'warn',
-  ], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? 'target/site',
-      LEPTOS_ENV: 'PROD',
-      OPENAI_BASE_URL: fakeUrl,
-      MINICODE_MODEL: 'offline:builtin',
-      MINICODE_LLM_MAX_RETRIES: '0',
-    },
-    stdio: 'ignore',
+  server = await startOwnServer('autofix', 97, {
+    OPENAI_BASE_URL: fakeUrl,
+    MINICODE_MODEL: 'offline:builtin',
+    MINICODE_LLM_MAX_RETRIES: '0',
   });
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${BASE}/health`)).ok) return;
-    } catch { /* not up yet */ }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error('the autofix server did not start');
+  BASE = server.base;
 });
 
 test.afterAll(async () => {
-  server?.kill('SIGTERM');
+  server?.stop();
   fake?.close();
 });
 

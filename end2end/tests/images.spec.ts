@@ -1,9 +1,6 @@
 import { test, expect, type Browser, type Locator, type Page } from '@playwright/test';
-import { spawn, type ChildProcess } from 'node:child_process';
-import * as fs from 'node:fs';
-import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 import { hydrated, login, register, storedFile, uniqueName } from './helpers';
+import { png, solidPng, startOwnServer, type OwnServer } from './servers';
 
 // Images in the build prompt and in chat (issue 19): attached on the
 // dashboard and in the workspace, shown before and after sending, and seen
@@ -15,49 +12,6 @@ const RUN_DONE = 300_000;
 
 const shot = (page: Page, name: string) => page.screenshot({ path: `screenshots/${name}.png` });
 
-// --- Test images, made here -------------------------------------------------
-
-const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
-  let c = n;
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-  return c >>> 0;
-});
-
-function crc32(bytes: Buffer): number {
-  let c = 0xffffffff;
-  for (const b of bytes) c = CRC_TABLE[(c ^ b) & 0xff] ^ (c >>> 8);
-  return (c ^ 0xffffffff) >>> 0;
-}
-
-function pngChunk(type: string, data: Buffer): Buffer {
-  const length = Buffer.alloc(4);
-  length.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(crc32(body));
-  return Buffer.concat([length, body, crc]);
-}
-
-/** A `side`×`side` PNG of one colour (`#rrggbb`), 8-bit RGB. */
-function solidPng(hex: string, side = 48): Buffer {
-  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
-  const header = Buffer.alloc(13);
-  header.writeUInt32BE(side, 0);
-  header.writeUInt32BE(side, 4);
-  header[8] = 8; // bit depth
-  header[9] = 2; // colour type: RGB
-  const row = Buffer.alloc(1 + side * 3); // filter byte 0, then the pixels
-  for (let x = 0; x < side; x++) row.set([r, g, b], 1 + x * 3);
-  const pixels = Buffer.concat(Array.from({ length: side }, () => row));
-  return Buffer.concat([
-    Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-    pngChunk('IHDR', header),
-    pngChunk('IDAT', zlib.deflateSync(pixels)),
-    pngChunk('IEND', Buffer.alloc(0)),
-  ]);
-}
-
-const png = (name: string, hex: string) => ({ name, mimeType: 'image/png', buffer: solidPng(hex) });
 
 /** Pastes `bytes` into `target` as a clipboard image, as a screenshot tool would. */
 async function pasteImage(target: Locator, name: string, bytes: Buffer) {
@@ -225,51 +179,24 @@ test.describe.serial('images on the default server', () => {
 
 // --- A text-only model: said up front -----------------------------------------
 
-const ROOT = path.join(__dirname, '../..');
-const PORT = Number(process.env.E2E_PORT ?? 3100) + 95;
-const BASE = `http://127.0.0.1:${PORT}`;
-const DATA = path.join(ROOT, 'target/e2e-images-data');
-const BIN = process.env.MINICODE_BIN ?? path.join(process.env.CARGO_TARGET_DIR ?? path.join(ROOT, 'target'), 'debug/minicode');
+const BASE = `http://127.0.0.1:${Number(process.env.E2E_PORT ?? 3100) + 95}`;
 const TEXT_ONLY = 'openrouter:qwen/qwen3-coder';
 
 test.describe('a text-only model', () => {
-  let server: ChildProcess | undefined;
+  let server: OwnServer | undefined;
 
   test.beforeAll(async () => {
-    fs.rmSync(DATA, { recursive: true, force: true });
-    server = spawn(BIN, [
-      '--addr', `127.0.0.1:${PORT}`,
-      '--data-dir', DATA,
-      '--database-url', `sqlite://${DATA}/minicode.db?mode=rwc`,
-      '--auth-rate-per-minute', '1000',
-      '--registration', 'open',
-      '--log', 'warn',
-    ], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        LEPTOS_SITE_ROOT: process.env.LEPTOS_SITE_ROOT ?? 'target/site',
-        LEPTOS_ENV: 'PROD',
-        // OpenRouter's models are listed; nothing listens at this address,
-        // and nothing may call it: the refusal comes before any request.
-        OPENROUTER_API_KEY: 'e2e-dummy',
-        OPENROUTER_BASE_URL: 'http://127.0.0.1:9/v1',
-        MINICODE_MODEL: 'offline:builtin',
-      },
-      stdio: 'ignore',
+    server = await startOwnServer('images', 95, {
+      // OpenRouter's models are listed; nothing listens at this address,
+      // and nothing may call it: the refusal comes before any request.
+      OPENROUTER_API_KEY: 'e2e-dummy',
+      OPENROUTER_BASE_URL: 'http://127.0.0.1:9/v1',
+      MINICODE_MODEL: 'offline:builtin',
     });
-    const deadline = Date.now() + 60_000;
-    while (Date.now() < deadline) {
-      try {
-        if ((await fetch(`${BASE}/health`)).ok) return;
-      } catch { /* not up yet */ }
-      await new Promise((r) => setTimeout(r, 200));
-    }
-    throw new Error('the server with a text-only model did not start');
   });
 
   test.afterAll(async () => {
-    server?.kill('SIGTERM');
+    server?.stop();
   });
 
   async function signedIn(browser: Browser): Promise<Page> {
