@@ -18,13 +18,13 @@ use std::path::Path;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use minicode::Visibility;
 
 use crate::auth::service::cookie_value;
 use crate::db::now_ms;
-use crate::preview::query_param;
 use crate::preview::ticket::{self, Claims, Kind};
+use crate::preview::{enter_with, redeem};
 use crate::state::AppState;
 use crate::workspace::RelPath;
 
@@ -127,19 +127,10 @@ async fn owner_in(state: &AppState, project: uuid::Uuid, headers: &HeaderMap, no
 /// `/__minicode/enter?ticket=…`: a valid ticket for this site's project
 /// becomes the host's cookie, then the browser goes to the site's root.
 fn enter(state: &AppState, project: uuid::Uuid, query: &str, now: i64) -> Response {
-    let claims = query_param(query, "ticket")
-        .and_then(|t| state.previews.signer.verify(Kind::SiteTicket, &t, now))
-        .filter(|c| c.project == project);
-    let Some(claims) = claims else {
+    let Some((pass, next)) = redeem(state, query, project, now, Kind::SiteTicket, Kind::SitePass)
+    else {
         return not_found();
     };
-    let next = query_param(query, "next")
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or_else(|| "/".into());
-    let pass = state
-        .previews
-        .signer
-        .issue(Kind::SitePass, claims, now, ticket::PASS_TTL);
     // Host-only: no other site, no preview and not minicode ever gets it.
     let cookie = format!(
         "{}={pass}; Path=/; HttpOnly; Max-Age={}; SameSite=Lax{}",
@@ -151,13 +142,7 @@ fn enter(state: &AppState, project: uuid::Uuid, query: &str, now: i64) -> Respon
             ""
         }
     );
-    let mut response = Redirect::to(&next).into_response();
-    let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
-        headers.insert(header::SET_COOKIE, value);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    enter_with(&next, &cookie)
 }
 
 /// A ticket to open `project`'s private site, for its owner.

@@ -271,20 +271,9 @@ async fn serve_preview(state: &AppState, project: Uuid, request: Request) -> Res
 /// project becomes the host's cookie, then the browser goes on to `next`.
 fn exchange_ticket(state: &AppState, project: Uuid, request: &Request, now: i64) -> Response {
     let query = request.uri().query().unwrap_or("");
-    let claims = query_param(query, "ticket")
-        .and_then(|t| state.previews.signer.verify(Kind::Ticket, &t, now))
-        .filter(|c| c.project == project);
-    let Some(claims) = claims else {
+    let Some((pass, next)) = redeem(state, query, project, now, Kind::Ticket, Kind::Pass) else {
         return not_found();
     };
-    // Only a path on this host: never `//elsewhere` or a full URL.
-    let next = query_param(query, "next")
-        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
-        .unwrap_or_else(|| "/".into());
-    let pass = state
-        .previews
-        .signer
-        .issue(Kind::Pass, claims, now, ticket::PASS_TTL);
     let secure = state.previews.hosts.secure_context();
     // Host-only (no Domain), so no other preview host and not minicode ever
     // gets it. Where the host is a secure context: `SameSite=None; Secure;
@@ -303,9 +292,40 @@ fn exchange_ticket(state: &AppState, project: Uuid, request: &Request, now: i64)
             "Lax"
         },
     );
-    let mut response = Redirect::to(&next).into_response();
+    enter_with(&next, &cookie)
+}
+
+/// Redeems the ticket of an `enter` request (`?ticket=…&next=/…`) for
+/// `project`: the pass to set as the host's cookie, and where to go next
+/// (a path on this host only: never `//elsewhere` or a full URL). Preview
+/// hosts and private sites (`deploy/serve.rs`) enter the same way, each
+/// with its own kinds of token.
+pub(crate) fn redeem(
+    state: &AppState,
+    query: &str,
+    project: Uuid,
+    now: i64,
+    ticket_kind: Kind,
+    pass_kind: Kind,
+) -> Option<(String, String)> {
+    let claims = query_param(query, "ticket")
+        .and_then(|t| state.previews.signer.verify(ticket_kind, &t, now))
+        .filter(|c| c.project == project)?;
+    let next = query_param(query, "next")
+        .filter(|n| n.starts_with('/') && !n.starts_with("//") && !n.contains('\\'))
+        .unwrap_or_else(|| "/".into());
+    let pass = state
+        .previews
+        .signer
+        .issue(pass_kind, claims, now, ticket::PASS_TTL);
+    Some((pass, next))
+}
+
+/// The redirect to `next` that sets the host's `cookie`, never cached.
+pub(crate) fn enter_with(next: &str, cookie: &str) -> Response {
+    let mut response = Redirect::to(next).into_response();
     let headers = response.headers_mut();
-    if let Ok(value) = HeaderValue::from_str(&cookie) {
+    if let Ok(value) = HeaderValue::from_str(cookie) {
         headers.insert(header::SET_COOKIE, value);
     }
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
