@@ -321,6 +321,15 @@ pub struct NewProject {
     pub model: Option<String>,
 }
 
+/// `POST /api/projects/import/git`: a new project from the files of a git
+/// repository's default branch. `name` defaults to the repository's.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GitImport {
+    pub url: String,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
 /// PATCH body: absent fields are left unchanged. `model: null` resets to the default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectPatch {

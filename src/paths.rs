@@ -38,6 +38,10 @@ pub const ADMIN_INVITE: &str = "/api/admin/invites/{id}";
 // Projects (`server/src/projects/routes.rs`).
 pub const PROJECTS: &str = "/api/projects";
 pub const PROJECT: &str = "/api/projects/{id}";
+/// A new project from a zip upload (multipart: `file`, optional `name`).
+pub const PROJECTS_IMPORT: &str = "/api/projects/import";
+/// A new project from a git repository's URL (`GitImport`).
+pub const PROJECTS_IMPORT_GIT: &str = "/api/projects/import/git";
 
 // Chats (`server/src/chats/routes.rs`).
 pub const PROJECT_CHATS: &str = "/api/projects/{id}/chats";

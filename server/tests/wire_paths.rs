@@ -401,6 +401,19 @@ async fn every_path_builder_reaches_a_handler() {
     )
     .await;
     expect(&admin, get.clone(), &paths::project_export(id), None, 200).await;
+    // Imports: routed (no zip: refused; a URL that is not https: refused).
+    call(&admin, post.clone(), paths::PROJECTS_IMPORT, None).await;
+    expect(
+        &admin,
+        post.clone(),
+        paths::PROJECTS_IMPORT_GIT,
+        to_json(minicode::GitImport {
+            url: "ssh://example.invalid/x.git".into(),
+            name: None,
+        }),
+        422,
+    )
+    .await;
     expect(&admin, get.clone(), paths::USAGE, None, 200).await;
     let generate = GenerateBody {
         description: "A todo list".into(),

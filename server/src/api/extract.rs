@@ -60,6 +60,15 @@ pub fn too_large() -> AppError {
     ))
 }
 
+/// A multipart body that could not be read: too large (413) or malformed (400).
+pub fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
+    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        too_large()
+    } else {
+        AppError::bad_request(format!("could not read the upload: {}", e.body_text()))
+    }
+}
+
 /// Query-string parameters.
 pub struct Query<T>(pub T);
 

@@ -58,7 +58,9 @@ pub fn router(state: AppState) -> Router {
         .route(paths::HEALTH, get(health))
         .merge(auth::routes::router())
         .merge(crate::admin::routes::router())
-        .merge(projects::routes::router())
+        .merge(projects::routes::router(
+            state.config.workspace.upload_limit,
+        ))
         .merge(chats::routes::router())
         .merge(files::routes::router(
             state.config.workspace.upload_limit,

@@ -11,7 +11,7 @@ use minicode::paths;
 use minicode::{Data, Encoding, FileContent, FileEntry, FileWrite, Page};
 
 use super::Source;
-use crate::api::extract::{Json, parse_id};
+use crate::api::extract::{Json, multipart_error, parse_id};
 use crate::auth::Caller;
 use crate::error::{AppError, AppResult};
 use crate::projects;
@@ -195,12 +195,4 @@ async fn upload(
             data: entries,
         }),
     ))
-}
-
-fn multipart_error(e: axum::extract::multipart::MultipartError) -> AppError {
-    if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-        crate::api::extract::too_large()
-    } else {
-        AppError::bad_request(format!("could not read the upload: {}", e.body_text()))
-    }
 }

@@ -19,6 +19,16 @@ pub struct GitConfig {
         default_value_t = 5000
     )]
     pub quiet_ms: u64,
+
+    /// Lets imports (and pushes) use `file://` URLs, which reach the
+    /// server's own folders: for tests and single-user installs only. Off,
+    /// only `https://` remotes are accepted.
+    #[arg(
+        long = "git-allow-file-remotes",
+        env = "MINICODE_GIT_ALLOW_FILE_REMOTES",
+        default_value_t = false
+    )]
+    pub allow_file_remotes: bool,
 }
 
 impl GitConfig {

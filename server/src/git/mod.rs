@@ -28,6 +28,7 @@
 
 pub(crate) mod config;
 pub(crate) mod http;
+pub mod remote;
 pub mod repo;
 pub(crate) mod routes;
 

@@ -97,6 +97,16 @@ pub struct LogEntry {
     pub changed_files: Vec<String>,
 }
 
+/// One file of a tree, as `ls-tree -l` tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TreeEntry {
+    /// `100644`, `100755` (files), `120000` (links), `160000` (submodules).
+    pub mode: String,
+    pub id: String,
+    pub size: usize,
+    pub path: String,
+}
+
 /// User saves waiting for their quiet period to end (see `git/mod.rs`).
 #[derive(Clone, Debug)]
 pub(super) struct Batch {
@@ -434,6 +444,116 @@ impl Repos {
             .await?
             .ok_or(GitError::Unreadable("log"))?;
         Ok((parse_log(&out.stdout)?, total))
+    }
+
+    /// A path for a temporary repository under the repositories' folder
+    /// (not created: `git clone` makes it).
+    pub async fn scratch(&self, name: &str) -> Result<PathBuf, GitError> {
+        tokio::fs::create_dir_all(&self.home).await?;
+        Ok(self.root.join(name))
+    }
+
+    /// The commit `rev` names in repository `dir`, if any.
+    pub async fn resolve(&self, dir: &Path, rev: &str) -> Result<Option<String>, GitError> {
+        let out = self
+            .run(
+                Some(dir),
+                &[
+                    "rev-parse",
+                    "--quiet",
+                    "--verify",
+                    &format!("{rev}^{{commit}}"),
+                ],
+                None,
+                "rev-parse",
+                true,
+            )
+            .await?;
+        Ok(out.map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()))
+    }
+
+    /// Every entry of a commit's tree with its mode and size (`ls-tree -l`).
+    pub async fn list_tree(&self, dir: &Path, commit: &str) -> Result<Vec<TreeEntry>, GitError> {
+        let out = self
+            .run(
+                Some(dir),
+                &["ls-tree", "-r", "-l", "-z", "--full-tree", commit],
+                None,
+                "ls-tree",
+                false,
+            )
+            .await?
+            .ok_or(GitError::Unreadable("ls-tree"))?;
+        out.stdout
+            .split(|b| *b == 0)
+            .filter(|e| !e.is_empty())
+            .map(|entry| {
+                // `<mode> SP <type> SP <id> SP+ <size or -> TAB <path>`
+                let tab = entry
+                    .iter()
+                    .position(|b| *b == b'\t')
+                    .ok_or(GitError::Unreadable("ls-tree"))?;
+                let meta = String::from_utf8_lossy(&entry[..tab]);
+                let path = String::from_utf8(entry[tab + 1..].to_vec())
+                    .map_err(|_| GitError::Unreadable("ls-tree (a path that is not UTF-8)"))?;
+                let mut parts = meta.split_whitespace();
+                let mode = parts.next().ok_or(GitError::Unreadable("ls-tree"))?;
+                let _kind = parts.next();
+                let id = parts.next().ok_or(GitError::Unreadable("ls-tree"))?;
+                let size = parts.next().and_then(|s| s.parse().ok()).unwrap_or(0);
+                Ok(TreeEntry {
+                    mode: mode.to_string(),
+                    id: id.to_string(),
+                    size,
+                    path,
+                })
+            })
+            .collect()
+    }
+
+    /// The contents of blobs `ids`, in order (`cat-file --batch`).
+    pub async fn read_blobs(&self, dir: &Path, ids: &[&str]) -> Result<Vec<Vec<u8>>, GitError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut input = Vec::with_capacity(ids.len() * 41);
+        for id in ids {
+            input.extend_from_slice(id.as_bytes());
+            input.push(b'\n');
+        }
+        let out = self
+            .run(
+                Some(dir),
+                &["cat-file", "--batch"],
+                Some(input),
+                "cat-file",
+                false,
+            )
+            .await?
+            .ok_or(GitError::Unreadable("cat-file"))?;
+        let mut rest: &[u8] = &out.stdout;
+        let mut blobs = Vec::with_capacity(ids.len());
+        for _ in ids {
+            // `<id> blob <size> LF <content> LF`
+            let eol = rest
+                .iter()
+                .position(|b| *b == b'\n')
+                .ok_or(GitError::Unreadable("cat-file"))?;
+            let header = String::from_utf8_lossy(&rest[..eol]);
+            let size: usize = header
+                .rsplit(' ')
+                .next()
+                .and_then(|s| s.parse().ok())
+                .filter(|_| header.contains(" blob "))
+                .ok_or(GitError::Unreadable("cat-file"))?;
+            let start = eol + 1;
+            let content = rest
+                .get(start..start + size)
+                .ok_or(GitError::Unreadable("cat-file"))?;
+            blobs.push(content.to_vec());
+            rest = rest.get(start + size + 1..).unwrap_or_default();
+        }
+        Ok(blobs)
     }
 
     /// Removes the project's repository (the project is gone), with its

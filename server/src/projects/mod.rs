@@ -2,6 +2,7 @@
 //! hangs off a project and is reachable only through its owner.
 
 mod export;
+mod import;
 pub(crate) mod routes;
 
 use minicode::{

@@ -340,6 +340,13 @@ pub struct WorkspaceConfig {
     #[arg(long, env = "MINICODE_UPLOAD_LIMIT", default_value_t = 20 * 1024 * 1024)]
     pub upload_limit: usize,
 
+    /// Most bytes, all files together, a project imported from a zip or a
+    /// git repository may hold (each file is also held to
+    /// `MINICODE_MAX_FILE_BYTES`, their number to `MINICODE_MAX_FILES`).
+    /// Counted as the files are unpacked, so a zip bomb stops here.
+    #[arg(long, env = "MINICODE_IMPORT_MAX_BYTES", default_value_t = 100 * 1024 * 1024)]
+    pub import_max_bytes: usize,
+
     /// Workspaces of projects idle for this many hours are removed from disk
     /// (their files stay in the database and come back on the next use).
     #[arg(
