@@ -330,6 +330,76 @@ pub struct GitImport {
     pub name: Option<String>,
 }
 
+/// A git credential of the signed-in user, as listed: never its token.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct GitCredential {
+    pub id: Uuid,
+    /// The host it is sent to: `github.com`, `git.example.com:8443`.
+    pub host: String,
+    pub username: String,
+    pub created_at: String,
+}
+
+/// `POST /api/git/credentials`: one per host (a second replaces the first).
+/// `token` is stored encrypted and never shown again.
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct NewGitCredential {
+    pub host: String,
+    pub username: String,
+    pub token: String,
+}
+
+impl std::fmt::Debug for NewGitCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewGitCredential")
+            .field("host", &self.host)
+            .field("username", &self.username)
+            .field("token", &"[redacted]")
+            .finish()
+    }
+}
+
+/// `PUT /api/projects/:id/remote`.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RemoteUrl {
+    pub url: String,
+}
+
+/// How the remote's `main` stands against the project's.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum RemoteSync {
+    /// Both point at the same commit.
+    InSync,
+    /// The project has commits the remote lacks: a push fast-forwards.
+    Ahead,
+    /// The remote has commits the project lacks, and the project none it lacks.
+    Behind,
+    /// Each has commits the other lacks.
+    Diverged,
+    /// The remote has no `main` yet.
+    Empty,
+}
+
+/// `GET /api/projects/:id/remote` and the answer of a push.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteState {
+    pub url: String,
+    pub state: RemoteSync,
+    pub local_head: Option<String>,
+    pub remote_head: Option<String>,
+}
+
+/// `POST /api/projects/:id/remote/push`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PushBody {
+    /// Replace the remote's `main` even when it has commits the project lacks.
+    #[serde(default)]
+    pub force: bool,
+}
+
 /// PATCH body: absent fields are left unchanged. `model: null` resets to the default.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectPatch {

@@ -88,6 +88,14 @@ pub const GIT_INFO_REFS: &str = "/git/{repo}/info/refs";
 pub const GIT_UPLOAD_PACK: &str = "/git/{repo}/git-upload-pack";
 pub const GIT_RECEIVE_PACK: &str = "/git/{repo}/git-receive-pack";
 
+// Pushing to other hosts (`server/src/git/routes.rs`).
+/// The signed-in user's git credentials.
+pub const GIT_CREDENTIALS: &str = "/api/git/credentials";
+pub const GIT_CREDENTIAL: &str = "/api/git/credentials/{id}";
+/// A project's remote: GET its state, PUT its URL, DELETE it.
+pub const PROJECT_REMOTE: &str = "/api/projects/{id}/remote";
+pub const PROJECT_REMOTE_PUSH: &str = "/api/projects/{id}/remote/push";
+
 // Usage and quotas (`server/src/quota/routes.rs`).
 pub const USAGE: &str = "/api/usage";
 
@@ -246,6 +254,18 @@ pub fn project_export(id: Uuid) -> String {
     with_id(PROJECT_EXPORT, id)
 }
 
+pub fn git_credential(id: Uuid) -> String {
+    with_id(GIT_CREDENTIAL, id)
+}
+
+pub fn project_remote(id: Uuid) -> String {
+    with_id(PROJECT_REMOTE, id)
+}
+
+pub fn project_remote_push(id: Uuid) -> String {
+    with_id(PROJECT_REMOTE_PUSH, id)
+}
+
 pub fn project_checkpoints(id: Uuid) -> String {
     with_id(PROJECT_CHECKPOINTS, id)
 }
@@ -343,7 +363,10 @@ mod tests {
     #[test]
     fn builders_fill_their_templates() {
         let id = ID.to_string();
-        let one: [(Builder, &str); 27] = [
+        let one: [(Builder, &str); 30] = [
+            (git_credential, GIT_CREDENTIAL),
+            (project_remote, PROJECT_REMOTE),
+            (project_remote_push, PROJECT_REMOTE_PUSH),
             (auth_token, AUTH_TOKEN),
             (admin_user, ADMIN_USER),
             (admin_user_password, ADMIN_USER_PASSWORD),

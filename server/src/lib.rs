@@ -25,6 +25,7 @@ pub(crate) mod projects;
 pub mod quota;
 pub mod sandbox;
 pub mod scof;
+pub mod secrets;
 pub mod state;
 pub mod telemetry;
 mod ui;

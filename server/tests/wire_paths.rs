@@ -401,6 +401,52 @@ async fn every_path_builder_reaches_a_handler() {
     )
     .await;
     expect(&admin, get.clone(), &paths::project_export(id), None, 200).await;
+    // Git credentials and a project's remote.
+    expect(&admin, get.clone(), paths::GIT_CREDENTIALS, None, 200).await;
+    let credential = expect(
+        &admin,
+        post.clone(),
+        paths::GIT_CREDENTIALS,
+        Some(json!({"host": "example.invalid", "username": "me", "token": "t0ken"})),
+        201,
+    )
+    .await;
+    let credential: Uuid = credential["data"]["id"].as_str().unwrap().parse().unwrap();
+    expect(
+        &admin,
+        Method::DELETE,
+        &paths::git_credential(credential),
+        None,
+        204,
+    )
+    .await;
+    expect(&admin, get.clone(), &paths::project_remote(id), None, 404).await;
+    expect(
+        &admin,
+        Method::PUT,
+        &paths::project_remote(id),
+        to_json(minicode::RemoteUrl {
+            url: "https://example.invalid/x.git".into(),
+        }),
+        200,
+    )
+    .await;
+    expect(
+        &admin,
+        Method::DELETE,
+        &paths::project_remote(id),
+        None,
+        204,
+    )
+    .await;
+    expect(
+        &admin,
+        post.clone(),
+        &paths::project_remote_push(id),
+        to_json(minicode::PushBody { force: false }),
+        404,
+    )
+    .await;
     // Imports: routed (no zip: refused; a URL that is not https: refused).
     call(&admin, post.clone(), paths::PROJECTS_IMPORT, None).await;
     expect(

@@ -119,6 +119,11 @@ pub struct ServerConfig {
     #[arg(long, env = "MINICODE_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit: usize,
 
+    /// The key that encrypts stored secrets (git credentials): 32 bytes as
+    /// hex or base64. Unset: `<data dir>/secret.key`, made on first use.
+    #[arg(long, env = "MINICODE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<Secret>,
+
     /// Take the client IP from `X-Forwarded-For` (only behind a trusted proxy).
     #[arg(long, env = "MINICODE_TRUST_PROXY", default_value_t = false)]
     pub trust_proxy: bool,

@@ -27,7 +27,9 @@
 //! files, so each commit is the database as it was at one moment.
 
 pub(crate) mod config;
+pub mod credentials;
 pub(crate) mod http;
+pub mod push;
 pub mod remote;
 pub mod repo;
 pub(crate) mod routes;

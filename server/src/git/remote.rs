@@ -38,6 +38,10 @@ pub enum RemoteError {
     TooManyFiles(usize),
     #[error("the repository's files add up to more than {0} bytes")]
     TooLarge(usize),
+    #[error("the remote answered: {0}")]
+    Remote(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error(transparent)]
     Git(#[from] GitError),
 }
@@ -46,7 +50,8 @@ impl From<RemoteError> for AppError {
     fn from(e: RemoteError) -> Self {
         let code = match &e {
             RemoteError::Refused(_) => ErrorCode::ValidationFailed,
-            RemoteError::Clone(_) => ErrorCode::BadRequest,
+            RemoteError::Clone(_) | RemoteError::Remote(_) => ErrorCode::BadRequest,
+            RemoteError::Conflict(_) => ErrorCode::Conflict,
             RemoteError::FileTooLarge { .. } | RemoteError::TooLarge(_) => {
                 ErrorCode::PayloadTooLarge
             }
@@ -70,6 +75,10 @@ pub fn check_url(raw: &str, allow_file: bool) -> Result<String, RemoteError> {
     match url.scheme() {
         "https" => {}
         "file" if allow_file => return Ok(raw.to_string()),
+        // Tests reach a minicode on the loopback over plain http.
+        "http"
+            if allow_file
+                && matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")) => {}
         "file" => {
             return refuse("file:// URLs are turned off on this server; use an https:// address");
         }
@@ -107,6 +116,7 @@ fn remote_options(allow_file: bool) -> Vec<String> {
     ];
     if allow_file {
         options.push("protocol.file.allow=always");
+        options.push("protocol.http.allow=always");
     }
     options
         .into_iter()
@@ -205,6 +215,169 @@ async fn clone_and_read(
         .map(|(path, _)| path)
         .zip(contents)
         .collect())
+}
+
+/// A user's credential for a remote's host, handed to git through
+/// `GIT_ASKPASS` (environment, never argv, never logged).
+pub struct Auth {
+    pub username: String,
+    pub token: crate::config::secret::Secret,
+}
+
+/// The host (and port) a credential is looked up by; `None` for `file://`.
+pub fn host_of(url: &str) -> Option<String> {
+    let url = reqwest::Url::parse(url).ok()?;
+    let host = url
+        .host_str()
+        .filter(|h| !h.is_empty())?
+        .to_ascii_lowercase();
+    Some(match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host,
+    })
+}
+
+/// A `git` command that talks to a remote: [`remote_options`], and the
+/// credential when there is one.
+async fn remote_command(
+    repos: &Repos,
+    dir: Option<&std::path::Path>,
+    allow_file: bool,
+    auth: Option<&Auth>,
+) -> Result<tokio::process::Command, RemoteError> {
+    let mut cmd = repos.command(dir);
+    cmd.args(remote_options(allow_file));
+    if let Some(auth) = auth {
+        cmd.env("GIT_ASKPASS", repos.askpass().await?)
+            .env("MINICODE_GIT_USER", &auth.username)
+            .env("MINICODE_GIT_TOKEN", auth.token.expose());
+    }
+    Ok(cmd)
+}
+
+/// Runs a remote command within [`CLONE_TIMEOUT`]; git's last line of
+/// error output as the reason when it fails.
+async fn run_remote(mut cmd: tokio::process::Command) -> Result<Vec<u8>, RemoteError> {
+    let output = tokio::time::timeout(CLONE_TIMEOUT, cmd.output())
+        .await
+        .map_err(|_| RemoteError::Remote("it took too long".into()))?
+        .map_err(GitError::Io)?;
+    if output.status.success() {
+        return Ok(output.stdout);
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let why: String = stderr
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(str::trim)
+        .collect::<Vec<_>>()
+        .join(" ")
+        .chars()
+        .take(400)
+        .collect();
+    Err(RemoteError::Remote(if why.is_empty() {
+        "git failed".into()
+    } else {
+        why
+    }))
+}
+
+/// The commit the remote's `main` points at, if it has one.
+pub async fn remote_head(
+    repos: &Repos,
+    url: &str,
+    allow_file: bool,
+    auth: Option<&Auth>,
+) -> Result<Option<String>, RemoteError> {
+    let mut cmd = remote_command(repos, None, allow_file, auth).await?;
+    cmd.args(["ls-remote", "--", url, super::repo::BRANCH]);
+    let out = run_remote(cmd).await?;
+    Ok(String::from_utf8_lossy(&out)
+        .lines()
+        .find_map(|l| l.split_whitespace().next().map(str::to_string)))
+}
+
+/// Where a remote's `main` is fetched to, only while it is compared.
+const REMOTE_REF: &str = "refs/minicode/remote";
+
+/// How `remote` (the remote's head) stands against `local` (ours), in
+/// repository `dir`; the remote's commits are fetched first when needed.
+pub async fn compare(
+    repos: &Repos,
+    dir: &std::path::Path,
+    url: &str,
+    allow_file: bool,
+    auth: Option<&Auth>,
+    local: Option<&str>,
+    remote: Option<&str>,
+) -> Result<minicode::RemoteSync, RemoteError> {
+    use minicode::RemoteSync;
+    let (local, remote) = match (local, remote) {
+        (_, None) => return Ok(RemoteSync::Empty),
+        (None, Some(_)) => return Ok(RemoteSync::Behind),
+        (Some(l), Some(r)) if l == r => return Ok(RemoteSync::InSync),
+        (Some(l), Some(r)) => (l, r),
+    };
+    if repos.resolve(dir, remote).await.ok().flatten().is_none() {
+        let mut cmd = remote_command(repos, Some(dir), allow_file, auth).await?;
+        cmd.args([
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--no-write-fetch-head",
+            "--",
+            url,
+            &format!("+{}:{REMOTE_REF}", super::repo::BRANCH),
+        ]);
+        run_remote(cmd).await?;
+    }
+    let answer = if repos.is_ancestor(dir, remote, local).await? {
+        RemoteSync::Ahead
+    } else if repos.is_ancestor(dir, local, remote).await? {
+        RemoteSync::Behind
+    } else {
+        RemoteSync::Diverged
+    };
+    // Only the objects stay (for the next comparison); no ref is advertised.
+    repos.delete_ref(dir, REMOTE_REF).await?;
+    Ok(answer)
+}
+
+/// Pushes our `main` to the remote's `main`. Without `force` git itself
+/// refuses anything but a fast-forward; with it, the remote is replaced
+/// only if it still is at `expected` (what the caller compared against).
+pub async fn push(
+    repos: &Repos,
+    dir: &std::path::Path,
+    url: &str,
+    allow_file: bool,
+    auth: Option<&Auth>,
+    force: bool,
+    expected: Option<&str>,
+) -> Result<(), RemoteError> {
+    let branch = super::repo::BRANCH;
+    let mut cmd = remote_command(repos, Some(dir), allow_file, auth).await?;
+    cmd.args(["push", "--quiet", "--no-verify", "--porcelain"]);
+    if force {
+        cmd.arg(format!(
+            "--force-with-lease={branch}:{}",
+            expected.unwrap_or_default()
+        ));
+    }
+    cmd.args(["--", url, &format!("{branch}:{branch}")]);
+    match run_remote(cmd).await {
+        Err(RemoteError::Remote(why))
+            if why.contains("rejected")
+                || why.contains("stale info")
+                || why.contains("fetch first") =>
+        {
+            Err(RemoteError::Conflict(
+                "The remote changed or has commits this project does not have; nothing was pushed."
+                    .into(),
+            ))
+        }
+        other => other.map(drop),
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,286 @@
+//! Pushing a project to another repository: to a local bare repository
+//! (file remotes allowed, as for tests), "in sync" after; a commit made in
+//! another clone makes it "behind", a change here "diverged"; a push then
+//! is refused (409, the remote unchanged) unless forced, and a forced push
+//! leaves the remote at our head. Credentials: listed without their token,
+//! stored encrypted, handed to git (a minicode clone URL over the loopback
+//! answers only with them), and never in an answer.
+
+mod common;
+
+use std::path::Path;
+
+use common::{Client, spawn_with};
+use serde_json::{Value, json};
+
+/// Runs the real git CLI with no configuration of this machine's.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", "other")
+        .env("GIT_AUTHOR_EMAIL", "other@example.invalid")
+        .env("GIT_COMMITTER_NAME", "other")
+        .env("GIT_COMMITTER_EMAIL", "other@example.invalid")
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+async fn put_file(client: &Client, pid: &str, path: &str, content: &str) {
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/files/{path}"),
+            &json!({"content": content}),
+        )
+        .await;
+    assert_eq!(res.status(), 200, "save {path}");
+}
+
+async fn remote_state(client: &Client, pid: &str) -> Value {
+    let res = client.get(&format!("/api/projects/{pid}/remote")).await;
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    body["data"].clone()
+}
+
+async fn push(client: &Client, pid: &str, force: bool) -> (u16, Value) {
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/remote/push"),
+            &json!({"force": force}),
+        )
+        .await;
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn push_to_a_bare_repository_and_refuse_divergence() {
+    let app = spawn_with(&["--git-allow-file-remotes"]).await;
+    let client = app.user("pusher").await;
+    let pid = client.project("Pushy").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    put_file(&client, &pid, "index.html", "<h1>one</h1>\n").await;
+    let root = tempfile::tempdir().unwrap();
+    git(
+        root.path(),
+        &[
+            "init",
+            "--quiet",
+            "--bare",
+            "--initial-branch=main",
+            "origin.git",
+        ],
+    );
+    let bare = root.path().join("origin.git");
+    let url = format!("file://{}", bare.display());
+
+    // No remote yet.
+    let res = client.get(&format!("/api/projects/{pid}/remote")).await;
+    assert_eq!(res.status(), 404);
+    let res = client
+        .put(&format!("/api/projects/{pid}/remote"), &json!({"url": url}))
+        .await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(remote_state(&client, &pid).await["state"], "empty");
+
+    let (status, pushed) = push(&client, &pid, false).await;
+    assert_eq!(status, 200, "{pushed}");
+    assert_eq!(pushed["data"]["state"], "in_sync", "{pushed}");
+    let ours = pushed["data"]["localHead"].as_str().unwrap().to_string();
+    assert_eq!(git(&bare, &["rev-parse", "main"]), ours);
+    assert_eq!(remote_state(&client, &pid).await["state"], "in_sync");
+
+    // Someone else pushes on top: the remote is ahead of us.
+    git(root.path(), &["clone", "--quiet", "origin.git", "other"]);
+    let other = root.path().join("other");
+    std::fs::write(other.join("theirs.txt"), "theirs\n").unwrap();
+    git(&other, &["add", "-A"]);
+    git(&other, &["commit", "--quiet", "-m", "theirs"]);
+    git(&other, &["push", "--quiet", "origin", "HEAD:main"]);
+    let theirs = git(&bare, &["rev-parse", "main"]);
+    let state = remote_state(&client, &pid).await;
+    assert_eq!(state["state"], "behind", "{state}");
+    assert_eq!(state["remoteHead"], theirs.as_str());
+
+    // A change here too: diverged, and a plain push is refused.
+    put_file(&client, &pid, "index.html", "<h1>two</h1>\n").await;
+    assert_eq!(remote_state(&client, &pid).await["state"], "diverged");
+    let (status, refused) = push(&client, &pid, false).await;
+    assert_eq!(status, 409, "{refused}");
+    assert_eq!(refused["code"], "CONFLICT");
+    assert!(
+        refused["error"].as_str().unwrap().contains("force"),
+        "{refused}"
+    );
+    assert_eq!(
+        git(&bare, &["rev-parse", "main"]),
+        theirs,
+        "the remote is unchanged"
+    );
+
+    // Forced: the remote has our head.
+    let (status, forced) = push(&client, &pid, true).await;
+    assert_eq!(status, 200, "{forced}");
+    assert_eq!(forced["data"]["state"], "in_sync");
+    let ours = forced["data"]["localHead"].as_str().unwrap();
+    assert_ne!(ours, theirs);
+    assert_eq!(git(&bare, &["rev-parse", "main"]), ours);
+    assert_eq!(
+        git(&bare, &["show", "main:index.html"]),
+        "<h1>two</h1>",
+        "our files"
+    );
+
+    // Ahead after another change; a plain push fast-forwards.
+    put_file(&client, &pid, "about.html", "about\n").await;
+    assert_eq!(remote_state(&client, &pid).await["state"], "ahead");
+    let (status, pushed) = push(&client, &pid, false).await;
+    assert_eq!(status, 200, "{pushed}");
+    assert_eq!(pushed["data"]["state"], "in_sync");
+    app.stop().await;
+}
+
+/// Security: without the operator's setting a remote cannot be a path of
+/// the server's disk.
+#[tokio::test]
+async fn file_remotes_are_refused_by_default() {
+    let app = spawn_with(&[]).await;
+    let client = app.user("nofile").await;
+    let pid = client.project("Local").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for url in [
+        "file:///tmp/x.git",
+        "/tmp/x.git",
+        "http://127.0.0.1:1/x.git",
+    ] {
+        let res = client
+            .put(&format!("/api/projects/{pid}/remote"), &json!({"url": url}))
+            .await;
+        assert_eq!(res.status(), 422, "{url}");
+    }
+    let res = client.get(&format!("/api/projects/{pid}/remote")).await;
+    assert_eq!(res.status(), 404, "no remote was stored");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_are_used_and_never_shown() {
+    let app = spawn_with(&["--git-allow-file-remotes"]).await;
+    let client = app.user("keyholder").await;
+    // A minicode API token is the password of minicode's own clone URL,
+    // so a second project can use the first as its remote over the loopback.
+    let res = client
+        .post(
+            "/api/auth/tokens",
+            &json!({"name": "git", "scope": "read", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let token = res.json::<Value>().await.unwrap()["data"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let source = client.project("Source").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    put_file(&client, &source, "a.txt", "a\n").await;
+    let pid = client.project("Mirror").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    put_file(&client, &pid, "b.txt", "b\n").await;
+    let host = app.url.trim_start_matches("http://").to_string();
+    let url = format!("{}/git/{source}.git", app.url);
+    let res = client
+        .put(&format!("/api/projects/{pid}/remote"), &json!({"url": url}))
+        .await;
+    assert_eq!(res.status(), 200);
+
+    // Without a credential the remote does not answer.
+    let res = client.get(&format!("/api/projects/{pid}/remote")).await;
+    assert_eq!(res.status(), 400);
+
+    let res = client
+        .post(
+            "/api/git/credentials",
+            &json!({"host": host, "username": "me", "token": token}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let created = res.text().await.unwrap();
+    assert!(!created.contains(&token), "{created}");
+    let listed = client
+        .get("/api/git/credentials")
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!listed.contains(&token), "{listed}");
+    let listed: Value = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed["data"][0]["host"], host.as_str());
+    assert_eq!(listed["data"][0]["username"], "me");
+
+    // With it, git reads the remote: two unrelated histories.
+    let state = client
+        .get(&format!("/api/projects/{pid}/remote"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(!state.contains(&token));
+    let state: Value = serde_json::from_str(&state).unwrap();
+    assert_eq!(state["data"]["state"], "diverged", "{state}");
+    // minicode's clone URL takes no push: refused, the token not in the answer.
+    let res = client
+        .post(
+            &format!("/api/projects/{pid}/remote/push"),
+            &json!({"force": true}),
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let answer = res.text().await.unwrap();
+    assert!(!answer.contains(&token), "{answer}");
+
+    // At rest the token is sealed: not in the database file.
+    let db = app.database_url();
+    if let Some(path) = db
+        .strip_prefix("sqlite://")
+        .and_then(|p| p.split('?').next())
+    {
+        for file in [path.to_string(), format!("{path}-wal")] {
+            if let Ok(bytes) = std::fs::read(&file) {
+                assert!(
+                    !bytes.windows(token.len()).any(|w| w == token.as_bytes()),
+                    "{file} holds the token in clear"
+                );
+            }
+        }
+    }
+
+    // Deleted: gone from the list, and the remote stops answering.
+    let id = listed["data"][0]["id"].as_str().unwrap();
+    let res = client.delete(&format!("/api/git/credentials/{id}")).await;
+    assert_eq!(res.status(), 204);
+    let res = client.get(&format!("/api/projects/{pid}/remote")).await;
+    assert_eq!(res.status(), 400);
+    app.stop().await;
+}
