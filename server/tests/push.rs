@@ -276,11 +276,35 @@ async fn credentials_are_used_and_never_shown() {
         }
     }
 
+    // An import of the (private) source uses the same credential.
+    let res = client
+        .post(
+            "/api/projects/import/git",
+            &json!({"url": url, "name": "Copy"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let answer = res.text().await.unwrap();
+    assert!(!answer.contains(&token), "{answer}");
+    let copy: Value = serde_json::from_str(&answer).unwrap();
+    let copy = copy["data"]["id"].as_str().unwrap();
+    let tree: Value = client
+        .get(&format!("/api/projects/{copy}/files"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(tree["data"][0]["path"], "a.txt", "{tree}");
+
     // Deleted: gone from the list, and the remote stops answering.
     let id = listed["data"][0]["id"].as_str().unwrap();
     let res = client.delete(&format!("/api/git/credentials/{id}")).await;
     assert_eq!(res.status(), 204);
     let res = client.get(&format!("/api/projects/{pid}/remote")).await;
     assert_eq!(res.status(), 400);
+    let res = client
+        .post("/api/projects/import/git", &json!({"url": url}))
+        .await;
+    assert_eq!(res.status(), 400, "no credential, no import");
     app.stop().await;
 }

@@ -131,12 +131,13 @@ pub async fn read_files(
     repos: &Repos,
     url: &str,
     allow_file: bool,
+    auth: Option<&Auth>,
     bounds: FileBounds,
 ) -> Result<Vec<(String, Vec<u8>)>, RemoteError> {
     let dir = repos
         .scratch(&format!(".import-{}", Uuid::new_v4()))
         .await?;
-    let result = clone_and_read(repos, url, allow_file, bounds, &dir).await;
+    let result = clone_and_read(repos, url, allow_file, auth, bounds, &dir).await;
     if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
         tracing::warn!(error = %e, "could not remove an import's clone");
     }
@@ -147,12 +148,12 @@ async fn clone_and_read(
     repos: &Repos,
     url: &str,
     allow_file: bool,
+    auth: Option<&Auth>,
     bounds: FileBounds,
     dir: &std::path::Path,
 ) -> Result<Vec<(String, Vec<u8>)>, RemoteError> {
-    let mut clone = repos.command(None);
+    let mut clone = remote_command(repos, None, allow_file, auth).await?;
     clone
-        .args(remote_options(allow_file))
         .args([
             "clone",
             "--quiet",

@@ -126,7 +126,13 @@ async fn import_git(
         max_files: limits.max_files,
         max_total_bytes: limits.max_total_bytes,
     };
-    let files = crate::git::remote::read_files(&state.git, &url, allow_file, bounds).await?;
+    // A private repository: the user's credential for its host, if any.
+    let auth = match crate::git::remote::host_of(&url) {
+        Some(host) => crate::git::credentials::for_host(&state, caller.id(), &host).await?,
+        None => None,
+    };
+    let files =
+        crate::git::remote::read_files(&state.git, &url, allow_file, auth.as_ref(), bounds).await?;
     let files = files
         .into_iter()
         .map(|(path, bytes)| Ok((import::writable(&path)?, bytes)))
