@@ -268,6 +268,18 @@ pub async fn update_project(id: Uuid, patch: &ProjectPatch) -> ApiResult<Project
     data(Verb::Patch, &paths::project(id), json(patch)?).await
 }
 
+/// A new project from a zip (a multipart form with a `file` part).
+#[cfg(feature = "hydrate")]
+pub async fn import_zip(form: web_sys::FormData) -> ApiResult<Project> {
+    let text = exchange(Verb::Post, paths::PROJECTS_IMPORT, Body::Form(form)).await?;
+    decode::<Data<Project>>(paths::PROJECTS_IMPORT, &text).map(|d| d.data)
+}
+
+/// A new project from a git repository's URL.
+pub async fn import_git(body: &minicode::GitImport) -> ApiResult<Project> {
+    data(Verb::Post, paths::PROJECTS_IMPORT_GIT, json(body)?).await
+}
+
 pub async fn delete_project(id: Uuid) -> ApiResult<()> {
     done(Verb::Delete, &paths::project(id), Body::None).await
 }
@@ -366,6 +378,47 @@ pub async fn checkpoint(project: Uuid, id: Uuid) -> ApiResult<CheckpointDiff> {
 pub async fn restore(project: Uuid, id: Uuid) -> ApiResult<Restored> {
     let url = paths::project_checkpoint_restore(project, id);
     data(Verb::Post, &url, Body::None).await
+}
+
+// Git credentials for other hosts (listed without their tokens).
+
+pub async fn git_credentials() -> ApiResult<Page<minicode::GitCredential>> {
+    page(paths::GIT_CREDENTIALS).await
+}
+
+pub async fn save_git_credential(
+    credential: &minicode::NewGitCredential,
+) -> ApiResult<minicode::GitCredential> {
+    data(Verb::Post, paths::GIT_CREDENTIALS, json(credential)?).await
+}
+
+pub async fn delete_git_credential(id: Uuid) -> ApiResult<()> {
+    done(Verb::Delete, &paths::git_credential(id), Body::None).await
+}
+
+// A project's remote.
+
+/// How the project's remote stands against it (404 when it has none).
+pub async fn remote_state(project: Uuid) -> ApiResult<minicode::RemoteState> {
+    data(Verb::Get, &paths::project_remote(project), Body::None).await
+}
+
+pub async fn set_remote(
+    project: Uuid,
+    remote: &minicode::RemoteUrl,
+) -> ApiResult<minicode::RemoteUrl> {
+    data(Verb::Put, &paths::project_remote(project), json(remote)?).await
+}
+
+/// Pushes; 409 `CONFLICT` when the remote has commits the project lacks
+/// and `force` is not set.
+pub async fn push(project: Uuid, body: &minicode::PushBody) -> ApiResult<minicode::RemoteState> {
+    data(
+        Verb::Post,
+        &paths::project_remote_push(project),
+        json(body)?,
+    )
+    .await
 }
 
 // Publishing.

@@ -56,6 +56,7 @@ pub fn HistoryPanel() -> impl IntoView {
                     " as the password. Read-only: pushes are refused."
                 </p>
             </div>
+            <super::remote::RemotePanel/>
             <div class="history-head">
                 <span class="muted small" data-testid="history-total">{move || match list.get() {
                     Some(Ok(page)) => format!("{} commit{}", page.total, if page.total == 1 { "" } else { "s" }),

@@ -14,6 +14,7 @@ pub mod pick;
 pub mod preview;
 pub mod project_settings;
 pub mod publish;
+pub mod remote;
 pub mod usage;
 pub mod workspace;
 pub mod ws;

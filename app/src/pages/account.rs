@@ -68,6 +68,7 @@ fn Account(user: User) -> impl IntoView {
             <ChangePassword/>
             <Sessions/>
             <Tokens/>
+            <GitCredentials/>
             <DeleteAccount username=user.username/>
         </main>
     }
@@ -273,6 +274,100 @@ fn Tokens() -> impl IntoView {
                         prop:value=move || password.get() on:input=move |e| password.set(event_target_value(&e))/>
                 </label>
                 <button type="submit" class="button primary">"Create token"</button>
+            </form>
+            {outcome_view(outcome)}
+        </section>
+    }
+}
+
+/// Tokens for pushing projects to other git hosts: one per host, stored
+/// encrypted, never shown again.
+#[component]
+fn GitCredentials() -> impl IntoView {
+    let list = RwSignal::new(None::<Result<Vec<minicode::GitCredential>, ApiError>>);
+    let reload = move || {
+        leptos::task::spawn_local(async move {
+            list.set(Some(client::git_credentials().await.map(|p| p.data)));
+        });
+    };
+    Effect::new(move |_| reload());
+    let host = RwSignal::new(String::new());
+    let username = RwSignal::new(String::new());
+    let token = RwSignal::new(String::new());
+    let outcome: Outcome = RwSignal::new(None);
+    let save = move || {
+        let body = minicode::NewGitCredential {
+            host: host.get_untracked(),
+            username: username.get_untracked(),
+            token: token.get_untracked(),
+        };
+        leptos::task::spawn_local(async move {
+            match client::save_git_credential(&body).await {
+                Ok(saved) => {
+                    token.set(String::new());
+                    outcome.set(Some(Ok(format!(
+                        "Saved the credential for {}.",
+                        saved.host
+                    ))));
+                    reload();
+                }
+                Err(e) => outcome.set(Some(Err(e))),
+            }
+        });
+    };
+    let remove = move |id: uuid::Uuid| {
+        leptos::task::spawn_local(async move {
+            match client::delete_git_credential(id).await {
+                Ok(()) => reload(),
+                Err(e) => outcome.set(Some(Err(e))),
+            }
+        });
+    };
+
+    view! {
+        <section class="card" data-testid="git-credentials">
+            <h2>"Git credentials"</h2>
+            <p class="muted small">
+                "For pushing projects to GitHub, GitLab, Gitea… and importing private repositories: "
+                "a user name and an access token per host. Tokens are stored encrypted and never shown again."
+            </p>
+            {move || match list.get() {
+                None => view! { <p class="muted small">"Loading…"</p> }.into_any(),
+                Some(Err(e)) => view! { <p class="form-error small" role="alert">{e.error}</p> }.into_any(),
+                Some(Ok(items)) if items.is_empty() => view! { <p class="muted small">"No credentials yet."</p> }.into_any(),
+                Some(Ok(items)) => view! {
+                    <table class="table" data-testid="git-credential-list">
+                        <thead><tr><th>"Host"</th><th>"User name"</th><th>"Added"</th><th></th></tr></thead>
+                        <tbody>
+                            {items.into_iter().map(|c| {
+                                let id = c.id;
+                                view! {
+                                    <tr>
+                                        <td>{c.host}</td>
+                                        <td>{c.username}</td>
+                                        <td class="muted">{short_time(&c.created_at)}</td>
+                                        <td><button type="button" class="button small danger-ghost" on:click=move |_| remove(id)>"Remove"</button></td>
+                                    </tr>
+                                }
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }.into_any(),
+            }}
+            <form class="token-form" on:submit=move |e| { e.prevent_default(); save(); }>
+                <label>"Host"
+                    <input required name="git-host" placeholder="github.com"
+                        prop:value=move || host.get() on:input=move |e| host.set(event_target_value(&e))/>
+                </label>
+                <label>"User name"
+                    <input required name="git-username" autocomplete="off"
+                        prop:value=move || username.get() on:input=move |e| username.set(event_target_value(&e))/>
+                </label>
+                <label>"Token"
+                    <input type="password" required name="git-token" autocomplete="off"
+                        prop:value=move || token.get() on:input=move |e| token.set(event_target_value(&e))/>
+                </label>
+                <button type="submit" class="button primary">"Save credential"</button>
             </form>
             {outcome_view(outcome)}
         </section>

@@ -127,6 +127,8 @@ fn Projects() -> impl IntoView {
                 {error_note(create_error)}
             </section>
 
+            <ImportProject/>
+
             <section class="projects">
                 <Transition fallback=|| view! { <p class="muted">"Loading projects…"</p> }>
                     {move || Suspend::new(async move {
@@ -160,6 +162,76 @@ fn Projects() -> impl IntoView {
                 {error_note(card_error)}
             </section>
         </main>
+    }
+}
+
+/// A new project from a zip (the export's or any) or a git repository's
+/// URL; the new project opens when it is made.
+#[component]
+fn ImportProject() -> impl IntoView {
+    let ready = hydrated();
+    let file: NodeRef<leptos::html::Input> = NodeRef::new();
+    let url = RwSignal::new(String::new());
+    let working = RwSignal::new(false);
+    let error = RwSignal::new(None::<ApiError>);
+    let finish = move |result: Result<Project, ApiError>| {
+        working.set(false);
+        match result {
+            Ok(project) => go_to(&format!("/project/{}", project.id)),
+            Err(e) => error.set(Some(e)),
+        }
+    };
+    let send_zip = move || {
+        #[cfg(feature = "hydrate")]
+        {
+            let chosen = file
+                .get_untracked()
+                .and_then(|input| input.files())
+                .and_then(|list| list.get(0));
+            let Some(chosen) = chosen else {
+                error.set(Some(ApiError::validation("Choose a zip file first.")));
+                return;
+            };
+            let Ok(form) = web_sys::FormData::new() else {
+                return;
+            };
+            let _ = form.append_with_blob_and_filename("file", &chosen, &chosen.name());
+            working.set(true);
+            leptos::task::spawn_local(async move { finish(client::import_zip(form).await) });
+        }
+        #[cfg(not(feature = "hydrate"))]
+        let _ = (file, finish);
+    };
+    let send_url = move || {
+        let body = minicode::GitImport {
+            url: url.get_untracked(),
+            name: None,
+        };
+        working.set(true);
+        leptos::task::spawn_local(async move { finish(client::import_git(&body).await) });
+    };
+
+    view! {
+        <section class="card create" data-testid="import-project">
+            <h2>"Import a project"</h2>
+            <form class="create-form" data-testid="import-zip"
+                on:submit=move |e| { e.prevent_default(); send_zip(); }>
+                <label class="grow">"A zip (such as an export)"
+                    <input type="file" name="file" accept=".zip,application/zip" node_ref=file/>
+                </label>
+                <button type="submit" class="button" disabled=move || !ready.get() || working.get()>"Import zip"</button>
+            </form>
+            <form class="create-form" data-testid="import-git"
+                on:submit=move |e| { e.prevent_default(); send_url(); }>
+                <label class="grow">"Or a git repository (https)"
+                    <input type="url" name="url" required placeholder="https://github.com/you/app.git"
+                        prop:value=move || url.get() on:input=move |e| url.set(event_target_value(&e))/>
+                </label>
+                <button type="submit" class="button" disabled=move || !ready.get() || working.get()>"Import repository"</button>
+            </form>
+            <p class="hint">"A private repository is read with your git credential for its host (account page)."</p>
+            {error_note(error)}
+        </section>
     }
 }
 
