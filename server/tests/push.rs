@@ -308,3 +308,114 @@ async fn credentials_are_used_and_never_shown() {
     assert_eq!(res.status(), 400, "no credential, no import");
     app.stop().await;
 }
+
+/// The real binary at `--log trace`, its output captured: a credential
+/// stored, used to read a remote (over the loopback, minicode's own clone
+/// URL), used for a refused push and an import, appears in none of it.
+#[tokio::test]
+async fn the_credential_is_never_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}");
+    let db = format!(
+        "sqlite://{}?mode=rwc",
+        dir.path().join("minicode.db").display()
+    );
+    let log = dir.path().join("server.log");
+    let log_file = std::fs::File::create(&log).unwrap();
+    let mut server = std::process::Command::new(env!("CARGO_BIN_EXE_minicode"))
+        .args(["--addr", &format!("127.0.0.1:{port}")])
+        .args(["--data-dir", &dir.path().join("data").display().to_string()])
+        .args(["--database-url", &db])
+        .args([
+            "--site-root",
+            &dir.path().join("site").display().to_string(),
+        ])
+        .args(["--registration", "open", "--auth-rate-per-minute", "1000"])
+        .args(["--git-allow-file-remotes", "--log", "trace"])
+        .env_remove("DATABASE_URL")
+        .stdout(log_file.try_clone().unwrap())
+        .stderr(log_file)
+        .spawn()
+        .expect("start the binary");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while reqwest::get(format!("{url}/health")).await.is_err() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the server did not come up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+
+    let client = Client::for_url(&url);
+    let res = client
+        .post(
+            "/api/auth/register",
+            &json!({"username": "logged", "password": "password123"}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    let res = client
+        .post(
+            "/api/auth/tokens",
+            &json!({"name": "git", "scope": "read", "password": "password123"}),
+        )
+        .await;
+    let token = res.json::<Value>().await.unwrap()["data"]["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let source = client.project("Source").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    put_file(&client, &source, "a.txt", "a\n").await;
+    let pid = client.project("Mirror").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    put_file(&client, &pid, "b.txt", "b\n").await;
+    let remote = format!("{url}/git/{source}.git");
+    let res = client
+        .put(
+            &format!("/api/projects/{pid}/remote"),
+            &json!({"url": remote}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let res = client
+        .post(
+            "/api/git/credentials",
+            &json!({"host": format!("127.0.0.1:{port}"), "username": "me", "token": token}),
+        )
+        .await;
+    assert_eq!(res.status(), 201);
+    assert_eq!(
+        remote_state(&client, &pid).await["state"],
+        "diverged",
+        "the credential was used"
+    );
+    let (status, _) = push(&client, &pid, true).await;
+    assert_eq!(status, 400, "minicode's clone URL takes no push");
+    let res = client
+        .post("/api/projects/import/git", &json!({"url": remote}))
+        .await;
+    assert_eq!(res.status(), 201);
+
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let output = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        output.contains("minicode is listening"),
+        "the log was captured"
+    );
+    assert!(output.contains("git credential stored"), "{output}");
+    assert!(
+        !output.contains(&token),
+        "the token is in the server's output"
+    );
+}
