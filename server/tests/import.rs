@@ -32,7 +32,23 @@ fn project_files() -> Vec<(&'static str, Vec<u8>)> {
             "export const Button = () => <button>Ça marche</button>;\n".into(),
         ),
         ("src/empty.txt", Vec::new()),
+        // Incompressible and larger than the JSON body limit: the zip's
+        // request is held to the upload limit instead.
+        ("public/noise.bin", noise(1_500_000)),
     ]
+}
+
+/// `len` bytes that do not compress (a xorshift sequence).
+fn noise(len: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
 }
 
 async fn put_bytes(client: &Client, pid: &str, path: &str, bytes: &[u8]) {
@@ -131,7 +147,7 @@ async fn an_exported_zip_imports_as_the_same_project() {
         put_bytes(&client, &pid, path, &bytes).await;
     }
     let original = files_of(&client, &pid).await;
-    assert_eq!(original.len(), 4);
+    assert_eq!(original.len(), 5);
     let zip = export(&client, &pid).await;
 
     let res = import_zip(&client, zip.clone(), None).await;
