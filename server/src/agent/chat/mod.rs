@@ -128,6 +128,7 @@ pub async fn start_turn(
         cancel,
         guards: state.config.agent.chat_guards(),
         undo_point,
+        images: Default::default(),
     };
     let agents = state.agents.clone();
     tokio::spawn(async move {
@@ -175,6 +176,9 @@ struct Turn {
     guards: Guards,
     /// The "Before: …" checkpoint taken for this turn, finished when it ends.
     undo_point: Option<Uuid>,
+    /// The images of the messages resent to the model, by message, read
+    /// from the database once per turn (not on each of its steps).
+    images: std::sync::Mutex<HashMap<Uuid, Vec<crate::llm::LlmImage>>>,
 }
 
 /// How a turn ended.
@@ -503,11 +507,27 @@ impl Turn {
                 continue;
             }
             if shown < IMAGE_MESSAGES_IN_CONTEXT {
-                *images = crate::images::for_model(
-                    &self.state,
-                    crate::images::Owner::Message(message.id),
-                )
-                .await?;
+                let cached = self
+                    .images
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&message.id)
+                    .cloned();
+                *images = match cached {
+                    Some(cached) => cached,
+                    None => {
+                        let loaded = crate::images::for_model(
+                            &self.state,
+                            crate::images::Owner::Message(message.id),
+                        )
+                        .await?;
+                        self.images
+                            .lock()
+                            .unwrap_or_else(|p| p.into_inner())
+                            .insert(message.id, loaded.clone());
+                        loaded
+                    }
+                };
                 shown += 1;
             } else {
                 content.push_str(&format!(
