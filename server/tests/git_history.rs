@@ -39,16 +39,9 @@ fn subject(commit: &Value) -> &str {
 }
 
 async fn wait_complete(client: &Client, pid: &str) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(300);
-    loop {
-        let snap = get_json(client, &format!("/api/projects/{pid}/state")).await["data"].clone();
-        if ["complete", "failed", "cancelled"].contains(&snap["state"].as_str().unwrap_or("")) {
-            assert_eq!(snap["state"], "complete", "{snap}");
-            return snap;
-        }
-        assert!(Instant::now() < deadline, "run never ended: {snap}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let snap = client.run_ended(pid, Duration::from_secs(300)).await;
+    assert_eq!(snap["state"], "complete", "{snap}");
+    snap
 }
 
 async fn chat_turn(client: &Client, chat: &str, content: &str, replies: usize) {

@@ -413,22 +413,8 @@ async fn the_offline_generator_takes_the_colour_of_the_prompts_image() {
         )
         .await;
     assert_eq!(res.status(), 202, "{}", res.text().await.unwrap());
-    let deadline = Instant::now() + Duration::from_secs(120);
-    loop {
-        let state: Value = client
-            .get(&format!("/api/projects/{pid}/state"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        let s = state["data"]["state"].as_str().unwrap_or("").to_string();
-        if ["complete", "failed", "cancelled"].contains(&s.as_str()) {
-            assert_eq!(s, "complete", "{state}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the build did not end: {state}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    let ended = client.run_ended(&pid, Duration::from_secs(120)).await;
+    assert_eq!(ended["state"], "complete", "{ended}");
     let css = file(&client, &pid, "src/styles.css").await.unwrap();
     assert!(css.contains("--accent: #d9482b;"), "{css}");
     // The log says what was asked, images and all, for every page to show.

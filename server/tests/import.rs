@@ -270,37 +270,13 @@ async fn bad_zips_are_refused_and_create_nothing() {
     app.stop().await;
 }
 
-/// Runs the real git CLI with no configuration of this machine's.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "tester")
-        .env("GIT_AUTHOR_EMAIL", "tester@example.invalid")
-        .env("GIT_COMMITTER_NAME", "tester")
-        .env("GIT_COMMITTER_EMAIL", "tester@example.invalid")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).to_string()
-}
-
 /// A bare repository `origin.git` holding [`project_files`] (and a link,
 /// which is not imported), made from a scratch clone.
 fn bare_repository(root: &Path) -> std::path::PathBuf {
     let bare = root.join("origin.git");
-    git(
+    common::git(
         root,
+        "tester",
         &[
             "init",
             "--quiet",
@@ -310,16 +286,16 @@ fn bare_repository(root: &Path) -> std::path::PathBuf {
         ],
     );
     let work = root.join("work");
-    git(root, &["clone", "--quiet", "origin.git", "work"]);
+    common::git(root, "tester", &["clone", "--quiet", "origin.git", "work"]);
     for (path, bytes) in project_files() {
         let file = work.join(path);
         std::fs::create_dir_all(file.parent().unwrap()).unwrap();
         std::fs::write(file, bytes).unwrap();
     }
     std::os::unix::fs::symlink("/etc/passwd", work.join("link")).unwrap();
-    git(&work, &["add", "-A"]);
-    git(&work, &["commit", "--quiet", "-m", "first"]);
-    git(&work, &["push", "--quiet", "origin", "HEAD:main"]);
+    common::git(&work, "tester", &["add", "-A"]);
+    common::git(&work, "tester", &["commit", "--quiet", "-m", "first"]);
+    common::git(&work, "tester", &["push", "--quiet", "origin", "HEAD:main"]);
     bare
 }
 

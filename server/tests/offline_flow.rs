@@ -16,18 +16,6 @@ async fn get_json(client: &Client, path: &str) -> Value {
     res.json().await.unwrap()
 }
 
-async fn wait_state(client: &Client, pid: &str, limit: Duration) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let snap = get_json(client, &format!("/api/projects/{pid}/state")).await["data"].clone();
-        if ["complete", "failed", "cancelled"].contains(&snap["state"].as_str().unwrap_or("")) {
-            return snap;
-        }
-        assert!(Instant::now() < deadline, "run never ended: {snap}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 async fn file(client: &Client, pid: &str, path: &str) -> String {
     get_json(client, &format!("/api/projects/{pid}/files/{path}")).await["data"]["content"]
         .as_str()
@@ -119,7 +107,7 @@ async fn the_offline_generator_builds_a_working_app_and_chat_edits_it_with_undo(
         .await;
     assert!(res.status().is_success(), "generate: {}", res.status());
 
-    let snap = wait_state(&client, &pid, Duration::from_secs(300)).await;
+    let snap = client.run_ended(&pid, Duration::from_secs(300)).await;
     assert_eq!(snap["state"], "complete", "{snap}");
     assert!(snap["phases"].as_array().unwrap().len() >= 2, "{snap}");
 

@@ -8,35 +8,8 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::{Client, spawn_with};
 use serde_json::{Value, json};
-
-/// Runs the real git CLI with no configuration of this machine's.
-fn git(dir: &Path, args: &[&str]) -> String {
-    let out = std::process::Command::new("git")
-        .args(args)
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", dir)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_AUTHOR_NAME", "other")
-        .env("GIT_AUTHOR_EMAIL", "other@example.invalid")
-        .env("GIT_COMMITTER_NAME", "other")
-        .env("GIT_COMMITTER_EMAIL", "other@example.invalid")
-        .output()
-        .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
 
 async fn put_file(client: &Client, pid: &str, path: &str, content: &str) {
     let res = client
@@ -77,8 +50,9 @@ async fn push_to_a_bare_repository_and_refuse_divergence() {
         .to_string();
     put_file(&client, &pid, "index.html", "<h1>one</h1>\n").await;
     let root = tempfile::tempdir().unwrap();
-    git(
+    common::git(
         root.path(),
+        "other",
         &[
             "init",
             "--quiet",
@@ -103,17 +77,21 @@ async fn push_to_a_bare_repository_and_refuse_divergence() {
     assert_eq!(status, 200, "{pushed}");
     assert_eq!(pushed["data"]["state"], "in_sync", "{pushed}");
     let ours = pushed["data"]["localHead"].as_str().unwrap().to_string();
-    assert_eq!(git(&bare, &["rev-parse", "main"]), ours);
+    assert_eq!(common::git(&bare, "other", &["rev-parse", "main"]), ours);
     assert_eq!(remote_state(&client, &pid).await["state"], "in_sync");
 
     // Someone else pushes on top: the remote is ahead of us.
-    git(root.path(), &["clone", "--quiet", "origin.git", "other"]);
+    common::git(
+        root.path(),
+        "other",
+        &["clone", "--quiet", "origin.git", "other"],
+    );
     let other = root.path().join("other");
     std::fs::write(other.join("theirs.txt"), "theirs\n").unwrap();
-    git(&other, &["add", "-A"]);
-    git(&other, &["commit", "--quiet", "-m", "theirs"]);
-    git(&other, &["push", "--quiet", "origin", "HEAD:main"]);
-    let theirs = git(&bare, &["rev-parse", "main"]);
+    common::git(&other, "other", &["add", "-A"]);
+    common::git(&other, "other", &["commit", "--quiet", "-m", "theirs"]);
+    common::git(&other, "other", &["push", "--quiet", "origin", "HEAD:main"]);
+    let theirs = common::git(&bare, "other", &["rev-parse", "main"]);
     let state = remote_state(&client, &pid).await;
     assert_eq!(state["state"], "behind", "{state}");
     assert_eq!(state["remoteHead"], theirs.as_str());
@@ -129,7 +107,7 @@ async fn push_to_a_bare_repository_and_refuse_divergence() {
         "{refused}"
     );
     assert_eq!(
-        git(&bare, &["rev-parse", "main"]),
+        common::git(&bare, "other", &["rev-parse", "main"]),
         theirs,
         "the remote is unchanged"
     );
@@ -140,9 +118,9 @@ async fn push_to_a_bare_repository_and_refuse_divergence() {
     assert_eq!(forced["data"]["state"], "in_sync");
     let ours = forced["data"]["localHead"].as_str().unwrap();
     assert_ne!(ours, theirs);
-    assert_eq!(git(&bare, &["rev-parse", "main"]), ours);
+    assert_eq!(common::git(&bare, "other", &["rev-parse", "main"]), ours);
     assert_eq!(
-        git(&bare, &["show", "main:index.html"]),
+        common::git(&bare, "other", &["show", "main:index.html"]),
         "<h1>two</h1>",
         "our files"
     );

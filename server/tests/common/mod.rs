@@ -370,6 +370,25 @@ impl Client {
             .unwrap()
     }
 
+    /// Waits until the project's run has ended (complete, failed or
+    /// cancelled) and returns its snapshot.
+    pub async fn run_ended(&self, pid: &str, limit: std::time::Duration) -> Value {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            let res = self.get(&format!("/api/projects/{pid}/state")).await;
+            assert_eq!(res.status(), 200, "GET state");
+            let snap = res.json::<Value>().await.unwrap()["data"].clone();
+            if ["complete", "failed", "cancelled"].contains(&snap["state"].as_str().unwrap_or("")) {
+                return snap;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "run never ended: {snap}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    }
+
     /// Creates a project and returns its JSON.
     pub async fn project(&self, name: &str) -> Value {
         let res = self
@@ -384,6 +403,33 @@ impl Client {
 }
 
 /// Asserts the `{error, code, status}` shape and returns the code.
+/// Runs the real git CLI as `who` (`who@example.invalid`), with none of
+/// this machine's configuration; asserts it worked and returns its output.
+pub fn git(dir: &std::path::Path, who: &str, args: &[&str]) -> String {
+    let email = format!("{who}@example.invalid");
+    let out = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", dir)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_AUTHOR_NAME", who)
+        .env("GIT_AUTHOR_EMAIL", &email)
+        .env("GIT_COMMITTER_NAME", who)
+        .env("GIT_COMMITTER_EMAIL", &email)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 pub async fn error_code(res: reqwest::Response, status: u16) -> String {
     assert_eq!(res.status().as_u16(), status, "unexpected status");
     let body: Value = res.json().await.expect("error body is JSON");
