@@ -623,6 +623,37 @@ pub struct Health {
     pub db: String,
     pub sandbox: String,
     pub version: String,
+    /// This instance's id (`MINICODE_INSTANCE_ID` or a random one).
+    #[serde(default)]
+    pub instance: String,
+    /// The instances alive on this database (heartbeat within the lease time).
+    #[serde(default)]
+    pub instances: Vec<InstanceHealth>,
+    /// The work this instance holds leases on.
+    #[serde(default)]
+    pub leases: Vec<LeaseHealth>,
+}
+
+/// An instance in `/health`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceHealth {
+    pub id: String,
+    /// Milliseconds since the Unix epoch.
+    pub started_at: i64,
+    pub heartbeat_at: i64,
+    /// Shutting down: it takes no new work.
+    pub draining: bool,
+}
+
+/// A lease in `/health`: which work, and how long until it expires unless
+/// renewed. Projects are not named (the endpoint needs no sign-in).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaseHealth {
+    /// `generation` or `chat`.
+    pub work: String,
+    /// The run's or the chat reply's id.
+    pub work_id: Uuid,
+    pub expires_in_ms: i64,
 }
 
 /// Serde helper telling "absent" (outer `None`) from "null" (`Some(None)`).

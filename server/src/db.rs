@@ -71,6 +71,8 @@ pub struct Db {
     pool: AnyPool,
     writer: AnyPool,
     backend: Backend,
+    /// PostgreSQL's URL, for the `LISTEN` connection (see [`Db::listener`]).
+    listen_url: Option<Secret>,
 }
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("../migrations/sqlite");
@@ -163,6 +165,7 @@ impl Db {
             pool,
             writer,
             backend,
+            listen_url: (backend == Backend::Postgres).then(|| url.clone()),
         })
     }
 
@@ -178,6 +181,30 @@ impl Db {
 
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// A connection of its own that receives PostgreSQL notifications
+    /// (`LISTEN`); `None` on SQLite, which has none (one instance only).
+    pub async fn listener(&self) -> Option<Result<sqlx::postgres::PgListener, sqlx::Error>> {
+        let url = self.listen_url.as_ref()?;
+        Some(sqlx::postgres::PgListener::connect(url.expose()).await)
+    }
+
+    /// Sends a PostgreSQL notification to every instance listening on
+    /// `channel` (nothing on SQLite: there is only one instance). Best
+    /// effort: whoever acts on it also polls.
+    pub async fn notify(&self, channel: &str, payload: &str) {
+        if self.backend != Backend::Postgres {
+            return;
+        }
+        if let Err(e) = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(channel)
+            .bind(payload)
+            .execute(&self.pool)
+            .await
+        {
+            tracing::warn!(channel, error = %e, "could not send a notification");
+        }
     }
 
     /// True when the database answers a trivial query.

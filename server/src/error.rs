@@ -64,6 +64,11 @@ impl AppError {
         AppError::Api(ApiError::unauthorized())
     }
 
+    /// 503: the server cannot take this now (shutting down, say); retry soon.
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        AppError::Api(ApiError::new(ErrorCode::Unavailable, message))
+    }
+
     pub fn internal(message: impl Into<String>) -> Self {
         AppError::Internal(message.into())
     }

@@ -10,6 +10,7 @@ pub(crate) mod api;
 pub(crate) mod auth;
 pub mod chats;
 pub mod checkpoints;
+pub mod cluster;
 pub mod config;
 pub mod db;
 pub mod deploy;
@@ -97,6 +98,12 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         .reload_port(config.server.reload_port)
         .env(leptos::config::Env::from(config.server.leptos_env.as_str()))
         .build();
+    let instance =
+        cluster::instance_id(config.cluster.instance_id.as_deref()).map_err(StartError::Config)?;
+    cluster::register(&db, &instance, config.cluster.lease())
+        .await
+        .map_err(|e| StartError::Config(format!("could not register this instance: {e}")))?;
+    let leases = cluster::leases::Leases::new(db.clone(), instance.clone(), config.cluster.lease());
     let events = EventBus::new(db.clone());
     let workspaces = Workspaces::new(&config.server.data_dir, config.workspace.limits());
     let sandboxes = config
@@ -123,10 +130,10 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         git: Arc::new(git::Repos::new(&config.server.data_dir, &config.git.bin)),
         previews: Arc::new(previews),
         sites: Arc::new(sites),
-        agents: agent::Agents::new(),
+        agents: agent::Agents::new(leases),
         admissions: quota::Admissions::default(),
         models: Arc::new(models),
-        auth_limiter: Arc::new(RateLimiter::per_minute(config.auth.rate_per_minute)),
+        auth_limiter: Arc::new(RateLimiter::per_minute_on(config.auth.rate_per_minute, &db)),
         config: Arc::new(config),
         db,
         leptos,
@@ -206,23 +213,17 @@ impl Server {
 async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) {
     let maintenance = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
     let app = api::router(state.clone());
-    // Runs a previous process left unfinished continue from their last step.
+    // Work a previous process (or a dead instance) left unfinished continues
+    // from its last step; afterwards the heartbeat keeps watch.
     let resumer = state.clone();
-    match chats::close_interrupted(&state).await {
-        Ok(0) => {}
-        Ok(n) => tracing::info!(
-            messages = n,
-            "closed chat replies a previous run left unfinished"
-        ),
-        Err(e) => tracing::error!(error = %e, "could not close unfinished chat replies"),
-    }
     tokio::spawn(async move {
-        match agent::resume_interrupted(&resumer).await {
+        match agent::take_over(&resumer).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(runs = n, "resumed interrupted generations"),
             Err(e) => tracing::error!(error = %e, "could not resume interrupted generations"),
         }
     });
+    let cluster = tokio::spawn(cluster::run(state.clone(), shutdown.clone()));
     let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
     let signal = shutdown.clone();
     // No Nagle delay: WebSocket events are small writes that must leave at
@@ -242,6 +243,9 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
     // Agent tasks stop where they are; their stored state lets the next start resume them.
     state.agents.shutdown();
     state.agents.wait_idle(grace).await;
+    let _ = cluster.await;
+    // The stopped work is handed to the other instances at once.
+    cluster::drain(&state).await;
     // The user's last saves reach the history before the database closes.
     git::shutdown(&state).await;
     if tokio::time::timeout(grace, maintenance).await.is_err() {
@@ -256,7 +260,12 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
 /// Runs minicode until SIGTERM or Ctrl-C.
 pub async fn run(config: Config) -> Result<(), StartError> {
     let server = Server::start(config).await?;
-    tracing::info!(url = %server.url(), sandbox = server.state.config.sandbox.kind.as_str(), "minicode is listening");
+    tracing::info!(
+        url = %server.url(),
+        sandbox = server.state.config.sandbox.kind.as_str(),
+        instance = server.state.agents.leases().instance(),
+        "minicode is listening"
+    );
     shutdown_signal().await;
     tracing::info!("shutting down");
     server.stop().await;

@@ -13,8 +13,7 @@ use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+use common::scripted::*;
 
 async fn app_with(fake: &FakeLlm) -> TestApp {
     spawn_with(&[
@@ -30,50 +29,6 @@ async fn app_with(fake: &FakeLlm) -> TestApp {
     .await
 }
 
-fn text_reply(text: &str) -> Reply {
-    // Several content deltas, so files stream in pieces.
-    openai_text(text, "stop")
-}
-
-fn design(name: &str, files: &[&str], last: bool) -> Reply {
-    let files: Vec<Value> = files
-        .iter()
-        .map(|f| json!({"path": f, "purpose": "part of the app"}))
-        .collect();
-    text_reply(&format!(
-        "Here is the plan:\n```json\n{}\n```",
-        json!({"name": name, "goal": format!("{name} goal"), "files": files, "lastPhase": last})
-    ))
-}
-
-fn heredocs(files: &[(String, String)]) -> String {
-    let mut out = String::from("Writing the files.\n\n");
-    for (n, (path, content)) in files.iter().enumerate() {
-        out.push_str(&format!("cat > {path} << 'EOF_{n}'\n{content}"));
-        if !content.ends_with('\n') {
-            out.push('\n');
-        }
-        out.push_str(&format!("EOF_{n}\n\n"));
-    }
-    out
-}
-
-const PHASE_TWO_APP: &str =
-    "export default function App() {\n  return <h1>Hello from phase two</h1>;\n}\n";
-
-/// Scripts a whole two-phase generation of the fixture app.
-fn script_generation(fake: &FakeLlm) {
-    let fixture = common::fixture_app();
-    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
-    fake.push(design("Scaffold", &paths, false));
-    fake.push(text_reply(&heredocs(&fixture)));
-    fake.push(design("Features", &["src/App.tsx"], true));
-    fake.push(text_reply(&heredocs(&[(
-        "src/App.tsx".into(),
-        PHASE_TWO_APP.into(),
-    )])));
-}
-
 /// A new user with a new project: the user's client and the project's id.
 async fn user_with_project(app: &TestApp, user: &str, project: &str) -> (Client, String) {
     let client = app.user(user).await;
@@ -82,30 +37,6 @@ async fn user_with_project(app: &TestApp, user: &str, project: &str) -> (Client,
         .unwrap()
         .to_string();
     (client, pid)
-}
-
-async fn token(client: &Client) -> String {
-    let created: Value = client
-        .post(
-            "/api/auth/tokens",
-            &json!({"name": "ws", "password": "password123"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    created["data"]["secret"].as_str().unwrap().to_string()
-}
-
-async fn connect(app: &TestApp, project: &str, token: &str) -> Socket {
-    let url = format!(
-        "{}/ws/{project}?token={token}",
-        app.url.replace("http://", "ws://")
-    );
-    let (socket, _) = tokio_tungstenite::connect_async(url)
-        .await
-        .expect("ws connects");
-    socket
 }
 
 /// The next JSON text frame (pings are answered by the library).
@@ -130,75 +61,6 @@ async fn generate_watched(
         .await;
     assert_eq!(res.status(), 202);
     socket
-}
-
-async fn next_frame(socket: &mut Socket, limit: Duration) -> Option<Value> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match tokio::time::timeout(left, socket.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => {
-                return Some(serde_json::from_str(t.as_str()).unwrap());
-            }
-            Ok(Some(Ok(Message::Close(frame)))) => {
-                return Some(json!({"type": "__closed", "code": frame.map(|f| u16::from(f.code))}));
-            }
-            Ok(Some(Ok(_))) => continue,
-            _ => return None,
-        }
-    }
-}
-
-/// Reads frames until one has `type`, returning every frame read.
-async fn until(socket: &mut Socket, kind: &str, limit: Duration) -> Vec<Value> {
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + limit;
-    while Instant::now() < deadline {
-        let Some(frame) = next_frame(socket, deadline - Instant::now()).await else {
-            break;
-        };
-        let done = frame["type"] == kind;
-        seen.push(frame);
-        if done {
-            return seen;
-        }
-    }
-    panic!(
-        "no `{kind}` within {limit:?}; saw {:?}",
-        seen.iter().map(|f| f["type"].clone()).collect::<Vec<_>>()
-    );
-}
-
-async fn send(socket: &mut Socket, value: Value) {
-    socket
-        .send(Message::Text(value.to_string().into()))
-        .await
-        .unwrap();
-}
-
-async fn snapshot(client: &Client, pid: &str) -> Value {
-    let body: Value = client
-        .get(&format!("/api/projects/{pid}/state"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    body["data"].clone()
-}
-
-async fn wait_state(client: &Client, pid: &str, states: &[&str], limit: Duration) -> Value {
-    let deadline = Instant::now() + limit;
-    loop {
-        let snap = snapshot(client, pid).await;
-        if states.iter().any(|s| snap["state"] == *s) {
-            return snap;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "state never became {states:?}: {snap}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 #[tokio::test]

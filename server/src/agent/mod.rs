@@ -6,8 +6,8 @@
 //! persist every state change as it happens (`store.rs`, the chat tables) and
 //! publish it on the project's event log, so a client that reconnects, or a
 //! server that restarts, picks up where things were: interrupted runs are
-//! resumed from their last finished step at start-up (see
-//! [`resume_interrupted`]).
+//! resumed from their last finished step at start-up, or by another
+//! instance when theirs died (see [`take_over`]).
 
 pub mod chat;
 pub(crate) mod config;
@@ -49,18 +49,19 @@ pub async fn generate(
     let run = Uuid::new_v4();
     let cancel = state
         .agents
-        .claim(project.id, Work::Generation, run, None)?;
+        .claim(project.id, Work::Generation, run, None)
+        .await?;
     let owner = match crate::projects::owner_of(state, project.id).await {
         Ok(owner) => owner,
         Err(e) => {
-            state.agents.release(project.id, run);
+            state.agents.release(project.id, run).await;
             return Err(e);
         }
     };
     if let Err(e) =
         crate::quota::admit_work(state, owner, project.id, Work::Generation, run, &model.id).await
     {
-        state.agents.release(project.id, run);
+        state.agents.release(project.id, run).await;
         return Err(e);
     }
     let stored = async {
@@ -76,7 +77,7 @@ pub async fn generate(
         Ok(stored) => stored,
         Err(e) => {
             crate::quota::ledger::forget_start(state, run).await;
-            state.agents.release(project.id, run);
+            state.agents.release(project.id, run).await;
             return Err(e);
         }
     };
@@ -121,7 +122,7 @@ fn spawn_run(
     let (project, id) = (context.project, context.run);
     tokio::spawn(async move {
         run::drive(context, resume, phases).await;
-        agents.release(project, id);
+        agents.release(project, id).await;
     });
 }
 
@@ -132,7 +133,7 @@ pub async fn snapshot(state: &AppState, project: Uuid) -> AppResult<RunSnapshot>
     let mut snapshot = RunSnapshot {
         last_seq,
         preview_url: sandbox.url,
-        chat_busy: state.agents.busy(project) == Some(Work::Chat),
+        chat_busy: state.agents.busy_anywhere(project).await? == Some(Work::Chat),
         ..RunSnapshot::default()
     };
     if let Some(run) = store::latest(state, project).await? {
@@ -147,10 +148,29 @@ pub async fn snapshot(state: &AppState, project: Uuid) -> AppResult<RunSnapshot>
     Ok(snapshot)
 }
 
-/// Resumes the runs a previous server left in progress, each from its
-/// last finished step. A run that cannot resume (its model is no longer
-/// configured, say) ends as failed with the reason.
-pub async fn resume_interrupted(state: &AppState) -> AppResult<usize> {
+/// Takes over the work no live instance holds: generation runs a stopped
+/// or dead instance left in progress are resumed here, each from its last
+/// finished step, and chat replies it was writing are closed with a note.
+/// Called at start-up and, with several instances, at every heartbeat. A
+/// run that cannot resume (its model is no longer configured, say) ends as
+/// failed with the reason. Returns how many runs were resumed.
+pub async fn take_over(state: &AppState) -> AppResult<usize> {
+    if state.agents.shutting_down() {
+        return Ok(0);
+    }
+    for (project, chat) in crate::chats::close_interrupted(state).await? {
+        tracing::info!(project_id = %project, chat_id = %chat, "closed a chat reply whose instance stopped");
+        state
+            .events
+            .emit_for_chat(
+                project,
+                chat,
+                minicode::protocol::ServerEvent::Status {
+                    status: "idle".into(),
+                },
+            )
+            .await;
+    }
     let mut resumed = 0;
     for record in store::interrupted(state).await? {
         let model = match state.models.resolve(Some(&record.model)) {
@@ -164,15 +184,29 @@ pub async fn resume_interrupted(state: &AppState) -> AppResult<usize> {
                 continue;
             }
         };
+        // Another instance may be taking it over right now: one claim wins.
         let cancel = match state
             .agents
             .claim(record.project_id, Work::Generation, record.id, None)
+            .await
         {
             Ok(c) => c,
             Err(_) => continue,
         };
-        let phases = store::phases(state, record.id).await?;
-        let images = crate::images::for_model(state, crate::images::Owner::Run(record.id)).await?;
+        let prepared = async {
+            let phases = store::phases(state, record.id).await?;
+            let images =
+                crate::images::for_model(state, crate::images::Owner::Run(record.id)).await?;
+            Ok::<_, AppError>((phases, images))
+        }
+        .await;
+        let (phases, images) = match prepared {
+            Ok(prepared) => prepared,
+            Err(e) => {
+                state.agents.release(record.project_id, record.id).await;
+                return Err(e);
+            }
+        };
         tracing::info!(run_id = %record.id, project_id = %record.project_id, step = ?record.last_step, "resuming an interrupted run");
         let context = run::RunContext {
             state: state.clone(),

@@ -50,7 +50,7 @@ async fn stop(
     Path(id): Path<String>,
 ) -> AppResult<axum::Json<Data<Stopped>>> {
     let project = projects::owned(&state, &caller, parse_id(&id, "project")?).await?;
-    let cancelled = state.agents.cancel(project.id);
+    let cancelled = state.agents.cancel(project.id).await;
     Ok(axum::Json(Data {
         data: Stopped { cancelled },
     }))

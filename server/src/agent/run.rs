@@ -120,9 +120,10 @@ pub async fn drive(ctx: RunContext, resume: Option<Step>, mut phases: Vec<Phase>
     let state = &ctx.state;
     match outcome {
         Ok(()) => {}
-        Err(RunError::Cancelled) if state.agents.shutting_down() => {
-            // Not the user's doing: leave the run as it is; the next start resumes it.
-            tracing::info!(run_id = %ctx.run, "run paused for shutdown");
+        Err(RunError::Cancelled) if !state.agents.cancelled_by_user(ctx.project, ctx.run) => {
+            // Not the user's doing (shutdown, or the lease went to another
+            // instance): leave the run as it is; whoever holds it next resumes it.
+            tracing::info!(run_id = %ctx.run, "run paused (shutdown or hand-over)");
         }
         Err(RunError::Cancelled) => {
             tracing::info!(run_id = %ctx.run, "run cancelled");

@@ -254,7 +254,8 @@ pub async fn latest(state: &AppState, project: Uuid) -> AppResult<Option<RunReco
     row.as_ref().map(run_from_row).transpose()
 }
 
-/// Runs that were in progress when the server stopped.
+/// Runs in progress that no live instance holds a lease on: their
+/// instance stopped (or died) before they ended.
 pub async fn interrupted(state: &AppState) -> AppResult<Vec<RunRecord>> {
     let active: Vec<&str> = [
         AgentState::Idle,
@@ -267,13 +268,17 @@ pub async fn interrupted(state: &AppState) -> AppResult<Vec<RunRecord>> {
     .map(|s| s.as_str())
     .collect();
     let rows = sqlx::query(&format!(
-        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE state IN ($1, $2, $3, $4, $5) ORDER BY created_at"
+        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE state IN ($1, $2, $3, $4, $5) \
+         AND NOT EXISTS (SELECT 1 FROM work_leases l WHERE l.project_id = agent_runs.project_id \
+             AND l.expires_at > $6) \
+         ORDER BY created_at"
     ))
     .bind(active[0])
     .bind(active[1])
     .bind(active[2])
     .bind(active[3])
     .bind(active[4])
+    .bind(crate::db::now_ms())
     .fetch_all(state.db.pool())
     .await?;
     rows.iter().map(run_from_row).collect()

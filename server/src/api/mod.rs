@@ -210,14 +210,26 @@ fn cors_layer(state: &AppState) -> Option<CorsLayer> {
     )
 }
 
-/// `GET /health`: 200 when the database answers, 503 otherwise.
+/// `GET /health`: 200 when the database answers, 503 otherwise; names
+/// this instance, the live ones, and the work this one holds leases on.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
     let db_ok = state.db.is_healthy().await;
+    let cluster = match db_ok {
+        true => crate::cluster::health(&state).await.ok(),
+        false => None,
+    };
+    let (instance, instances, leases) = cluster.unwrap_or_else(|| {
+        let me = state.agents.leases().instance().to_string();
+        (me, Vec::new(), Vec::new())
+    });
     let body = Health {
         status: if db_ok { "ok" } else { "degraded" }.into(),
         db: if db_ok { "ok" } else { "unavailable" }.into(),
         sandbox: state.config.sandbox.kind.as_str().into(),
         version: env!("CARGO_PKG_VERSION").into(),
+        instance,
+        instances,
+        leases,
     };
     let status = if db_ok {
         StatusCode::OK

@@ -139,7 +139,7 @@ pub async fn disable(state: &AppState, user: Uuid) -> AppResult<()> {
         .await?;
     end_sessions(state, user).await?;
     for id in project_ids(state, user).await? {
-        state.agents.cancel(id);
+        state.agents.cancel(id).await;
         state.sandboxes.stop(id).await;
     }
     tracing::info!("account disabled");

@@ -159,7 +159,7 @@ pub async fn registration(state: &AppState) -> AppResult<minicode::Registration>
 /// its admin; after that, `MINICODE_REGISTRATION` decides who may register.
 #[tracing::instrument(name = "auth.register", skip_all, fields(username = %input.username.trim()))]
 pub async fn register(state: &AppState, ip: IpAddr, input: Credentials) -> AppResult<NewSession> {
-    state.auth_limiter.check(&format!("register:{ip}"))?;
+    state.auth_limiter.check(&format!("register:{ip}")).await?;
     let username = normalize_username(&input.username)?;
     check_password(&input.password)?;
     let invite = input
@@ -234,11 +234,12 @@ pub async fn login(
     headers: &HeaderMap,
     input: Credentials,
 ) -> AppResult<NewSession> {
-    state.auth_limiter.check(&format!("login:{ip}"))?;
+    state.auth_limiter.check(&format!("login:{ip}")).await?;
     let username = input.username.trim().to_lowercase();
     state
         .auth_limiter
-        .check(&format!("login-user:{username}"))?;
+        .check(&format!("login-user:{username}"))
+        .await?;
     let row = sqlx::query(
         "SELECT id, username, password_hash, created_at, is_admin, disabled_at FROM users \
          WHERE username = $1",
@@ -442,7 +443,7 @@ pub(crate) async fn confirm_password(
     user: Uuid,
     password: &str,
 ) -> AppResult<String> {
-    state.auth_limiter.check(&format!("confirm:{user}"))?;
+    state.auth_limiter.check(&format!("confirm:{user}")).await?;
     let stored: String = sqlx::query_scalar("SELECT password_hash FROM users WHERE id = $1")
         .bind(user.to_string())
         .fetch_one(state.db.pool())

@@ -327,15 +327,37 @@ pub async fn save_message(
     })
 }
 
-/// Closes the replies a previous process was writing when it stopped: their
-/// text and tool calls so far stay, with a note that the reply was cut short.
-pub async fn close_interrupted(state: &AppState) -> AppResult<u64> {
-    let closed = sqlx::query(
-        "UPDATE messages SET pending = 0, content = content || $1 WHERE pending = 1",
-    )
+/// Closes the replies an instance that stopped was writing (at a restart,
+/// or when another instance finds the lease of a dead one expired): their
+/// text and tool calls so far stay, with a note that the reply was cut
+/// short. A reply whose turn still holds a live lease somewhere is left
+/// alone. Returns the `(project, chat)` of each reply closed.
+pub async fn close_interrupted(state: &AppState) -> AppResult<Vec<(Uuid, Uuid)>> {
+    let now = crate::db::now_ms();
+    let orphaned = "SELECT c.id FROM chats c WHERE NOT EXISTS (SELECT 1 FROM work_leases l \
+                    WHERE l.project_id = c.project_id AND l.work = 'chat' AND l.expires_at > $1)";
+    let rows = sqlx::query(&format!(
+        "SELECT m.chat_id, c.project_id FROM messages m JOIN chats c ON c.id = m.chat_id \
+         WHERE m.pending = 1 AND m.chat_id IN ({orphaned})"
+    ))
+    .bind(now)
+    .fetch_all(state.db.pool())
+    .await?;
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    sqlx::query(&format!(
+        "UPDATE messages SET pending = 0, content = content || $2 WHERE pending = 1 AND chat_id IN ({orphaned})"
+    ))
+    .bind(now)
     .bind("\n\n_Interrupted: the server restarted during this reply. Send a message to continue._")
     .execute(state.db.writer())
-    .await?
-    .rows_affected();
+    .await?;
+    let mut closed = Vec::with_capacity(rows.len());
+    for row in rows {
+        let chat = db::uuid(&row.try_get::<String, _>("chat_id")?);
+        let project = db::uuid(&row.try_get::<String, _>("project_id")?);
+        closed.push((project, chat));
+    }
     Ok(closed)
 }

@@ -456,7 +456,7 @@ pub async fn restore(
     checkpoint: Uuid,
     username: &str,
 ) -> AppResult<Restored> {
-    if state.agents.busy(project).is_some() {
+    if state.agents.busy_anywhere(project).await?.is_some() {
         return Err(AppError::Api(minicode::ApiError::new(
             minicode::ErrorCode::Busy,
             "the agent is working on this project; cancel it or wait before restoring",

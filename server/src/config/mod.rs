@@ -18,6 +18,7 @@
 //! | [`AgentConfig`] | `agent/config.rs` | phases, chat guards |
 //! | [`QuotaConfig`] | `quota/config.rs` | per-user quotas and budgets |
 //! | [`GitConfig`] | `git/config.rs` | the git program, the quiet time before user saves are committed |
+//! | [`ClusterConfig`] | `cluster/config.rs` | instance id, lease time (several instances on PostgreSQL) |
 //!
 //! The flags keep their flat names (`--sandbox-memory-mb`), so a group is
 //! an organisation of the code, not of the command line.
@@ -35,6 +36,7 @@ use clap::{Parser, ValueEnum};
 
 pub use crate::agent::config::AgentConfig;
 pub use crate::auth::config::AuthConfig;
+pub use crate::cluster::config::ClusterConfig;
 pub use crate::db::DbConfig;
 pub use crate::git::config::GitConfig;
 pub use crate::llm::config::LlmConfig;
@@ -77,6 +79,8 @@ pub struct Config {
     pub quota: QuotaConfig,
     #[command(flatten)]
     pub git: GitConfig,
+    #[command(flatten)]
+    pub cluster: ClusterConfig,
 }
 
 /// The process and its HTTP surface: where it listens and is reached, where

@@ -93,7 +93,7 @@ pub async fn publish(
     let Ok(_publishing) = lock.try_lock() else {
         return Err(busy("this project is being published already"));
     };
-    if state.agents.busy(project).is_some() {
+    if state.agents.busy_anywhere(project).await?.is_some() {
         return Err(busy(
             "the agent is changing the app; publish once it is done",
         ));

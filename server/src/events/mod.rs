@@ -1,33 +1,41 @@
 //! The per-project event log: every event a project's WebSocket clients see.
 //!
-//! [`EventBus::publish`] gives an event the project's next `seq`, serialises
-//! it once and queues it for the database (`events` table). A single writer
-//! task stores what is queued in one transaction (group commit: while one
-//! batch is written the next gathers), and only then delivers the batch: it
-//! enters a bounded in-memory ring and goes to live subscribers. So every
-//! seq a client has seen is stored and can be replayed, also after a crash.
-//! A client that reconnects asks for everything after its last seq: the
-//! tail comes from memory, anything older from the database.
+//! [`EventBus::publish`] queues an event for the database. A single writer
+//! task per instance stores what is queued in one transaction (group
+//! commit: while one batch is written the next gathers). In that
+//! transaction it takes the project's next seqs from `event_seqs` and
+//! serialises each frame once, with its seq. Only then is the batch
+//! delivered: it enters a bounded in-memory ring and goes to live
+//! subscribers. So every seq a client has seen is stored and can be
+//! replayed, also after a crash. A client that reconnects asks for
+//! everything after its last seq: the tail comes from memory, anything
+//! older from the database.
+//!
+//! Several instances may write one project's log (PostgreSQL): the row lock
+//! on `event_seqs` makes seqs unique, dense, and committed in order. Each
+//! batch announces itself (`cluster::EVENTS_CHANNEL`); an instance whose
+//! clients watch that project reads the rows it has not delivered yet
+//! ([`EventBus::stored_elsewhere`]). Delivery always goes through the
+//! stored log in seq order: a gap before a batch is read from the database
+//! first, and a seq is never delivered twice.
 //!
 //! When the database cannot store a batch the writer retries it, with
 //! back-off, until it can: nothing is dropped. Meanwhile the queue fills and
 //! publishers wait (a generation pauses), rather than events being lost.
-//!
-//! Seq numbers only grow. After a restart the next seq jumps past the last
-//! stored one by more than the writer can ever have had pending.
 
 mod writer;
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::ws::Utf8Bytes;
-use minicode::protocol::{ServerEvent, ServerFrame};
+use minicode::protocol::ServerEvent;
 use sqlx::Row;
 use tokio::sync::broadcast;
 use uuid::Uuid;
 
-use crate::db::{Db, now_ms};
+use crate::db::{Backend, Db, now_ms};
 use crate::error::AppResult;
 
 /// Events kept in memory per project for fast replay.
@@ -52,28 +60,50 @@ pub struct Frame {
     pub created_ms: i64,
 }
 
+/// An event waiting for the writer to give it a seq and store it.
+pub(crate) struct Unsent {
+    pub event: ServerEvent,
+    pub chat: Option<Uuid>,
+    pub created_ms: i64,
+}
+
 struct ProjectLog {
-    /// The last seq handed out. Held while seqs are assigned and the frames
-    /// queued, so the writer receives each project's frames in seq order.
-    assigned: tokio::sync::Mutex<u64>,
+    /// Held while frames are delivered (and a gap before them is read from
+    /// the database), so delivery is in seq order whoever stored them.
+    delivering: tokio::sync::Mutex<()>,
     /// Guards the stored tail and the broadcast send together, so every
     /// subscriber sees frames in seq order.
     inner: Mutex<LogInner>,
     tx: broadcast::Sender<Arc<Frame>>,
+    /// The newest seq another instance announced for this project.
+    announced: AtomicU64,
+    /// A catch-up task is scheduled (announcements coalesce into it).
+    catching_up: AtomicBool,
 }
 
 struct LogInner {
-    /// The newest seq stored and delivered.
+    /// The newest seq delivered.
     last_seq: u64,
     recent: VecDeque<Arc<Frame>>,
 }
 
 impl ProjectLog {
-    /// Called by the writer once `frames` are stored: they join the ring
-    /// and go to live subscribers, in seq order.
+    fn last_seq(&self) -> u64 {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .last_seq
+    }
+
+    /// Frames that are stored, in seq order, join the ring and go to live
+    /// subscribers; any already delivered are skipped. Call with
+    /// `delivering` held.
     fn deliver(&self, frames: &[Arc<Frame>]) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         for frame in frames {
+            if frame.seq <= inner.last_seq {
+                continue;
+            }
             inner.last_seq = frame.seq;
             if inner.recent.len() == RING {
                 inner.recent.pop_front();
@@ -96,9 +126,10 @@ pub struct EventBus {
 impl EventBus {
     /// Starts the database writer. Call [`EventBus::close`] at shutdown.
     pub fn new(db: Db) -> Self {
+        let projects: Arc<Mutex<HashMap<Uuid, Arc<ProjectLog>>>> = Arc::default();
         let writer = writer::spawn(db.clone());
         Self {
-            projects: Arc::default(),
+            projects,
             db,
             writer,
         }
@@ -109,36 +140,52 @@ impl EventBus {
             return Ok(log.clone());
         }
         let stored: Option<i64> =
-            sqlx::query_scalar("SELECT MAX(seq) FROM events WHERE project_id = $1")
+            sqlx::query_scalar("SELECT last_seq FROM event_seqs WHERE project_id = $1")
                 .bind(project.to_string())
-                .fetch_one(self.db.pool())
+                .fetch_optional(self.db.pool())
                 .await?;
-        let start = match stored {
-            Some(seq) => seq.max(0) as u64 + WRITER_PENDING as u64 + 1,
-            None => 0,
+        let start = stored.unwrap_or(0).max(0) as u64;
+        let (log, created) = {
+            let mut projects = self.lock();
+            let mut created = false;
+            let log = projects
+                .entry(project)
+                .or_insert_with(|| {
+                    created = true;
+                    Arc::new(ProjectLog {
+                        delivering: tokio::sync::Mutex::new(()),
+                        inner: Mutex::new(LogInner {
+                            last_seq: start,
+                            recent: VecDeque::with_capacity(64),
+                        }),
+                        tx: broadcast::channel(SUBSCRIBER_QUEUE).0,
+                        announced: AtomicU64::new(start),
+                        catching_up: AtomicBool::new(false),
+                    })
+                })
+                .clone();
+            (log, created)
         };
-        let mut projects = self.lock();
-        let log = projects.entry(project).or_insert_with(|| {
-            Arc::new(ProjectLog {
-                assigned: tokio::sync::Mutex::new(start),
-                inner: Mutex::new(LogInner {
-                    last_seq: start,
-                    recent: VecDeque::with_capacity(64),
-                }),
-                tx: broadcast::channel(SUBSCRIBER_QUEUE).0,
-            })
-        });
-        Ok(log.clone())
+        if created && self.shared() {
+            // Another instance may have stored (and announced) more between
+            // the read above and the log joining the map.
+            self.catch_up(project, &log).await?;
+        }
+        Ok(log)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, Arc<ProjectLog>>> {
         self.projects.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Publishes one event to the project's log and subscribers; returns its seq.
-    pub async fn publish(&self, project: Uuid, event: ServerEvent) -> AppResult<u64> {
-        let seqs = self.publish_many(project, vec![event]).await?;
-        Ok(seqs.last().copied().unwrap_or_default())
+    /// Whether other instances may write these logs (PostgreSQL).
+    fn shared(&self) -> bool {
+        self.db.backend() == Backend::Postgres
+    }
+
+    /// Publishes one event to the project's log and subscribers.
+    pub async fn publish(&self, project: Uuid, event: ServerEvent) -> AppResult<()> {
+        self.publish_tagged(project, None, vec![event]).await
     }
 
     /// Publishes an event the caller's work does not depend on (progress,
@@ -173,21 +220,14 @@ impl EventBus {
         project: Uuid,
         chat: Uuid,
         event: ServerEvent,
-    ) -> AppResult<u64> {
-        let seqs = self
-            .publish_tagged(project, Some(chat), vec![event])
-            .await?;
-        Ok(seqs.last().copied().unwrap_or_default())
+    ) -> AppResult<()> {
+        self.publish_tagged(project, Some(chat), vec![event]).await
     }
 
-    /// Publishes several events in order, under one lock. Returns once they
-    /// are queued for the database (waiting while the queue is full); they
-    /// reach subscribers when stored.
-    pub async fn publish_many(
-        &self,
-        project: Uuid,
-        events: Vec<ServerEvent>,
-    ) -> AppResult<Vec<u64>> {
+    /// Publishes several events in order. Returns once they are queued for
+    /// the database (waiting while the queue is full); they get their seqs
+    /// when stored and reach subscribers then.
+    pub async fn publish_many(&self, project: Uuid, events: Vec<ServerEvent>) -> AppResult<()> {
         self.publish_tagged(project, None, events).await
     }
 
@@ -196,39 +236,68 @@ impl EventBus {
         project: Uuid,
         chat: Option<Uuid>,
         events: Vec<ServerEvent>,
-    ) -> AppResult<Vec<u64>> {
+    ) -> AppResult<()> {
         let log = self.log(project).await?;
         let now = now_ms();
-        let mut stored = Vec::with_capacity(events.len());
-        let mut seqs = Vec::with_capacity(events.len());
-        let mut assigned = log.assigned.lock().await;
-        {
-            for event in events {
-                *assigned += 1;
-                let seq = *assigned;
-                let kind = event.kind();
-                let json: Utf8Bytes = serde_json::to_string(&ServerFrame {
-                    event,
-                    timestamp: now,
-                    seq: Some(seq),
-                    correlation_id: None,
-                })
-                .unwrap_or_default()
-                .into();
-                let frame = Arc::new(Frame {
-                    seq,
-                    kind,
-                    chat,
-                    json,
-                    created_ms: now,
-                });
-                stored.push(frame);
-                seqs.push(seq);
+        let unsent = events
+            .into_iter()
+            .map(|event| Unsent {
+                event,
+                chat,
+                created_ms: now,
+            })
+            .collect();
+        self.writer.store(project, log, unsent).await;
+        Ok(())
+    }
+
+    /// Another instance stored this project's events up to `seq` (from its
+    /// announcement). If anyone here watches the project, the rows are read
+    /// and delivered soon, in order; several announcements share one read.
+    pub fn stored_elsewhere(&self, project: Uuid, seq: u64) {
+        let Some(log) = self.lock().get(&project).cloned() else {
+            return;
+        };
+        log.announced.fetch_max(seq, Ordering::AcqRel);
+        if seq <= log.last_seq() || log.catching_up.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let bus = self.clone();
+        tokio::spawn(async move {
+            loop {
+                log.catching_up.store(false, Ordering::Release);
+                if let Err(e) = bus.catch_up(project, &log).await {
+                    tracing::warn!(project_id = %project, error = %e, "could not read another instance's events");
+                    // The next announcement, or a reconnect, tries again.
+                    return;
+                }
+                let behind = log.announced.load(Ordering::Acquire) > log.last_seq();
+                if !behind || log.catching_up.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Brings every log held here up to date with the database (after the
+    /// notification connection was lost: announcements may be missing).
+    pub async fn catch_up_all(&self) {
+        let logs: Vec<(Uuid, Arc<ProjectLog>)> =
+            self.lock().iter().map(|(p, l)| (*p, l.clone())).collect();
+        for (project, log) in logs {
+            if let Err(e) = self.catch_up(project, &log).await {
+                tracing::warn!(project_id = %project, error = %e, "could not catch up on events");
             }
         }
-        self.writer.store(project, log.clone(), stored).await;
-        drop(assigned);
-        Ok(seqs)
+    }
+
+    /// Reads and delivers every stored frame after the log's last one.
+    async fn catch_up(&self, project: Uuid, log: &ProjectLog) -> AppResult<()> {
+        let _delivering = log.delivering.lock().await;
+        let after = log.last_seq();
+        let frames = read_stored(&self.db, project, None, after, u64::MAX).await?;
+        log.deliver(&frames);
+        Ok(())
     }
 
     /// Live frames from now on, and the seq of the newest frame before them.
@@ -241,11 +310,15 @@ impl EventBus {
         Ok((log.tx.subscribe(), inner.last_seq))
     }
 
-    /// The newest seq of a project (0 when it has no events).
+    /// The newest seq of a project (0 when it has no events). With several
+    /// instances, what the others stored is read first, so a client that
+    /// reconnects here is never told a seq it saw does not exist.
     pub async fn last_seq(&self, project: Uuid) -> AppResult<u64> {
         let log = self.log(project).await?;
-        let inner = log.inner.lock().unwrap_or_else(|p| p.into_inner());
-        Ok(inner.last_seq)
+        if self.shared() {
+            self.catch_up(project, &log).await?;
+        }
+        Ok(log.last_seq())
     }
 
     /// Every frame with `after < seq <= up_to`, oldest first: from memory when
@@ -297,37 +370,8 @@ impl EventBus {
             return Ok(from_memory);
         }
         // The older part is in the database (the ring only holds stored frames).
-        // Binds are positional: the chat, when filtering, is the last one ($4).
-        let sql = match chat {
-            None => {
-                "SELECT seq, kind, chat_id, frame, created_at FROM events \
-                 WHERE project_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq"
-            }
-            Some(_) => {
-                "SELECT seq, kind, chat_id, frame, created_at FROM events \
-                 WHERE project_id = $1 AND seq > $2 AND seq < $3 AND chat_id = $4 ORDER BY seq"
-            }
-        };
-        let mut query = sqlx::query(sql)
-            .bind(project.to_string())
-            .bind(after as i64)
-            .bind(ring_start.min(up_to + 1) as i64);
-        if let Some(chat) = chat {
-            query = query.bind(chat.to_string());
-        }
-        let rows = query.fetch_all(self.db.pool()).await?;
-        let mut frames = Vec::with_capacity(rows.len() + from_memory.len());
-        for row in rows {
-            let kind: String = row.try_get("kind")?;
-            let chat: Option<String> = row.try_get("chat_id")?;
-            frames.push(Arc::new(Frame {
-                seq: row.try_get::<i64, _>("seq")?.max(0) as u64,
-                kind: static_kind(&kind),
-                chat: chat.as_deref().map(crate::db::uuid),
-                json: row.try_get::<String, _>("frame")?.into(),
-                created_ms: row.try_get("created_at")?,
-            }));
-        }
+        let mut frames =
+            read_stored(&self.db, project, chat, after, ring_start.min(up_to + 1)).await?;
         frames.extend(from_memory);
         Ok(frames)
     }
@@ -353,6 +397,70 @@ impl EventBus {
     pub fn forget(&self, project: Uuid) {
         self.lock().remove(&project);
     }
+}
+
+/// Stored frames with `after < seq < before` (of one chat's turns, if
+/// given), oldest first.
+async fn read_stored(
+    db: &Db,
+    project: Uuid,
+    chat: Option<Uuid>,
+    after: u64,
+    before: u64,
+) -> AppResult<Vec<Arc<Frame>>> {
+    // Binds are positional: the chat, when filtering, is the last one ($4).
+    let sql = match chat {
+        None => {
+            "SELECT seq, kind, chat_id, frame, created_at FROM events \
+             WHERE project_id = $1 AND seq > $2 AND seq < $3 ORDER BY seq"
+        }
+        Some(_) => {
+            "SELECT seq, kind, chat_id, frame, created_at FROM events \
+             WHERE project_id = $1 AND seq > $2 AND seq < $3 AND chat_id = $4 ORDER BY seq"
+        }
+    };
+    let mut query = sqlx::query(sql)
+        .bind(project.to_string())
+        .bind(after.min(i64::MAX as u64) as i64)
+        .bind(before.min(i64::MAX as u64) as i64);
+    if let Some(chat) = chat {
+        query = query.bind(chat.to_string());
+    }
+    let rows = query.fetch_all(db.pool()).await?;
+    let mut frames = Vec::with_capacity(rows.len());
+    for row in rows {
+        let kind: String = row.try_get("kind")?;
+        let chat: Option<String> = row.try_get("chat_id")?;
+        frames.push(Arc::new(Frame {
+            seq: row.try_get::<i64, _>("seq")?.max(0) as u64,
+            kind: static_kind(&kind),
+            chat: chat.as_deref().map(crate::db::uuid),
+            json: row.try_get::<String, _>("frame")?.into(),
+            created_ms: row.try_get("created_at")?,
+        }));
+    }
+    Ok(frames)
+}
+
+/// Delivers frames this instance just stored, after reading any older
+/// ones (stored by another instance) it has not delivered yet.
+async fn deliver_stored(db: &Db, project: Uuid, log: &ProjectLog, frames: &[Arc<Frame>]) {
+    let Some(first) = frames.first() else {
+        return;
+    };
+    let _delivering = log.delivering.lock().await;
+    let last = log.last_seq();
+    if first.seq > last + 1 {
+        match read_stored(db, project, None, last, first.seq).await {
+            Ok(gap) => log.deliver(&gap),
+            Err(e) => {
+                // Delivering past the gap would hide it from live clients
+                // for good; they get it on their next resume instead.
+                tracing::warn!(project_id = %project, error = %e, after = last, before = first.seq, "could not read events stored elsewhere");
+            }
+        }
+    }
+    log.deliver(frames);
 }
 
 /// Maps a stored kind back to the static name (kinds are a closed set).

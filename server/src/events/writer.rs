@@ -5,6 +5,11 @@
 //! gathered meanwhile. One insert per event would make a streaming
 //! generation write-bound; a fixed linger would delay every event.
 //!
+//! Seqs are taken in the batch's transaction from `event_seqs` (one upsert
+//! per project, which holds the row until commit), and each frame is
+//! serialised then, with its seq. On PostgreSQL the transaction also
+//! announces the batch to the other instances (`pg_notify`, sent at commit).
+//!
 //! A batch the database refuses is retried with back-off until it is
 //! stored; it is never dropped. While it waits, the bounded queue fills and
 //! publishers wait for room: work that produces events pauses instead of
@@ -18,8 +23,10 @@ use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
-use super::{Frame, ProjectLog, WRITER_PENDING};
-use crate::db::Db;
+use minicode::protocol::ServerEvent;
+
+use super::{Frame, ProjectLog, Unsent, WRITER_PENDING};
+use crate::db::{Backend, Db};
 
 /// Most events in one transaction.
 const BATCH: usize = 1024;
@@ -29,11 +36,11 @@ const RETRY_MAX: Duration = Duration::from_secs(2);
 /// How long shutdown keeps trying to store what is queued.
 const CLOSE_GRACE: Duration = Duration::from_secs(5);
 
-/// A project's frames, in seq order, and the log that delivers them once stored.
+/// A project's events, in order, and the log that delivers them once stored.
 struct Queued {
     project: Uuid,
     log: Arc<ProjectLog>,
-    frames: Vec<Arc<Frame>>,
+    events: Vec<Unsent>,
 }
 
 enum Command {
@@ -53,18 +60,18 @@ pub(super) struct Handle {
 }
 
 impl Handle {
-    /// Queues frames (in seq order) for storing; waits while the queue is full.
-    pub(super) async fn store(&self, project: Uuid, log: Arc<ProjectLog>, frames: Vec<Arc<Frame>>) {
+    /// Queues events (in order) for storing; waits while the queue is full.
+    pub(super) async fn store(&self, project: Uuid, log: Arc<ProjectLog>, events: Vec<Unsent>) {
         if self.closed.load(Ordering::Acquire) {
             // A dev server's last log lines as shutdown kills it, say: there
             // is no database to keep them in, so nobody is sent them either.
-            tracing::debug!(events = frames.len(), "event after shutdown dropped");
+            tracing::debug!(events = events.len(), "event after shutdown dropped");
             return;
         }
         let queued = Queued {
             project,
             log,
-            frames,
+            events,
         };
         if self.tx.send(Command::Store(queued)).await.is_err()
             && !self.closed.load(Ordering::Acquire)
@@ -125,10 +132,9 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Command>, healthy: Arc<AtomicBool>) 
                 take(command, &mut pending, &mut waiters);
             }
             let deadline = Instant::now() + CLOSE_GRACE;
-            if !store(&db, &pending, &healthy, Some(deadline)).await {
-                report_lost(&pending);
-            } else {
-                deliver(&pending);
+            match store(&db, &pending, &healthy, Some(deadline)).await {
+                Some(stored) => deliver(&db, &pending, &stored).await,
+                None => report_lost(&pending),
             }
             for done in waiters.drain(..) {
                 let _ = done.send(());
@@ -136,8 +142,9 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Command>, healthy: Arc<AtomicBool>) 
             return;
         }
         if !pending.is_empty() {
-            store(&db, &pending, &healthy, None).await;
-            deliver(&pending);
+            if let Some(stored) = store(&db, &pending, &healthy, None).await {
+                deliver(&db, &pending, &stored).await;
+            }
             pending.clear();
         }
         for done in waiters.drain(..) {
@@ -147,7 +154,7 @@ async fn run(db: Db, mut rx: mpsc::Receiver<Command>, healthy: Arc<AtomicBool>) 
 }
 
 fn count(pending: &[Queued]) -> usize {
-    pending.iter().map(|q| q.frames.len()).sum()
+    pending.iter().map(|q| q.events.len()).sum()
 }
 
 /// Adds a command to the batch being gathered; true for `Close`.
@@ -172,30 +179,31 @@ fn take(
     }
 }
 
-fn deliver(pending: &[Queued]) {
-    for queued in pending {
-        queued.log.deliver(&queued.frames);
+/// Delivers each queued part's stored frames (`stored[i]` for `pending[i]`).
+async fn deliver(db: &Db, pending: &[Queued], stored: &[Vec<Arc<Frame>>]) {
+    for (queued, frames) in pending.iter().zip(stored) {
+        super::deliver_stored(db, queued.project, &queued.log, frames).await;
     }
 }
 
 /// Stores the batch, retrying with back-off until it is stored, or until
-/// `deadline` (shutdown); true when stored.
+/// `deadline` (shutdown); the stored frames, or `None` when it gave up.
 async fn store(
     db: &Db,
     pending: &[Queued],
     healthy: &AtomicBool,
     deadline: Option<Instant>,
-) -> bool {
+) -> Option<Vec<Vec<Arc<Frame>>>> {
     let mut wait = RETRY_FIRST;
     let mut failures: u32 = 0;
     loop {
         match write_batch(db, pending).await {
-            Ok(()) => {
+            Ok(stored) => {
                 if failures > 0 {
                     healthy.store(true, Ordering::Release);
                     tracing::info!(failures, events = count(pending), "events stored again");
                 }
-                return true;
+                return Some(stored);
             }
             Err(e) => {
                 failures += 1;
@@ -206,7 +214,7 @@ async fn store(
                     tracing::warn!(error = %e, events = count(pending), failures, "could not store events; retrying");
                 }
                 if deadline.is_some_and(|d| Instant::now() + wait > d) {
-                    return false;
+                    return None;
                 }
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(RETRY_MAX);
@@ -218,30 +226,76 @@ async fn store(
 /// Shutdown could not store these: say exactly which, per project.
 fn report_lost(pending: &[Queued]) {
     for queued in pending {
-        let (Some(first), Some(last)) = (queued.frames.first(), queued.frames.last()) else {
+        let Some(first) = queued.events.first() else {
             continue;
         };
         tracing::error!(
             project_id = %queued.project,
-            first_seq = first.seq,
-            last_seq = last.seq,
-            events = queued.frames.len(),
+            events = queued.events.len(),
+            first_kind = first.event.kind(),
             "events not stored at shutdown (the database refused them); they were never sent to clients"
         );
     }
 }
 
-/// One transaction for the whole batch (chunks of [`BATCH`] statements).
-async fn write_batch(db: &Db, pending: &[Queued]) -> Result<(), sqlx::Error> {
+/// A stored frame as clients read it: `ServerFrame`'s wire format, with
+/// the event borrowed (a file's content is not copied to be serialised).
+#[derive(serde::Serialize)]
+struct FrameOut<'a> {
+    #[serde(flatten)]
+    event: &'a ServerEvent,
+    timestamp: i64,
+    seq: u64,
+}
+
+/// One transaction for the whole batch: per project, the next seqs from
+/// `event_seqs`, then one insert per event. Returns each part's frames.
+async fn write_batch(db: &Db, pending: &[Queued]) -> Result<Vec<Vec<Arc<Frame>>>, sqlx::Error> {
     let mut tx = db.writer().begin().await?;
+    let mut stored = Vec::with_capacity(pending.len());
     for queued in pending {
         let project = queued.project.to_string();
-        for frame in &queued.frames {
-            // A project deleted meanwhile has no row to reference: skip quietly.
+        let n = queued.events.len() as i64;
+        if n == 0 {
+            stored.push(Vec::new());
+            continue;
+        }
+        // Holds the project's counter row until commit: another writer's
+        // batch for the project waits, so seqs commit in order.
+        let last: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO event_seqs (project_id, last_seq) SELECT id, $2 FROM projects WHERE id = $1 \
+             ON CONFLICT (project_id) DO UPDATE SET last_seq = event_seqs.last_seq + excluded.last_seq \
+             RETURNING last_seq",
+        )
+        .bind(&project)
+        .bind(n)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(last) = last else {
+            // The project was deleted meanwhile: nobody is left to see these.
+            stored.push(Vec::new());
+            continue;
+        };
+        let first = (last - n + 1).max(1) as u64;
+        let mut frames = Vec::with_capacity(queued.events.len());
+        for (i, unsent) in queued.events.iter().enumerate() {
+            let seq = first + i as u64;
+            let frame = Frame {
+                seq,
+                kind: unsent.event.kind(),
+                chat: unsent.chat,
+                json: serde_json::to_string(&FrameOut {
+                    event: &unsent.event,
+                    timestamp: unsent.created_ms,
+                    seq,
+                })
+                .unwrap_or_default()
+                .into(),
+                created_ms: unsent.created_ms,
+            };
             sqlx::query(
                 "INSERT INTO events (project_id, seq, kind, frame, created_at, chat_id) \
-                 SELECT $1, $2, $3, $4, $5, $6 WHERE EXISTS (SELECT 1 FROM projects WHERE id = $1) \
-                 ON CONFLICT (project_id, seq) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, seq) DO NOTHING",
             )
             .bind(&project)
             .bind(frame.seq as i64)
@@ -251,7 +305,17 @@ async fn write_batch(db: &Db, pending: &[Queued]) -> Result<(), sqlx::Error> {
             .bind(frame.chat.map(|c| c.to_string()))
             .execute(&mut *tx)
             .await?;
+            frames.push(Arc::new(frame));
         }
+        if db.backend() == Backend::Postgres {
+            sqlx::query("SELECT pg_notify($1, $2)")
+                .bind(crate::cluster::EVENTS_CHANNEL)
+                .bind(format!("{project}:{last}"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        stored.push(frames);
     }
-    tx.commit().await
+    tx.commit().await?;
+    Ok(stored)
 }

@@ -217,7 +217,8 @@ pub async fn delete(state: &AppState, caller: &Caller, id: Uuid) -> AppResult<()
 /// After a project's rows are gone (deleted, or with its owner's account):
 /// stops its agent work and running app and removes its files from disk.
 pub async fn discard(state: &AppState, id: Uuid) {
-    state.agents.cancel(id);
+    // Work on another instance stops at its next heartbeat: its lease went with the project.
+    state.agents.cancel(id).await;
     state.sandboxes.destroy(id).await;
     if let Err(e) = state.workspaces.remove(id).await {
         tracing::warn!(project_id = %id, error = %e, "could not remove the workspace of a deleted project");

@@ -149,7 +149,7 @@ fn validate(o: &QuotaOverrides) -> AppResult<()> {
 /// admission until the project row is stored.
 #[tracing::instrument(name = "quota.check_projects", skip_all, fields(user_id = %user))]
 pub async fn admit_project(state: &AppState, user: Uuid) -> AppResult<Admission> {
-    let admission = state.admissions.enter().await;
+    let admission = state.admissions.enter(&state.db).await?;
     let allowed = limits_for(state, user).await?.projects;
     if allowed > 0 {
         let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM projects WHERE user_id = $1")
@@ -189,7 +189,7 @@ pub async fn admit_work(
     work_id: Uuid,
     model: &str,
 ) -> AppResult<()> {
-    let _admission = state.admissions.enter().await;
+    let _admission = state.admissions.enter(&state.db).await?;
     let limits = limits_for(state, user).await?;
     let now = now_ms();
     let windows = Windows::at(now);
@@ -283,7 +283,7 @@ pub async fn make_room_for_preview(state: &AppState, project: Uuid) -> AppResult
         return Err(AppError::not_found("project"));
     };
     let owner = db::uuid(&owner);
-    let _admission = state.admissions.enter().await;
+    let _admission = state.admissions.enter(&state.db).await?;
     let allowed = limits_for(state, owner).await?.sandboxes;
     preview_room(state, owner, project, allowed, true).await
 }

@@ -558,8 +558,8 @@ impl Connection {
             }
             ClientMessage::Cancel {} => {
                 let cancelled = match self.chat {
-                    None => state.agents.cancel(self.project),
-                    Some(chat) => state.agents.cancel_chat(self.project, chat),
+                    None => state.agents.cancel(self.project).await,
+                    Some(chat) => state.agents.cancel_chat(self.project, chat).await,
                 };
                 let status = if cancelled {
                     "cancelling"

@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_llm;
+pub mod scripted;
 
 use clap::Parser;
 use minicode_server::Server;
@@ -35,7 +36,7 @@ pub fn backend_name() -> &'static str {
 
 /// A database URL for one test: a new SQLite file, or a new PostgreSQL
 /// database (returned with the admin URL, to drop it afterwards).
-async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)>) {
+pub async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)>) {
     match std::env::var("MINICODE_TEST_DATABASE_URL") {
         Ok(admin) if !admin.is_empty() => {
             let name = format!("minicode_test_{}", uuid::Uuid::new_v4().simple());
@@ -60,6 +61,17 @@ async fn database_url(dir: &std::path::Path) -> (String, Option<(String, String)
             format!("sqlite://{}?mode=rwc", dir.join("minicode.db").display()),
             None,
         ),
+    }
+}
+
+/// Drops a PostgreSQL database made by [`database_url`] (nothing for SQLite).
+pub async fn drop_database(pg: Option<(String, String)>) {
+    if let Some((admin, name)) = pg
+        && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
+    {
+        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await;
     }
 }
 
@@ -227,6 +239,28 @@ impl TestApp {
         }
     }
 
+    /// Another instance on this test's database, with its own data folder
+    /// and port (`extra` flags last). Stop it before the test's app.
+    pub async fn another_instance(&self, name: &str, extra: &[&str]) -> Server {
+        let mut args = self.args.clone();
+        args.push("--data-dir".into());
+        args.push(
+            self.dir
+                .path()
+                .join(format!("data-{name}"))
+                .display()
+                .to_string(),
+        );
+        args.push("--addr".into());
+        args.push("127.0.0.1:0".into());
+        args.push("--instance-id".into());
+        args.push(name.into());
+        args.extend(extra.iter().map(|s| s.to_string()));
+        Server::start(Config::parse_from(args))
+            .await
+            .expect("another instance starts")
+    }
+
     /// Every event in a project's log, oldest first.
     pub async fn logged_events(
         &self,
@@ -255,17 +289,25 @@ impl TestApp {
     /// Stops the server and drops the test's PostgreSQL database.
     pub async fn stop(self) {
         self.server.stop().await;
-        if let Some((admin, name)) = self.pg
-            && let Ok(mut conn) = sqlx::PgConnection::connect(&admin).await
-        {
-            let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-                .execute(&mut conn)
-                .await;
-        }
+        drop_database(self.pg).await;
     }
 }
 
 impl Client {
+    /// A client of `base` signed in as `username` (password `password123`):
+    /// the same account on another instance.
+    pub async fn signed_in(base: &str, username: &str) -> Client {
+        let client = Client::for_url(base);
+        let res = client
+            .post(
+                "/api/auth/login",
+                &json!({"username": username, "password": "password123"}),
+            )
+            .await;
+        assert_eq!(res.status(), 200, "sign in {username} at {base}");
+        client
+    }
+
     /// A browser-like client of a server this test did not start itself.
     pub fn for_url(base: &str) -> Client {
         let mut headers = HeaderMap::new();

@@ -78,12 +78,13 @@ pub async fn start_turn(
     let reply_id = Uuid::new_v4();
     let cancel = state
         .agents
-        .claim(project, Work::Chat, reply_id, Some(chat_id))?;
+        .claim(project, Work::Chat, reply_id, Some(chat_id))
+        .await?;
     // Over a quota or budget: nothing is stored, and the claim is released.
     if let Err(e) =
         crate::quota::admit_work(state, caller.id(), project, Work::Chat, reply_id, &model.id).await
     {
-        state.agents.release(project, reply_id);
+        state.agents.release(project, reply_id).await;
         return Err(e);
     }
 
@@ -105,7 +106,7 @@ pub async fn start_turn(
     .await;
     if let Err(e) = stored {
         crate::quota::ledger::forget_start(state, reply_id).await;
-        state.agents.release(project, reply_id);
+        state.agents.release(project, reply_id).await;
         return Err(e);
     }
     // The user's waiting saves are committed first, so the turn's commit
@@ -133,7 +134,7 @@ pub async fn start_turn(
     let agents = state.agents.clone();
     tokio::spawn(async move {
         turn.run().await;
-        agents.release(project, reply_id);
+        agents.release(project, reply_id).await;
     });
     Ok(reply_id)
 }
@@ -231,10 +232,17 @@ impl Turn {
         let content = match &ending {
             Ending::Done => text.clone(),
             Ending::Stopped(why) => join(&text, &format!("_{why}_")),
-            Ending::Cancelled if self.state.agents.shutting_down() => join(
-                &text,
-                "_Interrupted: the server restarted during this reply. Send a message to continue._",
-            ),
+            Ending::Cancelled
+                if !self
+                    .state
+                    .agents
+                    .cancelled_by_user(self.project, self.reply) =>
+            {
+                join(
+                    &text,
+                    "_Interrupted: the server restarted during this reply. Send a message to continue._",
+                )
+            }
             Ending::Cancelled => join(&text, "_Cancelled._"),
             Ending::Failed(why) => join(&text, &format!("_The model failed: {why}_")),
         };

@@ -1,0 +1,323 @@
+//! Several minicode instances on one PostgreSQL database.
+//!
+//! Nothing here is needed for one instance, and all of it works with one:
+//! the same code runs on SQLite (where a second instance is an error that
+//! is reported) and on PostgreSQL. What the instances share, they share
+//! through the database:
+//!
+//! - **Events.** Whichever instance stores a batch of a project's events
+//!   takes their seqs from `event_seqs` in the same transaction and sends a
+//!   notification (`minicode_events`, `"<project>:<last seq>"`). Every
+//!   instance listens; one with clients of that project reads the new rows
+//!   and delivers them (`events::EventBus::stored_elsewhere`). The stored
+//!   log stays the source of truth.
+//! - **Work.** A generation or chat turn runs under a lease in `work_leases`
+//!   ([`leases`]); `BUSY` is the lease. The owner renews its leases every
+//!   heartbeat. When an instance dies its leases expire and the next
+//!   heartbeat of another instance takes its runs over ([`crate::agent::take_over`]).
+//!   A cancel sent to any instance reaches the owner through its lease and a
+//!   notification (`minicode_control`, `"cancel:<project>"`).
+//! - **Draining.** At SIGTERM an instance stops its work where it is (each
+//!   step is persisted), drops its leases and says so (`"takeover"`), so
+//!   another instance resumes the work at once.
+
+pub mod config;
+pub mod leases;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use minicode::{InstanceHealth, LeaseHealth};
+use sqlx::Row;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+use crate::db::{Backend, Db, now_ms};
+use crate::error::AppResult;
+use crate::state::AppState;
+
+/// Where the event writer announces stored batches.
+pub const EVENTS_CHANNEL: &str = "minicode_events";
+/// Cancels and hand-overs between instances.
+pub const CONTROL_CHANNEL: &str = "minicode_control";
+
+/// This instance's id: the configured one, or a random one.
+pub fn instance_id(configured: Option<&str>) -> Result<Arc<str>, String> {
+    match configured.map(str::trim) {
+        Some(id) if !id.is_empty() => {
+            let fine = id.len() <= 64
+                && id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            if !fine {
+                return Err(format!(
+                    "MINICODE_INSTANCE_ID {id:?}: use at most 64 letters, digits, '-', '_' or '.'"
+                ));
+            }
+            Ok(id.into())
+        }
+        _ => {
+            let random = Uuid::new_v4().simple().to_string();
+            Ok(format!("mc-{}", &random[..10]).into())
+        }
+    }
+}
+
+/// Records this instance as alive and clears the leases no live instance
+/// holds any more, so their work is resumed here without waiting them out.
+pub async fn register(db: &Db, instance: &str, lease: Duration) -> AppResult<()> {
+    let now = now_ms();
+    let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
+    let others: Vec<String> = sqlx::query_scalar(
+        "SELECT id FROM instances WHERE id <> $1 AND heartbeat_at > $2 AND draining = 0",
+    )
+    .bind(instance)
+    .bind(now - lease_ms)
+    .fetch_all(db.pool())
+    .await?;
+    if db.backend() == Backend::Sqlite {
+        if !others.is_empty() {
+            warn_second_sqlite_instance(&others);
+        }
+        // One instance by design: whatever leases are there, their owner is gone.
+        sqlx::query("DELETE FROM work_leases")
+            .execute(db.writer())
+            .await?;
+        sqlx::query("DELETE FROM instances WHERE id <> $1")
+            .bind(instance)
+            .execute(db.writer())
+            .await?;
+    } else {
+        // Leases of instances that stopped beating, and this id's own
+        // (a restart under a fixed MINICODE_INSTANCE_ID).
+        sqlx::query(
+            "DELETE FROM work_leases WHERE instance_id = $1 OR instance_id NOT IN \
+             (SELECT id FROM instances WHERE heartbeat_at > $2)",
+        )
+        .bind(instance)
+        .bind(now - lease_ms)
+        .execute(db.writer())
+        .await?;
+        if !others.is_empty() {
+            tracing::info!(others = ?others, "other instances share this database");
+        }
+    }
+    sqlx::query(
+        "INSERT INTO instances (id, started_at, heartbeat_at, draining) VALUES ($1, $2, $2, 0) \
+         ON CONFLICT (id) DO UPDATE SET started_at = $2, heartbeat_at = $2, draining = 0",
+    )
+    .bind(instance)
+    .bind(now)
+    .execute(db.writer())
+    .await?;
+    Ok(())
+}
+
+fn warn_second_sqlite_instance(others: &[String]) {
+    tracing::error!(
+        others = ?others,
+        "another minicode instance uses this SQLite database: SQLite supports one instance only \
+         (their work and events will collide); use PostgreSQL to run several"
+    );
+}
+
+/// Wakes the heartbeat loop early: another instance handed work over.
+#[derive(Clone, Default)]
+pub struct Wake(Arc<Notify>);
+
+/// Renews the heartbeat and leases, takes over work of dead instances, and
+/// (PostgreSQL) listens for other instances' events and requests. Runs
+/// until `shutdown`.
+pub async fn run(state: AppState, shutdown: CancellationToken) {
+    let wake = Wake::default();
+    let listener = tokio::spawn(listen(state.clone(), wake.clone(), shutdown.clone()));
+    let mut tick = tokio::time::interval(state.config.cluster.heartbeat());
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut warned_sqlite = false;
+    loop {
+        tokio::select! {
+            () = shutdown.cancelled() => break,
+            _ = tick.tick() => {}
+            () = wake.0.notified() => {}
+        }
+        if let Err(e) = beat(&state, &mut warned_sqlite).await {
+            tracing::warn!(error = %e, "heartbeat failed; retrying at the next one");
+        }
+    }
+    listener.abort();
+}
+
+/// One heartbeat: renew, act on cancels and lost leases, take work over.
+async fn beat(state: &AppState, warned_sqlite: &mut bool) -> AppResult<()> {
+    let instance = state.agents.leases().instance().to_string();
+    let now = now_ms();
+    let renewed = sqlx::query("UPDATE instances SET heartbeat_at = $1 WHERE id = $2")
+        .bind(now)
+        .bind(&instance)
+        .execute(state.db.writer())
+        .await?
+        .rows_affected();
+    if renewed == 0 {
+        // Removed as dead by someone (a long pause): come back.
+        register(&state.db, &instance, state.config.cluster.lease()).await?;
+    }
+    state.agents.heartbeat().await?;
+    if state.db.backend() == Backend::Sqlite && !*warned_sqlite {
+        let lease_ms = i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
+        let others: Vec<String> =
+            sqlx::query_scalar("SELECT id FROM instances WHERE id <> $1 AND heartbeat_at > $2")
+                .bind(&instance)
+                .bind(now - lease_ms)
+                .fetch_all(state.db.pool())
+                .await?;
+        if !others.is_empty() {
+            warn_second_sqlite_instance(&others);
+            *warned_sqlite = true;
+        }
+    }
+    if state.db.backend() == Backend::Postgres {
+        crate::agent::take_over(state).await?;
+        // Rows of instances gone for long are only clutter.
+        let forget_before =
+            now - 100 * i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
+        sqlx::query("DELETE FROM instances WHERE heartbeat_at < $1")
+            .bind(forget_before)
+            .execute(state.db.writer())
+            .await?;
+    }
+    Ok(())
+}
+
+/// Receives other instances' notifications (PostgreSQL only). When the
+/// connection drops, every project log is brought up to date once it is
+/// back: notifications sent meanwhile are lost, the rows are not.
+async fn listen(state: AppState, wake: Wake, shutdown: CancellationToken) {
+    let mut wait = Duration::from_millis(100);
+    loop {
+        let mut listener = match state.db.listener().await {
+            None => return,
+            Some(Ok(listener)) => listener,
+            Some(Err(e)) => {
+                tracing::warn!(error = %e, "could not open the notification connection; retrying");
+                tokio::select! {
+                    () = shutdown.cancelled() => return,
+                    () = tokio::time::sleep(wait) => {}
+                }
+                wait = (wait * 2).min(Duration::from_secs(5));
+                continue;
+            }
+        };
+        if let Err(e) = listener.listen_all([EVENTS_CHANNEL, CONTROL_CHANNEL]).await {
+            tracing::warn!(error = %e, "could not LISTEN; retrying");
+            continue;
+        }
+        wait = Duration::from_millis(100);
+        // Whatever was announced while not listening.
+        state.events.catch_up_all().await;
+        loop {
+            let next = tokio::select! {
+                () = shutdown.cancelled() => return,
+                next = listener.try_recv() => next,
+            };
+            match next {
+                Ok(Some(note)) => dispatch(&state, &wake, note.channel(), note.payload()).await,
+                Ok(None) => {
+                    // Reconnected by sqlx: catch up on what was missed.
+                    tracing::info!("notification connection re-established");
+                    state.events.catch_up_all().await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "notification connection lost");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+async fn dispatch(state: &AppState, wake: &Wake, channel: &str, payload: &str) {
+    if channel == EVENTS_CHANNEL {
+        let Some((project, seq)) = payload.split_once(':') else {
+            return;
+        };
+        if let (Ok(project), Ok(seq)) = (project.parse::<Uuid>(), seq.parse::<u64>()) {
+            state.events.stored_elsewhere(project, seq);
+        }
+        return;
+    }
+    if let Some(project) = payload.strip_prefix("cancel:") {
+        if let Ok(project) = project.parse::<Uuid>()
+            && state.agents.busy(project).is_some()
+        {
+            // Confirm through the lease (the notification only wakes us).
+            wake.0.notify_one();
+        }
+    } else if payload == "takeover" {
+        wake.0.notify_one();
+    }
+}
+
+/// At shutdown, once this instance's work has stopped: its leases go, and
+/// the others are told to take the work over now.
+pub async fn drain(state: &AppState) {
+    let instance = state.agents.leases().instance().to_string();
+    let _ = sqlx::query("UPDATE instances SET draining = 1 WHERE id = $1")
+        .bind(&instance)
+        .execute(state.db.writer())
+        .await;
+    match state.agents.leases().release_all().await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(leases = n, "released the leases still held"),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not release the leases; they expire on their own")
+        }
+    }
+    // Work stopped by the shutdown released its lease as it ended: either
+    // way, the others look for work to take over now, not at their next
+    // heartbeat.
+    state.db.notify(CONTROL_CHANNEL, "takeover").await;
+    let _ = sqlx::query("DELETE FROM instances WHERE id = $1")
+        .bind(&instance)
+        .execute(state.db.writer())
+        .await;
+}
+
+/// This instance, the live ones, and the leases this instance holds, as
+/// `/health` reports them.
+pub async fn health(
+    state: &AppState,
+) -> AppResult<(String, Vec<InstanceHealth>, Vec<LeaseHealth>)> {
+    let instance = state.agents.leases().instance().to_string();
+    let now = now_ms();
+    let lease_ms = i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
+    let rows = sqlx::query(
+        "SELECT id, started_at, heartbeat_at, draining FROM instances WHERE heartbeat_at > $1 ORDER BY id",
+    )
+    .bind(now - lease_ms)
+    .fetch_all(state.db.pool())
+    .await?;
+    let mut instances = Vec::with_capacity(rows.len());
+    for row in rows {
+        instances.push(InstanceHealth {
+            id: row.try_get("id")?,
+            started_at: row.try_get("started_at")?,
+            heartbeat_at: row.try_get("heartbeat_at")?,
+            draining: row.try_get::<i64, _>("draining")? != 0,
+        });
+    }
+    let leases = state
+        .agents
+        .leases()
+        .all_live()
+        .await?
+        .into_iter()
+        .filter(|l| l.instance == instance)
+        .map(|l| LeaseHealth {
+            work: l.work,
+            work_id: l.work_id,
+            expires_in_ms: l.expires_ms - now,
+        })
+        .collect();
+    Ok((instance, instances, leases))
+}
