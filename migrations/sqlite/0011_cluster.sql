@@ -19,7 +19,24 @@ CREATE TABLE instances (
     started_at   BIGINT NOT NULL,
     heartbeat_at BIGINT NOT NULL,
     -- 1 once it is shutting down: it takes no new work.
-    draining     BIGINT NOT NULL DEFAULT 0
+    draining     BIGINT NOT NULL DEFAULT 0,
+    -- Where the other instances reach it (previews of sandboxes it runs).
+    internal_url TEXT
+);
+
+-- Which instance runs a project's sandbox (its dev server): a preview
+-- request that lands elsewhere is forwarded there.
+CREATE TABLE sandbox_hosts (
+    project_id  TEXT PRIMARY KEY REFERENCES projects(id) ON DELETE CASCADE,
+    instance_id TEXT NOT NULL,
+    updated_at  BIGINT NOT NULL
+);
+
+-- Keys every instance must share (the preview tickets' signing key): the
+-- first instance stores its own; the others use it.
+CREATE TABLE server_keys (
+    name TEXT PRIMARY KEY,
+    key  TEXT NOT NULL
 );
 
 -- Which instance runs a project's generation or chat turn: at most one per

@@ -123,7 +123,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     }
     let models = llm::models::Models::from_config(&config.llm);
     tracing::info!(default_model = %models.default_id(), "model providers ready");
-    let previews = previews_from_config(&config)?;
+    let previews = previews_from_config(&config, &db).await?;
     let sites = deploy::Sites::new(config.server.apps_url.as_deref(), &config.server.data_dir)
         .map_err(StartError::Config)?;
     Ok(AppState {
@@ -144,12 +144,16 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
 }
 
 /// Preview hosts, their signing key, and who may frame them.
-fn previews_from_config(config: &Config) -> Result<preview::Previews, StartError> {
+async fn previews_from_config(config: &Config, db: &Db) -> Result<preview::Previews, StartError> {
     let hosts = preview::PreviewHosts::new(config.server.preview_url.as_deref())
         .map_err(StartError::Config)?;
     let signer = preview::ticket::Signer::load_or_create(&config.server.data_dir).map_err(|e| {
         StartError::Config(format!("the preview signing key in the data folder: {e}"))
     })?;
+    let signer = signer
+        .shared(db)
+        .await
+        .map_err(|e| StartError::Config(format!("the shared preview signing key: {e}")))?;
     // Only minicode's own pages may frame a preview: the public URL, or (on
     // a laptop) the loopback names at minicode's port.
     let frame_ancestors = match config.public_origin() {
@@ -211,6 +215,11 @@ impl Server {
 
 /// Serves until `shutdown` is cancelled, then drains and cleans up.
 async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) {
+    if let Ok(addr) = listener.local_addr()
+        && let Err(e) = cluster::advertise(&state, addr).await
+    {
+        tracing::warn!(error = %e, "could not record this instance's internal address");
+    }
     let maintenance = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
     let app = api::router(state.clone());
     // Work a previous process (or a dead instance) left unfinished continues

@@ -697,3 +697,152 @@ async fn a_second_instance_on_one_sqlite_file_is_reported() {
         "it names the other instance: {seen}"
     );
 }
+
+/// A preview asked of B, for a sandbox A runs: B forwards it to A (page,
+/// modules, and Vite's hot-reload socket); a file saved through B reaches
+/// A's dev server, whose hot reload tells the browser on B. B starts no
+/// sandbox of its own.
+#[tokio::test]
+async fn a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload() {
+    if !on_postgres("a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload") {
+        return;
+    }
+    let a = spawn_with(&["--instance-id", "a", "--lease-secs", "3"]).await;
+    let b = a.another_instance("b", &["--lease-secs", "3"]).await;
+    let b_url = b.url();
+    let on_a = a.user("previewer").await;
+    let pid = common::running_fixture(&a, &on_a, "Forwarded").await;
+    let id = uuid::Uuid::parse_str(&pid).unwrap();
+    let on_b = Client::signed_in(&b_url, "previewer").await;
+    // Started behind the agent's back (not by a run or a preview): A's
+    // heartbeat records it.
+    let recorded = common::wait_until(Duration::from_secs(10), || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT instance_id FROM sandbox_hosts WHERE project_id = $1",
+        )
+        .bind(&pid)
+        .fetch_optional(b.state.db.pool())
+        .await
+        .unwrap()
+        .is_some_and(|i| i == "a")
+    })
+    .await;
+    assert!(recorded, "A's sandbox is recorded");
+
+    let page = on_b.preview(&format!("/preview/{pid}/")).await;
+    assert_eq!(page.status(), 200);
+    let page = page.text().await.unwrap();
+    assert!(
+        page.contains("<div id=\"root\">") || page.contains("id=\"root\""),
+        "{page}"
+    );
+    let module = on_b
+        .preview(&format!("/preview/{pid}/src/App.tsx"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(module.contains("Hello from the fixture app"), "{module}");
+    assert!(
+        b.state.sandboxes.upstream(id).is_none(),
+        "B runs no sandbox"
+    );
+    assert!(
+        b.state.sandboxes.active().is_empty(),
+        "B started nothing: {:?}",
+        b.state.sandboxes.active().len()
+    );
+
+    // Hot reload through B.
+    let client_js = on_b
+        .preview(&format!("/preview/{pid}/@vite/client"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    let token = client_js
+        .split("wsToken = \"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("Vite's ws token")
+        .to_string();
+    let origin = on_b.preview_origin(&pid);
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
+            "{}/?token={token}",
+            origin.replacen("http://", "ws://", 1)
+        ))
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
+    let pass = on_b
+        .cookies_for(&origin)
+        .expect("the preview host's cookie");
+    request
+        .headers_mut()
+        .insert("cookie", pass.parse().unwrap());
+    let tcp = tokio::net::TcpStream::connect(b.addr).await.unwrap();
+    let (mut socket, response) = tokio_tungstenite::client_async(request, tcp)
+        .await
+        .expect("HMR socket through B");
+    assert_eq!(response.headers()["sec-websocket-protocol"], "vite-hmr");
+    let first = next_text(&mut socket).await;
+    assert!(first.contains("\"connected\""), "{first}");
+
+    // Saved through B; A's dev server sees it.
+    let res = on_b
+        .put(
+            &format!("/api/projects/{pid}/files/src/App.tsx"),
+            &json!({"content": "export default function App() {\n  return <h1>Saved on B</h1>;\n}\n"}),
+        )
+        .await;
+    assert_eq!(res.status(), 200);
+    let update = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            let text = next_text(&mut socket).await;
+            if text.contains("update") || text.contains("full-reload") {
+                return text;
+            }
+        }
+    })
+    .await
+    .expect("an HMR message after the save on B");
+    assert!(
+        update.contains("App.tsx") || update.contains("full-reload"),
+        "{update}"
+    );
+    let module = on_b
+        .preview(&format!("/preview/{pid}/src/App.tsx"))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(module.contains("Saved on B"), "{module}");
+    assert!(b.state.sandboxes.active().is_empty(), "still nothing on B");
+
+    // A forged forwarding mark changes nothing: a stranger still gets 404.
+    let stranger = Client::for_url(&b_url);
+    let res = stranger
+        .http
+        .get(format!("{origin}/src/App.tsx"))
+        .header("x-minicode-forwarded", "f.forged.mark")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    b.stop().await;
+    a.stop().await;
+}
+
+async fn next_text(
+    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> String {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), socket.next()).await {
+            Ok(Some(Ok(Message::Text(t)))) => return t.to_string(),
+            Ok(Some(Ok(_))) => continue,
+            other => panic!("socket ended: {other:?}"),
+        }
+    }
+}

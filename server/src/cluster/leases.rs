@@ -151,7 +151,10 @@ impl Leases {
     /// than at its next heartbeat).
     pub async fn announce_cancel(&self, project: Uuid) {
         self.db
-            .notify(super::CONTROL_CHANNEL, &format!("cancel:{project}"))
+            .notify(
+                crate::cluster::channels::CONTROL,
+                &format!("cancel:{project}"),
+            )
             .await;
     }
 

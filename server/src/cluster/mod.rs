@@ -21,6 +21,7 @@
 //!   step is persisted), drops its leases and says so (`"takeover"`), so
 //!   another instance resumes the work at once.
 
+pub mod channels;
 pub mod config;
 pub mod leases;
 
@@ -37,10 +38,7 @@ use crate::db::{Backend, Db, now_ms};
 use crate::error::AppResult;
 use crate::state::AppState;
 
-/// Where the event writer announces stored batches.
-pub const EVENTS_CHANNEL: &str = "minicode_events";
-/// Cancels and hand-overs between instances.
-pub const CONTROL_CHANNEL: &str = "minicode_control";
+pub use channels::{CONTROL as CONTROL_CHANNEL, EVENTS as EVENTS_CHANNEL};
 
 /// This instance's id: the configured one, or a random one.
 pub fn instance_id(configured: Option<&str>) -> Result<Arc<str>, String> {
@@ -122,6 +120,85 @@ fn warn_second_sqlite_instance(others: &[String]) {
     );
 }
 
+/// Records where the other instances reach this one (once it listens).
+pub async fn advertise(state: &AppState, addr: std::net::SocketAddr) -> AppResult<()> {
+    let url = state.config.cluster.internal_url(addr);
+    sqlx::query("UPDATE instances SET internal_url = $1 WHERE id = $2")
+        .bind(&url)
+        .bind(state.agents.leases().instance())
+        .execute(state.db.writer())
+        .await?;
+    Ok(())
+}
+
+/// Records that this instance runs the project's sandbox (a dev server
+/// starting or running here), so previews that land elsewhere come here.
+pub async fn host_sandbox(state: &AppState, project: Uuid) {
+    if state.db.backend() != Backend::Postgres {
+        return;
+    }
+    let result = sqlx::query(
+        "INSERT INTO sandbox_hosts (project_id, instance_id, updated_at) \
+         SELECT id, $2, $3 FROM projects WHERE id = $1 \
+         ON CONFLICT (project_id) DO UPDATE SET instance_id = excluded.instance_id, updated_at = excluded.updated_at",
+    )
+    .bind(project.to_string())
+    .bind(state.agents.leases().instance())
+    .bind(now_ms())
+    .execute(state.db.writer())
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(project_id = %project, error = %e, "could not record the sandbox's instance");
+    }
+}
+
+/// The internal URL of another live instance that runs the project's
+/// sandbox, if one does.
+pub async fn sandbox_elsewhere(state: &AppState, project: Uuid) -> AppResult<Option<String>> {
+    if state.db.backend() != Backend::Postgres {
+        return Ok(None);
+    }
+    let lease_ms = i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
+    let url: Option<Option<String>> = sqlx::query_scalar(
+        "SELECT i.internal_url FROM sandbox_hosts h JOIN instances i ON i.id = h.instance_id \
+         WHERE h.project_id = $1 AND h.instance_id <> $2 AND i.heartbeat_at > $3 AND i.draining = 0",
+    )
+    .bind(project.to_string())
+    .bind(state.agents.leases().instance())
+    .bind(now_ms() - lease_ms)
+    .fetch_optional(state.db.pool())
+    .await?;
+    Ok(url.flatten())
+}
+
+/// Brings `sandbox_hosts` in line with the sandboxes running here.
+async fn sync_sandbox_hosts(state: &AppState) -> AppResult<()> {
+    let instance = state.agents.leases().instance().to_string();
+    let here: std::collections::HashSet<Uuid> =
+        state.sandboxes.active().iter().map(|s| s.project).collect();
+    let listed: Vec<String> =
+        sqlx::query_scalar("SELECT project_id FROM sandbox_hosts WHERE instance_id = $1")
+            .bind(&instance)
+            .fetch_all(state.db.pool())
+            .await?;
+    for project in &listed {
+        let id = crate::db::uuid(project);
+        if !here.contains(&id) {
+            sqlx::query("DELETE FROM sandbox_hosts WHERE project_id = $1 AND instance_id = $2")
+                .bind(project)
+                .bind(&instance)
+                .execute(state.db.writer())
+                .await?;
+        }
+    }
+    for project in here {
+        if !listed.iter().any(|p| crate::db::uuid(p) == project) {
+            host_sandbox(state, project).await;
+        }
+    }
+    Ok(())
+}
+
 /// Wakes the heartbeat loop early: another instance handed work over.
 #[derive(Clone, Default)]
 pub struct Wake(Arc<Notify>);
@@ -132,6 +209,10 @@ pub struct Wake(Arc<Notify>);
 pub async fn run(state: AppState, shutdown: CancellationToken) {
     let wake = Wake::default();
     let listener = tokio::spawn(listen(state.clone(), wake.clone(), shutdown.clone()));
+    let files = state
+        .events
+        .take_remote_file_changes()
+        .map(|changes| tokio::spawn(follow_remote_files(state.clone(), changes)));
     let mut tick = tokio::time::interval(state.config.cluster.heartbeat());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut warned_sqlite = false;
@@ -146,6 +227,36 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         }
     }
     listener.abort();
+    if let Some(files) = files {
+        files.abort();
+    }
+}
+
+/// Files another instance saved in a project whose sandbox runs here are
+/// written to the workspace, so the dev server (and hot reload) sees them.
+async fn follow_remote_files(
+    state: AppState,
+    mut changes: tokio::sync::mpsc::UnboundedReceiver<crate::events::FileChanges>,
+) {
+    while let Some((project, paths)) = changes.recv().await {
+        if !state
+            .sandboxes
+            .active()
+            .iter()
+            .any(|s| s.project == project)
+        {
+            continue;
+        }
+        match crate::files::refresh_workspace(&state, project, paths).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::debug!(project_id = %project, files = n, "workspace follows another instance's saves")
+            }
+            Err(e) => {
+                tracing::warn!(project_id = %project, error = %e, "could not write another instance's saves to the workspace")
+            }
+        }
+    }
 }
 
 /// One heartbeat: renew, act on cancels and lost leases, take work over.
@@ -177,6 +288,7 @@ async fn beat(state: &AppState, warned_sqlite: &mut bool) -> AppResult<()> {
         }
     }
     if state.db.backend() == Backend::Postgres {
+        sync_sandbox_hosts(state).await?;
         crate::agent::take_over(state).await?;
         // Rows of instances gone for long are only clutter.
         let forget_before =
@@ -273,6 +385,10 @@ pub async fn drain(state: &AppState) {
             tracing::warn!(error = %e, "could not release the leases; they expire on their own")
         }
     }
+    let _ = sqlx::query("DELETE FROM sandbox_hosts WHERE instance_id = $1")
+        .bind(&instance)
+        .execute(state.db.writer())
+        .await;
     // Work stopped by the shutdown released its lease as it ended: either
     // way, the others look for work to take over now, not at their next
     // heartbeat.

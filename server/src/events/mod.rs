@@ -79,7 +79,14 @@ struct ProjectLog {
     announced: AtomicU64,
     /// A catch-up task is scheduled (announcements coalesce into it).
     catching_up: AtomicBool,
+    /// Where the files other instances changed are announced (see
+    /// [`EventBus::take_remote_file_changes`]); set with several instances.
+    remote_files: Option<RemoteFiles>,
 }
+
+/// A project and the paths another instance saved or deleted in it.
+pub type FileChanges = (Uuid, Vec<String>);
+type RemoteFiles = tokio::sync::mpsc::UnboundedSender<FileChanges>;
 
 struct LogInner {
     /// The newest seq delivered.
@@ -93,6 +100,27 @@ impl ProjectLog {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .last_seq
+    }
+
+    /// Delivers frames read from the database (another instance stored
+    /// them), and passes on which files they changed.
+    fn deliver_remote(&self, project: Uuid, frames: &[Arc<Frame>]) {
+        let last = self.last_seq();
+        self.deliver(frames);
+        let Some(remote_files) = &self.remote_files else {
+            return;
+        };
+        let paths: Vec<String> = frames
+            .iter()
+            .filter(|f| f.seq > last && matches!(f.kind, "file_end" | "file_deleted"))
+            .filter_map(|f| {
+                let value: serde_json::Value = serde_json::from_str(&f.json).ok()?;
+                value["payload"]["path"].as_str().map(str::to_string)
+            })
+            .collect();
+        if !paths.is_empty() {
+            let _ = remote_files.send((project, paths));
+        }
     }
 
     /// Frames that are stored, in seq order, join the ring and go to live
@@ -121,6 +149,8 @@ pub struct EventBus {
     projects: Arc<Mutex<HashMap<Uuid, Arc<ProjectLog>>>>,
     db: Db,
     writer: writer::Handle,
+    remote_files: RemoteFiles,
+    remote_files_rx: Arc<Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<FileChanges>>>>,
 }
 
 impl EventBus {
@@ -128,11 +158,26 @@ impl EventBus {
     pub fn new(db: Db) -> Self {
         let projects: Arc<Mutex<HashMap<Uuid, Arc<ProjectLog>>>> = Arc::default();
         let writer = writer::spawn(db.clone());
+        let (remote_files, rx) = tokio::sync::mpsc::unbounded_channel();
         Self {
             projects,
             db,
             writer,
+            remote_files,
+            remote_files_rx: Arc::new(Mutex::new(Some(rx))),
         }
+    }
+
+    /// The files other instances change, as their events arrive here (once:
+    /// the cluster module keeps the workspaces of sandboxes running here in
+    /// step). Nothing arrives with one instance.
+    pub fn take_remote_file_changes(
+        &self,
+    ) -> Option<tokio::sync::mpsc::UnboundedReceiver<FileChanges>> {
+        self.remote_files_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
     }
 
     async fn log(&self, project: Uuid) -> AppResult<Arc<ProjectLog>> {
@@ -161,6 +206,7 @@ impl EventBus {
                         tx: broadcast::channel(SUBSCRIBER_QUEUE).0,
                         announced: AtomicU64::new(start),
                         catching_up: AtomicBool::new(false),
+                        remote_files: self.shared().then(|| self.remote_files.clone()),
                     })
                 })
                 .clone();
@@ -296,7 +342,7 @@ impl EventBus {
         let _delivering = log.delivering.lock().await;
         let after = log.last_seq();
         let frames = read_stored(&self.db, project, None, after, u64::MAX).await?;
-        log.deliver(&frames);
+        log.deliver_remote(project, &frames);
         Ok(())
     }
 
@@ -452,7 +498,7 @@ async fn deliver_stored(db: &Db, project: Uuid, log: &ProjectLog, frames: &[Arc<
     let last = log.last_seq();
     if first.seq > last + 1 {
         match read_stored(db, project, None, last, first.seq).await {
-            Ok(gap) => log.deliver(&gap),
+            Ok(gap) => log.deliver_remote(project, &gap),
             Err(e) => {
                 // Delivering past the gap would hide it from live clients
                 // for good; they get it on their next resume instead.

@@ -309,7 +309,7 @@ async fn write_batch(db: &Db, pending: &[Queued]) -> Result<Vec<Vec<Arc<Frame>>>
         }
         if db.backend() == Backend::Postgres {
             sqlx::query("SELECT pg_notify($1, $2)")
-                .bind(crate::cluster::EVENTS_CHANNEL)
+                .bind(crate::cluster::channels::EVENTS)
                 .bind(format!("{project}:{last}"))
                 .execute(&mut *tx)
                 .await?;

@@ -544,6 +544,49 @@ pub async fn ensure_workspace(state: &AppState, project_id: Uuid) -> AppResult<b
     Ok(true)
 }
 
+/// Brings `paths` of the workspace in line with the database, where another
+/// instance saved or deleted them: the instance running the project's
+/// sandbox keeps its dev server (and hot reload) on the stored files. A file
+/// already as stored is not touched (no needless reload).
+pub async fn refresh_workspace(
+    state: &AppState,
+    project_id: Uuid,
+    paths: Vec<String>,
+) -> AppResult<usize> {
+    let mut writes = Vec::new();
+    let mut deletes = Vec::new();
+    for path in paths {
+        let Ok(path) = RelPath::parse(&path) else {
+            continue;
+        };
+        let row = sqlx::query(sql::READ)
+            .bind(project_id.to_string())
+            .bind(path.as_str())
+            .fetch_optional(state.db.pool())
+            .await?;
+        let here = state.workspaces.read(project_id, &path).await.ok();
+        match row {
+            Some(row) => {
+                let stored: Vec<u8> = row.try_get("content")?;
+                if here.as_deref() != Some(stored.as_slice()) {
+                    writes.push((path, stored));
+                }
+            }
+            None if here.is_some() => deletes.push(path),
+            None => {}
+        }
+    }
+    let changed = writes.len() + deletes.len();
+    if changed > 0 {
+        state
+            .workspaces
+            .apply(project_id, deletes, writes)
+            .await
+            .map_err(|(e, _)| AppError::from(e))?;
+    }
+    Ok(changed)
+}
+
 /// Rewrites the workspace from the database: every live file is written.
 /// Used when a workspace was cleaned up, or on a new instance.
 #[tracing::instrument(name = "files.restore_workspace", skip_all, fields(project_id = %project_id))]

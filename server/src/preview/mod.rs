@@ -255,15 +255,109 @@ async fn serve_preview(state: &AppState, project: Uuid, request: Request) -> Res
         Some(upstream) => {
             let (mut parts, body) = request.into_parts();
             if is_websocket(&parts.headers) {
+                let url = format!("ws://{upstream}");
                 match WebSocketUpgrade::from_request_parts(&mut parts, state).await {
-                    Ok(upgrade) => proxy_websocket(upgrade, upstream, &parts).await,
+                    Ok(upgrade) => proxy_websocket(upgrade, &url, &parts, HeaderMap::new()).await,
                     Err(rejection) => rejection.into_response(),
                 }
             } else {
                 proxy_http(state, upstream, Request::from_parts(parts, body)).await
             }
         }
-        None => not_running(state, project, request.headers()).await,
+        None => {
+            // Not here: another instance may run it. A request that was
+            // forwarded already is served here whatever happens (no loops).
+            let stopped_here = state.sandboxes.status(project).phase == Phase::Stopped;
+            if stopped_here && !was_forwarded(state, project, request.headers(), now) {
+                match crate::cluster::sandbox_elsewhere(state, project).await {
+                    Ok(Some(base)) => return forward(state, project, &base, request, now).await,
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(project_id = %project, error = %e, "could not look up the sandbox's instance")
+                    }
+                }
+            }
+            not_running(state, project, request.headers()).await
+        }
+    }
+}
+
+/// Marks a request one instance forwards to another (see [`Kind::Forward`]).
+const FORWARDED: &str = "x-minicode-forwarded";
+
+/// True when another instance forwarded this request (its mark is signed
+/// with the key every instance shares; a client cannot forge it).
+fn was_forwarded(state: &AppState, project: Uuid, headers: &HeaderMap, now: i64) -> bool {
+    headers
+        .get(FORWARDED)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|mark| state.previews.signer.verify(Kind::Forward, mark, now))
+        .is_some_and(|claims| claims.project == project)
+}
+
+/// Sends a preview request on to the instance at `base` that runs the
+/// project's sandbox: the same method, path, headers (the preview host and
+/// its pass cookie) and body, marked as forwarded. That instance checks the
+/// pass again and answers as if it had been asked; its answer comes back
+/// as it is. WebSockets (Vite's hot reload) are piped through the same way.
+async fn forward(
+    state: &AppState,
+    project: Uuid,
+    base: &str,
+    request: Request,
+    now: i64,
+) -> Response {
+    let mark = state.previews.signer.issue(
+        Kind::Forward,
+        Claims {
+            project,
+            user: Uuid::nil(),
+        },
+        now,
+        std::time::Duration::from_secs(60),
+    );
+    let Ok(mark) = HeaderValue::from_str(&mark) else {
+        return StatusCode::BAD_GATEWAY.into_response();
+    };
+    let (mut parts, body) = request.into_parts();
+    let mut headers = forwardable(&parts.headers);
+    headers.insert(HeaderName::from_static(FORWARDED), mark);
+    if is_websocket(&parts.headers) {
+        let url = base.replacen("http", "ws", 1);
+        return match WebSocketUpgrade::from_request_parts(&mut parts, state).await {
+            Ok(upgrade) => proxy_websocket(upgrade, &url, &parts, headers).await,
+            Err(rejection) => rejection.into_response(),
+        };
+    }
+    let path = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str())
+        .unwrap_or("/");
+    let result = preview_client(state)
+        .request(parts.method.clone(), format!("{base}{path}"))
+        .headers(headers)
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()))
+        .send()
+        .await;
+    match result {
+        Ok(answer) => {
+            let mut response = Response::builder().status(answer.status().as_u16());
+            if let Some(h) = response.headers_mut() {
+                *h = forwardable(answer.headers());
+            }
+            response
+                .body(Body::from_stream(answer.bytes_stream()))
+                .unwrap_or_else(|_| StatusCode::BAD_GATEWAY.into_response())
+        }
+        Err(e) => {
+            tracing::warn!(project_id = %project, error = %e, "the instance running the preview did not answer");
+            (
+                StatusCode::BAD_GATEWAY,
+                "the server running this app did not answer; reload to try again",
+            )
+                .into_response()
+        }
     }
 }
 
@@ -379,6 +473,7 @@ async fn not_running(state: &AppState, project: Uuid, headers: &HeaderMap) -> Re
                 tracing::warn!(project_id = %project, error = %e, "could not restore the workspace");
                 return;
             }
+            crate::cluster::host_sandbox(&state, project).await;
             if let Err(e) = sandboxes
                 .ensure_running(project, &CancellationToken::new())
                 .await
@@ -607,12 +702,14 @@ fn forwardable(headers: &HeaderMap) -> HeaderMap {
     out
 }
 
-/// Accepts the browser's WebSocket and connects a second one to the dev
-/// server, then pipes messages both ways until either side closes.
+/// Accepts the browser's WebSocket and connects a second one to `base`
+/// (the dev server, or the instance that runs it, with `headers`), then
+/// pipes messages both ways until either side closes.
 async fn proxy_websocket(
     upgrade: WebSocketUpgrade,
-    upstream: SocketAddr,
+    base: &str,
     parts: &axum::http::request::Parts,
+    headers: HeaderMap,
 ) -> Response {
     let path = parts
         .uri
@@ -631,10 +728,13 @@ async fn proxy_websocket(
                 .collect()
         })
         .unwrap_or_default();
-    let mut request = match format!("ws://{upstream}{path}").into_client_request() {
+    let mut request = match format!("{base}{path}").into_client_request() {
         Ok(r) => r,
         Err(_) => return StatusCode::BAD_REQUEST.into_response(),
     };
+    for (name, value) in &headers {
+        request.headers_mut().insert(name.clone(), value.clone());
+    }
     if !protocols.is_empty()
         && let Ok(value) = HeaderValue::from_str(&protocols.join(", "))
     {

@@ -34,6 +34,9 @@ pub enum Kind {
     /// preview's token never opens a site, nor the reverse.
     SiteTicket,
     SitePass,
+    /// Marks a preview request one instance forwards to the instance that
+    /// runs the sandbox (`cluster`), so that one serves it, never forwards it again.
+    Forward,
 }
 
 impl Kind {
@@ -43,6 +46,7 @@ impl Kind {
             Kind::Pass => "p",
             Kind::SiteTicket => "st",
             Kind::SitePass => "sp",
+            Kind::Forward => "f",
         }
     }
 }
@@ -98,6 +102,36 @@ impl Signer {
     #[cfg(test)]
     pub fn from_key(key: [u8; 32]) -> Self {
         Self { key }
+    }
+
+    /// With several instances every one must sign with the same key: the
+    /// first stores its own in the database, and every instance uses the
+    /// stored one (PostgreSQL only; SQLite is one instance).
+    pub async fn shared(self, db: &crate::db::Db) -> Result<Self, sqlx::Error> {
+        if db.backend() != crate::db::Backend::Postgres {
+            return Ok(self);
+        }
+        let mine = URL_SAFE_NO_PAD.encode(self.key);
+        sqlx::query(
+            "INSERT INTO server_keys (name, key) VALUES ('preview', $1) ON CONFLICT (name) DO NOTHING",
+        )
+        .bind(&mine)
+        .execute(db.writer())
+        .await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT key FROM server_keys WHERE name = 'preview'")
+                .fetch_one(db.pool())
+                .await?;
+        match URL_SAFE_NO_PAD.decode(stored.as_bytes()) {
+            Ok(bytes) if bytes.len() == 32 => {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&bytes);
+                Ok(Self { key })
+            }
+            _ => Err(sqlx::Error::Protocol(
+                "the stored preview key is not 32 bytes".into(),
+            )),
+        }
     }
 
     fn mac(&self, payload: &str) -> Vec<u8> {
