@@ -707,8 +707,11 @@ async fn a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload() {
     if !on_postgres("a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload") {
         return;
     }
-    let a = spawn_with(&["--instance-id", "a", "--lease-secs", "3"]).await;
-    let b = a.another_instance("b", &["--lease-secs", "3"]).await;
+    let limits = ["--lease-secs", "3", "--quota-sandboxes", "1"];
+    let mut a_flags = limits.to_vec();
+    a_flags.extend(["--instance-id", "a"]);
+    let a = spawn_with(&a_flags).await;
+    let b = a.another_instance("b", &limits).await;
     let b_url = b.url();
     let on_a = a.user("previewer").await;
     let pid = common::running_fixture(&a, &on_a, "Forwarded").await;
@@ -820,6 +823,20 @@ async fn a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload() {
         .unwrap();
     assert!(module.contains("Saved on B"), "{module}");
     assert!(b.state.sandboxes.active().is_empty(), "still nothing on B");
+
+    // One preview at a time for this user: the one on A counts on B too
+    // (and B cannot stop it to make room).
+    let second = on_b.project("Second").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let res = on_b
+        .post(
+            &format!("/api/projects/{second}/generate"),
+            &json!({"description": "a second app"}),
+        )
+        .await;
+    assert_eq!(common::error_code(res, 429).await, "QUOTA_EXCEEDED");
 
     // A forged forwarding mark changes nothing: a stranger still gets 404.
     let stranger = Client::for_url(&b_url);

@@ -248,7 +248,7 @@ async fn steps(
                 ensure_workspace(ctx).await?;
                 crate::quota::make_room_for_preview(&ctx.state, ctx.project).await?;
                 // Previews that land on another instance come here from now on.
-                crate::cluster::host_sandbox(&ctx.state, ctx.project).await;
+                crate::cluster::hosts::host_sandbox(&ctx.state, ctx.project).await;
                 ctx.state
                     .sandboxes
                     .install(ctx.project, &ctx.cancel)
@@ -259,7 +259,7 @@ async fn steps(
             }
             Next::Start(n) => {
                 enter(ctx, AgentState::StartingServer, n).await?;
-                crate::cluster::host_sandbox(&ctx.state, ctx.project).await;
+                crate::cluster::hosts::host_sandbox(&ctx.state, ctx.project).await;
                 ctx.state.sandboxes.start(ctx.project, &ctx.cancel).await?;
                 store::set_step(&ctx.state, ctx.run, Step::Served(n)).await?;
                 crate::checkpoints::after_phase(

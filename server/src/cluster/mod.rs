@@ -23,6 +23,7 @@
 
 pub mod channels;
 pub mod config;
+pub mod hosts;
 pub mod leases;
 
 use std::sync::Arc;
@@ -131,74 +132,6 @@ pub async fn advertise(state: &AppState, addr: std::net::SocketAddr) -> AppResul
     Ok(())
 }
 
-/// Records that this instance runs the project's sandbox (a dev server
-/// starting or running here), so previews that land elsewhere come here.
-pub async fn host_sandbox(state: &AppState, project: Uuid) {
-    if state.db.backend() != Backend::Postgres {
-        return;
-    }
-    let result = sqlx::query(
-        "INSERT INTO sandbox_hosts (project_id, instance_id, updated_at) \
-         SELECT id, $2, $3 FROM projects WHERE id = $1 \
-         ON CONFLICT (project_id) DO UPDATE SET instance_id = excluded.instance_id, updated_at = excluded.updated_at",
-    )
-    .bind(project.to_string())
-    .bind(state.agents.leases().instance())
-    .bind(now_ms())
-    .execute(state.db.writer())
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(project_id = %project, error = %e, "could not record the sandbox's instance");
-    }
-}
-
-/// The internal URL of another live instance that runs the project's
-/// sandbox, if one does.
-pub async fn sandbox_elsewhere(state: &AppState, project: Uuid) -> AppResult<Option<String>> {
-    if state.db.backend() != Backend::Postgres {
-        return Ok(None);
-    }
-    let lease_ms = i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
-    let url: Option<Option<String>> = sqlx::query_scalar(
-        "SELECT i.internal_url FROM sandbox_hosts h JOIN instances i ON i.id = h.instance_id \
-         WHERE h.project_id = $1 AND h.instance_id <> $2 AND i.heartbeat_at > $3 AND i.draining = 0",
-    )
-    .bind(project.to_string())
-    .bind(state.agents.leases().instance())
-    .bind(now_ms() - lease_ms)
-    .fetch_optional(state.db.pool())
-    .await?;
-    Ok(url.flatten())
-}
-
-/// Brings `sandbox_hosts` in line with the sandboxes running here.
-async fn sync_sandbox_hosts(state: &AppState) -> AppResult<()> {
-    let instance = state.agents.leases().instance().to_string();
-    let here: std::collections::HashSet<Uuid> =
-        state.sandboxes.active().iter().map(|s| s.project).collect();
-    let listed: Vec<String> =
-        sqlx::query_scalar("SELECT project_id FROM sandbox_hosts WHERE instance_id = $1")
-            .bind(&instance)
-            .fetch_all(state.db.pool())
-            .await?;
-    for project in &listed {
-        let id = crate::db::uuid(project);
-        if !here.contains(&id) {
-            sqlx::query("DELETE FROM sandbox_hosts WHERE project_id = $1 AND instance_id = $2")
-                .bind(project)
-                .bind(&instance)
-                .execute(state.db.writer())
-                .await?;
-        }
-    }
-    for project in here {
-        if !listed.iter().any(|p| crate::db::uuid(p) == project) {
-            host_sandbox(state, project).await;
-        }
-    }
-    Ok(())
-}
-
 /// Wakes the heartbeat loop early: another instance handed work over.
 #[derive(Clone, Default)]
 pub struct Wake(Arc<Notify>);
@@ -288,7 +221,7 @@ async fn beat(state: &AppState, warned_sqlite: &mut bool) -> AppResult<()> {
         }
     }
     if state.db.backend() == Backend::Postgres {
-        sync_sandbox_hosts(state).await?;
+        hosts::sync(state).await?;
         crate::agent::take_over(state).await?;
         // Rows of instances gone for long are only clutter.
         let forget_before =

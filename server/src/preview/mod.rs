@@ -269,7 +269,7 @@ async fn serve_preview(state: &AppState, project: Uuid, request: Request) -> Res
             // forwarded already is served here whatever happens (no loops).
             let stopped_here = state.sandboxes.status(project).phase == Phase::Stopped;
             if stopped_here && !was_forwarded(state, project, request.headers(), now) {
-                match crate::cluster::sandbox_elsewhere(state, project).await {
+                match crate::cluster::hosts::sandbox_elsewhere(state, project).await {
                     Ok(Some(base)) => return forward(state, project, &base, request, now).await,
                     Ok(None) => {}
                     Err(e) => {
@@ -473,7 +473,7 @@ async fn not_running(state: &AppState, project: Uuid, headers: &HeaderMap) -> Re
                 tracing::warn!(project_id = %project, error = %e, "could not restore the workspace");
                 return;
             }
-            crate::cluster::host_sandbox(&state, project).await;
+            crate::cluster::hosts::host_sandbox(&state, project).await;
             if let Err(e) = sandboxes
                 .ensure_running(project, &CancellationToken::new())
                 .await

@@ -301,7 +301,10 @@ async fn preview_room(
         return Ok(());
     }
     let active = state.sandboxes.active();
-    if (active.len() as u64) < allowed {
+    // Previews the user runs on other instances count too; only the ones
+    // here can be stopped to make room.
+    let elsewhere = crate::cluster::hosts::sandboxes_elsewhere(state, user, project).await?;
+    if active.len() as u64 + elsewhere < allowed {
         return Ok(());
     }
     let owned: HashSet<Uuid> = sqlx::query_scalar("SELECT id FROM projects WHERE user_id = $1")
@@ -315,7 +318,7 @@ async fn preview_room(
         .into_iter()
         .filter(|s| s.project != project && owned.contains(&s.project))
         .collect();
-    let used = others.len() as u64;
+    let used = others.len() as u64 + elsewhere;
     if used < allowed {
         return Ok(());
     }
