@@ -62,3 +62,9 @@ CREATE TABLE rate_hits (
     hits         BIGINT NOT NULL,
     PRIMARY KEY (key, window_start)
 );
+
+-- Every instance looks for work to take over at each heartbeat: runs in
+-- progress and replies being written are few, so index only those.
+CREATE INDEX agent_runs_active ON agent_runs (project_id)
+    WHERE state IN ('idle', 'designing_phase', 'implementing_phase', 'installing_deps', 'starting_server');
+CREATE INDEX messages_pending ON messages (chat_id) WHERE pending = 1;

@@ -20,7 +20,7 @@ pub(crate) mod store;
 
 pub use registry::{Agents, Work};
 
-use minicode::protocol::RunSnapshot;
+use minicode::protocol::{AgentState, RunSnapshot};
 use minicode::{ApiError, MAX_DESCRIPTION_CHARS, Project};
 use uuid::Uuid;
 
@@ -77,6 +77,9 @@ pub async fn generate(
         Ok(stored) => stored,
         Err(e) => {
             crate::quota::ledger::forget_start(state, run).await;
+            // A run row stored before the failure must not look unfinished:
+            // another instance (or the next start) would resume it.
+            let _ = store::set_state(state, run, AgentState::Failed, None).await;
             state.agents.release(project.id, run).await;
             return Err(e);
         }

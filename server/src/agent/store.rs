@@ -257,36 +257,46 @@ pub async fn latest(state: &AppState, project: Uuid) -> AppResult<Option<RunReco
 /// Runs in progress that no live instance holds a lease on: their
 /// instance stopped (or died) before they ended.
 pub async fn interrupted(state: &AppState) -> AppResult<Vec<RunRecord>> {
-    let active: Vec<&str> = [
-        AgentState::Idle,
-        AgentState::DesigningPhase,
-        AgentState::ImplementingPhase,
-        AgentState::InstallingDeps,
-        AgentState::StartingServer,
-    ]
-    .iter()
-    .map(|s| s.as_str())
-    .collect();
+    // The states are written out (not bound) so the partial index
+    // `agent_runs_active` serves this query: it runs at every heartbeat.
     let rows = sqlx::query(&format!(
-        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE state IN ($1, $2, $3, $4, $5) \
+        "SELECT {RUN_COLUMNS} FROM agent_runs WHERE state IN ({ACTIVE_STATES}) \
          AND NOT EXISTS (SELECT 1 FROM work_leases l WHERE l.project_id = agent_runs.project_id \
-             AND l.expires_at > $6) \
+             AND l.expires_at > $1) \
          ORDER BY created_at"
     ))
-    .bind(active[0])
-    .bind(active[1])
-    .bind(active[2])
-    .bind(active[3])
-    .bind(active[4])
     .bind(crate::db::now_ms())
     .fetch_all(state.db.pool())
     .await?;
     rows.iter().map(run_from_row).collect()
 }
 
+/// The states of a run in progress, as SQL (also the predicate of the
+/// partial index `agent_runs_active`, migration 0011).
+const ACTIVE_STATES: &str =
+    "'idle', 'designing_phase', 'implementing_phase', 'installing_deps', 'starting_server'";
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_active_states_are_the_runs_in_progress() {
+        let listed: Vec<&str> = ACTIVE_STATES
+            .split(',')
+            .map(|s| s.trim().trim_matches('\''))
+            .collect();
+        for state in [
+            AgentState::Idle,
+            AgentState::DesigningPhase,
+            AgentState::ImplementingPhase,
+            AgentState::InstallingDeps,
+            AgentState::StartingServer,
+        ] {
+            assert!(listed.contains(&state.as_str()), "{state:?}");
+        }
+        assert_eq!(listed.len(), 5);
+    }
 
     #[test]
     fn steps_roundtrip() {
