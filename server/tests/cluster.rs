@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::fake_llm::{FakeLlm, Reply};
+use common::fake_llm::FakeLlm;
 use common::scripted::*;
 use common::{Client, spawn_with};
 use futures::StreamExt;
@@ -41,11 +41,6 @@ fn model_flags(fake: &FakeLlm) -> Vec<String> {
     .iter()
     .map(|s| s.to_string())
     .collect()
-}
-
-/// Reads a socket's frames until one of `kind`, returning them all.
-async fn frames_until(socket: &mut Socket, kind: &str, limit: Duration) -> Vec<Value> {
-    until(socket, kind, limit).await
 }
 
 fn seqs_of(frames: &[Value]) -> Vec<u64> {
@@ -124,7 +119,7 @@ async fn a_socket_on_b_sees_every_event_of_a_run_on_a_in_order() {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
     });
-    let live = frames_until(&mut on_b, "generation_complete", Duration::from_secs(300)).await;
+    let live = until(&mut on_b, "generation_complete", Duration::from_secs(300)).await;
     writer_b.await.unwrap();
     let live_seqs = seqs_of(&live);
     assert_dense(&live_seqs, "seen live on B");
@@ -151,22 +146,11 @@ async fn a_socket_on_b_sees_every_event_of_a_run_on_a_in_order() {
 
     // The stored log is the same sequence, replayed by either instance.
     for (name, url) in [("A", a.url.clone()), ("B", b_url.clone())] {
-        let (mut socket, _) = tokio_tungstenite::connect_async(format!(
+        let replayed_seqs = replayed_seqs(&format!(
             "{}/ws/{pid}?token={token}",
             url.replace("http://", "ws://")
         ))
-        .await
-        .unwrap();
-        next_frame(&mut socket, Duration::from_secs(5))
-            .await
-            .unwrap();
-        send(
-            &mut socket,
-            json!({"type": "resume", "payload": {"lastSeq": 0}}),
-        )
         .await;
-        let replayed = frames_until(&mut socket, "resumed", Duration::from_secs(30)).await;
-        let replayed_seqs = seqs_of(&replayed[..replayed.len() - 1]);
         assert_dense(&replayed_seqs, &format!("replayed by {name}"));
         assert_eq!(
             replayed_seqs.first(),
@@ -220,16 +204,7 @@ async fn busy_cancel_and_sign_in_limits_hold_across_instances() {
     let chat = chat["data"]["id"].as_str().unwrap().to_string();
 
     // A's turn starts streaming, then the model hangs.
-    fake.push(
-        Reply::sse(
-            &format!(
-                "data: {}\n\n",
-                json!({"choices": [{"index": 0, "delta": {"content": "Thinking"}}]})
-            ),
-            64,
-        )
-        .then_hang(),
-    );
+    fake.push(hanging_text("Thinking"));
     let res = on_a
         .post(
             &format!("/api/chats/{chat}/messages"),
@@ -456,20 +431,7 @@ async fn another_instance_completes_the_run(death: Death, lease_secs: u64) -> Du
         .as_str()
         .unwrap()
         .to_string();
-    let fixture = common::fixture_app();
-    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
-    fake.push(design("Scaffold", &paths, false));
-    fake.push(text_reply(&heredocs(&fixture)));
-    fake.push(
-        Reply::sse(
-            &format!(
-                "data: {}\n\n",
-                json!({"choices": [{"index": 0, "delta": {"content": "{\"na"}}]})
-            ),
-            64,
-        )
-        .then_hang(),
-    );
+    script_phase_one_then_hang(&fake);
     // A client on B watches the whole run, across A's death.
     let token = token(&client).await;
     let ws_b = format!("ws://127.0.0.1:{port_b}/ws/{pid}?token={token}");
@@ -516,11 +478,7 @@ async fn another_instance_completes_the_run(death: Death, lease_secs: u64) -> Du
         "A holds the run: {health}"
     );
 
-    fake.push(design("Features", &["src/App.tsx"], true));
-    fake.push(text_reply(&heredocs(&[(
-        "src/App.tsx".into(),
-        PHASE_TWO_APP.into(),
-    )])));
+    script_phase_two(&fake);
     let died = Instant::now();
     match death {
         Death::Kill => a.kill().unwrap(),
@@ -552,19 +510,7 @@ async fn another_instance_completes_the_run(death: Death, lease_secs: u64) -> Du
 
     let seen_live = seen_live.await.unwrap();
     assert_dense(&seen_live, "seen live on B across A's death");
-    let (mut again, _) = tokio_tungstenite::connect_async(ws_b.as_str())
-        .await
-        .unwrap();
-    next_frame(&mut again, Duration::from_secs(5))
-        .await
-        .unwrap();
-    send(
-        &mut again,
-        json!({"type": "resume", "payload": {"lastSeq": 0}}),
-    )
-    .await;
-    let replayed = until(&mut again, "resumed", Duration::from_secs(30)).await;
-    let replayed = seqs_of(&replayed[..replayed.len() - 1]);
+    let replayed = replayed_seqs(&ws_b).await;
     assert_dense(&replayed, "replayed by B");
     let lost: Vec<u64> = seen_live
         .iter()
@@ -757,41 +703,8 @@ async fn a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload() {
     );
 
     // Hot reload through B.
-    let client_js = on_b
-        .preview(&format!("/preview/{pid}/@vite/client"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let token = client_js
-        .split("wsToken = \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .expect("Vite's ws token")
-        .to_string();
+    let mut socket = common::hmr::open(&on_b, &pid, b.addr).await;
     let origin = on_b.preview_origin(&pid);
-    let mut request =
-        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(format!(
-            "{}/?token={token}",
-            origin.replacen("http://", "ws://", 1)
-        ))
-        .unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
-    let pass = on_b
-        .cookies_for(&origin)
-        .expect("the preview host's cookie");
-    request
-        .headers_mut()
-        .insert("cookie", pass.parse().unwrap());
-    let tcp = tokio::net::TcpStream::connect(b.addr).await.unwrap();
-    let (mut socket, response) = tokio_tungstenite::client_async(request, tcp)
-        .await
-        .expect("HMR socket through B");
-    assert_eq!(response.headers()["sec-websocket-protocol"], "vite-hmr");
-    let first = next_text(&mut socket).await;
-    assert!(first.contains("\"connected\""), "{first}");
 
     // Saved through B; A's dev server sees it.
     let res = on_b
@@ -801,20 +714,7 @@ async fn a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    let update = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let text = next_text(&mut socket).await;
-            if text.contains("update") || text.contains("full-reload") {
-                return text;
-            }
-        }
-    })
-    .await
-    .expect("an HMR message after the save on B");
-    assert!(
-        update.contains("App.tsx") || update.contains("full-reload"),
-        "{update}"
-    );
+    common::hmr::expect_update(&mut socket, "App.tsx").await;
     let module = on_b
         .preview(&format!("/preview/{pid}/src/App.tsx"))
         .await
@@ -850,16 +750,4 @@ async fn a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload() {
     assert_eq!(res.status(), 404);
     b.stop().await;
     a.stop().await;
-}
-
-async fn next_text(
-    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-) -> String {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), socket.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => return t.to_string(),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("socket ended: {other:?}"),
-        }
-    }
 }

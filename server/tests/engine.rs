@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::fake_llm::{FakeLlm, Reply, openai_text};
+use common::fake_llm::{FakeLlm, openai_text};
 use common::{Client, TestApp, spawn_with};
 use futures::{SinkExt, StreamExt};
 use serde_json::{Value, json};
@@ -381,10 +381,7 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
     let fixture = common::fixture_app();
     let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
     fake.push(design("Scaffold", &paths, false));
-    fake.push(
-        Reply::sse(&format!("data: {}\n\n", json!({"choices": [{"index": 0, "delta": {"content": "cat > src/App.tsx << 'EOF'\nexport default"}}]})), 64)
-            .then_hang(),
-    );
+    fake.push(hanging_text("cat > src/App.tsx << 'EOF'\nexport default"));
     let res = client
         .post(
             &format!("/api/projects/{pid}/generate"),
@@ -483,16 +480,7 @@ async fn a_run_resumes_after_a_restart_without_duplicating_files() {
     fake.push(design("Scaffold", &paths, false));
     fake.push(text_reply(&heredocs(&fixture)));
     // Phase 2's design hangs: the server is stopped mid-run.
-    fake.push(
-        Reply::sse(
-            &format!(
-                "data: {}\n\n",
-                json!({"choices": [{"index": 0, "delta": {"content": "{\"name\""}}]})
-            ),
-            64,
-        )
-        .then_hang(),
-    );
+    fake.push(hanging_text("{\"name\""));
     let res = client
         .post(
             &format!("/api/projects/{pid}/generate"),
@@ -607,20 +595,7 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
         .as_str()
         .unwrap()
         .to_string();
-    let fixture = common::fixture_app();
-    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
-    fake.push(design("Scaffold", &paths, false));
-    fake.push(text_reply(&heredocs(&fixture)));
-    fake.push(
-        Reply::sse(
-            &format!(
-                "data: {}\n\n",
-                json!({"choices": [{"index": 0, "delta": {"content": "{\"na"}}]})
-            ),
-            64,
-        )
-        .then_hang(),
-    );
+    script_phase_one_then_hang(&fake);
     // A client watches live until the crash, noting every seq it is sent.
     let token = token(&client).await;
     let ws_url = format!("ws://127.0.0.1:{port}/ws/{pid}?token={token}");
@@ -673,35 +648,18 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
         common::sandbox_pids(&pid)
     );
 
-    fake.push(design("Features", &["src/App.tsx"], true));
-    fake.push(text_reply(&heredocs(&[(
-        "src/App.tsx".into(),
-        PHASE_TWO_APP.into(),
-    )])));
+    script_phase_two(&fake);
     let mut server = start();
     wait_up(url.clone()).await;
     // Every seq sent before the crash comes back on `resume {lastSeq: 0}`.
-    let (mut again, _) = tokio_tungstenite::connect_async(ws_url.as_str())
-        .await
-        .expect("ws connects again");
-    send(
-        &mut again,
-        json!({"type": "resume", "payload": {"lastSeq": 0}}),
-    )
-    .await;
     let replayed: std::collections::HashSet<u64> =
-        until(&mut again, "resumed", Duration::from_secs(30))
-            .await
-            .iter()
-            .filter_map(|f| f["seq"].as_u64())
-            .collect();
+        replayed_seqs(&ws_url).await.into_iter().collect();
     let lost: Vec<u64> = seen_live
         .iter()
         .copied()
         .filter(|s| !replayed.contains(s))
         .collect();
     assert!(lost.is_empty(), "seen live, gone after kill -9: {lost:?}");
-    drop(again);
     let snap = wait_state(
         &client,
         &pid,

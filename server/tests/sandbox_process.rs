@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::{sandbox_pids, spawn, wait_until};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde_json::{Value, json};
-use tokio_tungstenite::tungstenite::{self, client::IntoClientRequest};
+use tokio_tungstenite::tungstenite;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -140,45 +140,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
 
     // Hot reload: Vite's WebSocket works through the proxy, and an edit made
     // through the files API reaches it.
-    let client_js = owner
-        .preview(&format!("/preview/{pid}/@vite/client"))
-        .await
-        .text()
-        .await
-        .unwrap();
-    let token = client_js
-        .split("wsToken = \"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .or_else(|| {
-            client_js
-                .split("const wsToken = ")
-                .nth(1)
-                .and_then(|r| r.split(['"', '\'']).nth(1))
-        })
-        .expect("Vite's ws token")
-        .to_string();
-    let preview_origin = owner.preview_origin(&pid);
-    let ws_url = format!(
-        "{}/?token={token}",
-        preview_origin.replacen("http://", "ws://", 1)
-    );
-    let mut request = ws_url.clone().into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
-    let pass = owner
-        .cookies_for(&preview_origin)
-        .expect("the preview host's cookie");
-    request
-        .headers_mut()
-        .insert("cookie", pass.parse().unwrap());
-    let (mut socket, response) = hmr_connect(app.server.addr, request)
-        .await
-        .expect("HMR socket through the proxy");
-    assert_eq!(response.headers()["sec-websocket-protocol"], "vite-hmr");
-    let first = next_text(&mut socket).await;
-    assert!(first.contains("\"connected\""), "{first}");
+    let mut socket = common::hmr::open(&owner, &pid, app.server.addr).await;
 
     let res = owner
         .put(
@@ -187,20 +149,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
         )
         .await;
     assert_eq!(res.status(), 200);
-    let update = tokio::time::timeout(Duration::from_secs(20), async {
-        loop {
-            let text = next_text(&mut socket).await;
-            if text.contains("update") || text.contains("full-reload") {
-                return text;
-            }
-        }
-    })
-    .await
-    .expect("an HMR message after the edit");
-    assert!(
-        update.contains("App.tsx") || update.contains("full-reload"),
-        "{update}"
-    );
+    common::hmr::expect_update(&mut socket, "App.tsx").await;
     let module = owner
         .preview(&format!("/preview/{pid}/src/App.tsx"))
         .await
@@ -210,12 +159,13 @@ async fn preview_runs_the_app_for_its_owner_only() {
     assert!(module.contains("Edited live"));
     let _ = socket.send(tungstenite::Message::Close(None)).await;
 
-    // The intruder cannot open the HMR socket either.
-    let mut request = ws_url.into_client_request().unwrap();
-    request
-        .headers_mut()
-        .insert("sec-websocket-protocol", "vite-hmr".parse().unwrap());
-    assert!(hmr_connect(app.server.addr, request).await.is_err());
+    // Without the owner's pass the HMR socket does not open.
+    let request = common::hmr::request(&owner, &pid, false).await;
+    assert!(
+        common::hmr::connect(app.server.addr, request)
+            .await
+            .is_err()
+    );
 
     // Stop: nothing the sandbox started is left.
     assert!(!sandbox_pids(&pid).is_empty(), "the dev server runs");
@@ -362,32 +312,6 @@ async fn install_failures_are_clear_errors_with_the_log() {
 
 /// Opens a WebSocket to a preview host: TCP to minicode's listener, the
 /// preview host's name in the request (no DNS for `*.localhost` here).
-async fn hmr_connect(
-    addr: std::net::SocketAddr,
-    request: tungstenite::handshake::client::Request,
-) -> Result<
-    (
-        tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-        tungstenite::handshake::client::Response,
-    ),
-    tungstenite::Error,
-> {
-    let tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tokio_tungstenite::client_async(request, tcp).await
-}
-
-async fn next_text(
-    socket: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
-) -> String {
-    loop {
-        match tokio::time::timeout(Duration::from_secs(20), socket.next()).await {
-            Ok(Some(Ok(tungstenite::Message::Text(t)))) => return t.to_string(),
-            Ok(Some(Ok(_))) => continue,
-            other => panic!("socket ended: {other:?}"),
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_hostile_app_reaches_nothing_outside_its_workspace() {
     let app = spawn().await;

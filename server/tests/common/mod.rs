@@ -6,6 +6,7 @@
 #![allow(dead_code)]
 
 pub mod fake_llm;
+pub mod hmr;
 pub mod scripted;
 
 use clap::Parser;

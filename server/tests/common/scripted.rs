@@ -45,6 +45,59 @@ pub fn heredocs(files: &[(String, String)]) -> String {
 pub const PHASE_TWO_APP: &str =
     "export default function App() {\n  return <h1>Hello from phase two</h1>;\n}\n";
 
+/// An answer that starts with `start`, then never ends (the model hangs):
+/// work is caught in the middle.
+pub fn hanging_text(start: &str) -> Reply {
+    Reply::sse(
+        &format!(
+            "data: {}\n\n",
+            json!({"choices": [{"index": 0, "delta": {"content": start}}]})
+        ),
+        64,
+    )
+    .then_hang()
+}
+
+/// Scripts phase 1 of the fixture app; phase 2's design then hangs.
+pub fn script_phase_one_then_hang(fake: &FakeLlm) {
+    let fixture = super::fixture_app();
+    let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
+    fake.push(design("Scaffold", &paths, false));
+    fake.push(text_reply(&heredocs(&fixture)));
+    fake.push(hanging_text("{\"na"));
+}
+
+/// Scripts phase 2 after [`script_phase_one_then_hang`]: a last phase that
+/// rewrites `src/App.tsx` to [`PHASE_TWO_APP`].
+pub fn script_phase_two(fake: &FakeLlm) {
+    fake.push(design("Features", &["src/App.tsx"], true));
+    fake.push(text_reply(&heredocs(&[(
+        "src/App.tsx".into(),
+        PHASE_TWO_APP.into(),
+    )])));
+}
+
+/// Opens a socket at `ws_url` (with its token), asks for the whole log
+/// (`resume {lastSeq: 0}`) and returns the replayed seqs.
+pub async fn replayed_seqs(ws_url: &str) -> Vec<u64> {
+    let (mut socket, _) = tokio_tungstenite::connect_async(ws_url)
+        .await
+        .expect("ws connects");
+    next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .expect("a greeting");
+    send(
+        &mut socket,
+        json!({"type": "resume", "payload": {"lastSeq": 0}}),
+    )
+    .await;
+    until(&mut socket, "resumed", Duration::from_secs(30))
+        .await
+        .iter()
+        .filter_map(|f| f["seq"].as_u64())
+        .collect()
+}
+
 /// Scripts a whole two-phase generation of the fixture app.
 pub fn script_generation(fake: &FakeLlm) {
     let fixture = super::fixture_app();
