@@ -583,64 +583,104 @@ async fn a_draining_instance_hands_its_run_over_at_once() {
     assert!(moved_on < Duration::from_secs(20), "{moved_on:?}");
 }
 
-/// SQLite is one instance: a second process on the same file says so.
+/// A binary on `db` whose log lines (stdout, at `info`) arrive on the
+/// returned channel.
+fn start_logged(
+    name: &str,
+    db: &str,
+    dir: &std::path::Path,
+) -> (Child, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_minicode"))
+        .args(["--addr", "127.0.0.1:0"])
+        .args([
+            "--data-dir",
+            &dir.join(format!("data-{name}")).display().to_string(),
+        ])
+        .args(["--database-url", db])
+        .args(["--site-root", &dir.join("site").display().to_string()])
+        .args(["--instance-id", name, "--lease-secs", "3", "--log", "info"])
+        .args(["--log-format", "json"])
+        .env_remove("DATABASE_URL")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = child.stdout.take().unwrap();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(log).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (child, rx)
+}
+
+/// The lines `log` gives within `limit`, stopping early at one containing `until`.
+async fn lines_within(
+    log: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    limit: Duration,
+    until: &str,
+) -> String {
+    let mut seen = String::new();
+    let deadline = tokio::time::Instant::now() + limit;
+    while let Ok(Some(line)) = tokio::time::timeout_at(deadline, log.recv()).await {
+        seen.push_str(&line);
+        seen.push('\n');
+        if line.contains(until) {
+            break;
+        }
+    }
+    seen
+}
+
+/// SQLite is one instance: a second live process on the same file says so
+/// (within a few heartbeats), naming the other; a process started right
+/// after the others crashed does not (their heartbeats no longer move).
 #[tokio::test]
 async fn a_second_instance_on_one_sqlite_file_is_reported() {
     if common::backend_name() != "sqlite" {
         return;
     }
-    let fake = FakeLlm::start().await;
+    const WARNING: &str = "SQLite supports one instance only";
     let dir = tempfile::tempdir().unwrap();
     let db = format!(
         "sqlite://{}?mode=rwc",
         dir.path().join("minicode.db").display()
     );
-    let first_port = free_port();
-    let mut first = start_instance("first", first_port, &db, dir.path(), &fake, 15);
-    wait_up(&format!("http://127.0.0.1:{first_port}")).await;
-    let mut second = Command::new(env!("CARGO_BIN_EXE_minicode"))
-        .args(["--addr", "127.0.0.1:0"])
-        .args([
-            "--data-dir",
-            &dir.path().join("data-second").display().to_string(),
-        ])
-        .args(["--database-url", &db])
-        .args([
-            "--site-root",
-            &dir.path().join("site").display().to_string(),
-        ])
-        .args(["--instance-id", "second", "--log", "warn"])
-        .env_remove("DATABASE_URL")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    // The log goes to stdout.
-    let log = second.stdout.take().unwrap();
-    let said = tokio::task::spawn_blocking(move || {
-        use std::io::BufRead;
-        let mut seen = String::new();
-        for line in std::io::BufReader::new(log).lines() {
-            let Ok(line) = line else { break };
-            seen.push_str(&line);
-            seen.push('\n');
-            if line.contains("SQLite supports one instance only") {
-                return (true, seen);
-            }
-        }
-        (false, seen)
-    });
-    let (found, seen) = tokio::time::timeout(Duration::from_secs(30), said)
-        .await
-        .expect("the second instance said something")
-        .unwrap();
-    let _ = second.kill();
-    let _ = second.wait();
-    let _ = first.kill();
-    let _ = first.wait();
-    assert!(found, "no warning about the second instance: {seen}");
+    let (mut first, mut first_log) = start_logged("first", &db, dir.path());
+    let up = lines_within(&mut first_log, Duration::from_secs(30), "is listening").await;
+    assert!(up.contains("is listening"), "{up}");
+    let (mut second, mut second_log) = start_logged("second", &db, dir.path());
+    let seen = lines_within(&mut second_log, Duration::from_secs(20), WARNING).await;
+    assert!(
+        seen.contains(WARNING),
+        "no warning about the second instance: {up}{seen}"
+    );
     assert!(
         seen.contains("first"),
         "it names the other instance: {seen}"
+    );
+    let seen = lines_within(&mut first_log, Duration::from_secs(20), WARNING).await;
+    assert!(
+        seen.contains(WARNING) && seen.contains("second"),
+        "the first says so too: {seen}"
+    );
+
+    // Both die; a new process at once is alone (no false alarm).
+    for child in [&mut first, &mut second] {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    let (mut third, mut third_log) = start_logged("third", &db, dir.path());
+    let seen = lines_within(&mut third_log, Duration::from_secs(6), WARNING).await;
+    let _ = third.kill();
+    let _ = third.wait();
+    assert!(
+        !seen.contains(WARNING),
+        "crashed instances reported as live: {seen}"
     );
 }
 

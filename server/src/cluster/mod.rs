@@ -68,23 +68,10 @@ pub fn instance_id(configured: Option<&str>) -> Result<Arc<str>, String> {
 pub async fn register(db: &Db, instance: &str, lease: Duration) -> AppResult<()> {
     let now = now_ms();
     let lease_ms = i64::try_from(lease.as_millis()).unwrap_or(i64::MAX / 4);
-    let others: Vec<String> = sqlx::query_scalar(
-        "SELECT id FROM instances WHERE id <> $1 AND heartbeat_at > $2 AND draining = 0",
-    )
-    .bind(instance)
-    .bind(now - lease_ms)
-    .fetch_all(db.pool())
-    .await?;
     if db.backend() == Backend::Sqlite {
-        if !others.is_empty() {
-            warn_second_sqlite_instance(&others);
-        }
-        // One instance by design: whatever leases are there, their owner is gone.
+        // One instance by design: whatever leases are there, their owner is
+        // gone (a second instance is reported by the heartbeat, see `beat`).
         sqlx::query("DELETE FROM work_leases")
-            .execute(db.writer())
-            .await?;
-        sqlx::query("DELETE FROM instances WHERE id <> $1")
-            .bind(instance)
             .execute(db.writer())
             .await?;
     } else {
@@ -98,13 +85,15 @@ pub async fn register(db: &Db, instance: &str, lease: Duration) -> AppResult<()>
         .bind(now - lease_ms)
         .execute(db.writer())
         .await?;
-        if !others.is_empty() {
-            tracing::info!(others = ?others, "other instances share this database");
-        }
     }
+    record_alive(db, instance, now).await
+}
+
+/// Inserts (or refreshes) this instance's row.
+async fn record_alive(db: &Db, instance: &str, now: i64) -> AppResult<()> {
     sqlx::query(
         "INSERT INTO instances (id, started_at, heartbeat_at, draining) VALUES ($1, $2, $2, 0) \
-         ON CONFLICT (id) DO UPDATE SET started_at = $2, heartbeat_at = $2, draining = 0",
+         ON CONFLICT (id) DO UPDATE SET heartbeat_at = $2, draining = 0",
     )
     .bind(instance)
     .bind(now)
@@ -113,12 +102,47 @@ pub async fn register(db: &Db, instance: &str, lease: Duration) -> AppResult<()>
     Ok(())
 }
 
-fn warn_second_sqlite_instance(others: &[String]) {
-    tracing::error!(
-        others = ?others,
-        "another minicode instance uses this SQLite database: SQLite supports one instance only \
-         (their work and events will collide); use PostgreSQL to run several"
-    );
+/// The other instances whose heartbeat is within the lease time, with it.
+async fn others_alive(state: &AppState) -> AppResult<Vec<(String, i64)>> {
+    let lease_ms = i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
+    Ok(sqlx::query_as(
+        "SELECT id, heartbeat_at FROM instances WHERE id <> $1 AND heartbeat_at > $2 AND draining = 0",
+    )
+    .bind(state.agents.leases().instance())
+    .bind(now_ms() - lease_ms)
+    .fetch_all(state.db.pool())
+    .await?)
+}
+
+/// On SQLite, another instance is one whose heartbeat moved since this one
+/// started: a process that crashed a moment ago left a recent heartbeat,
+/// but it never moves again.
+struct SqliteWatch {
+    at_start: std::collections::HashMap<String, i64>,
+    warned: bool,
+}
+
+impl SqliteWatch {
+    async fn check(&mut self, state: &AppState) -> AppResult<()> {
+        if self.warned {
+            return Ok(());
+        }
+        let live: Vec<String> = others_alive(state)
+            .await?
+            .into_iter()
+            .filter(|(id, beat)| self.at_start.get(id).is_none_or(|start| beat > start))
+            .map(|(id, _)| id)
+            .collect();
+        if !live.is_empty() {
+            tracing::error!(
+                others = ?live,
+                "another minicode instance uses this SQLite database: SQLite supports one instance only \
+                 (their work and events will collide); use PostgreSQL to run several"
+            );
+            self.warned = true;
+        }
+        Ok(())
+    }
 }
 
 /// Records where the other instances reach this one (once it listens).
@@ -148,14 +172,32 @@ pub async fn run(state: AppState, shutdown: CancellationToken) {
         .map(|changes| tokio::spawn(follow_remote_files(state.clone(), changes)));
     let mut tick = tokio::time::interval(state.config.cluster.heartbeat());
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut warned_sqlite = false;
+    let mut sqlite = match state.db.backend() {
+        Backend::Sqlite => Some(SqliteWatch {
+            at_start: others_alive(&state)
+                .await
+                .unwrap_or_default()
+                .into_iter()
+                .collect(),
+            warned: false,
+        }),
+        Backend::Postgres => {
+            if let Ok(others) = others_alive(&state).await
+                && !others.is_empty()
+            {
+                let ids: Vec<&str> = others.iter().map(|(id, _)| id.as_str()).collect();
+                tracing::info!(others = ?ids, "other instances share this database");
+            }
+            None
+        }
+    };
     loop {
         tokio::select! {
             () = shutdown.cancelled() => break,
             _ = tick.tick() => {}
             () = wake.0.notified() => {}
         }
-        if let Err(e) = beat(&state, &mut warned_sqlite).await {
+        if let Err(e) = beat(&state, sqlite.as_mut()).await {
             tracing::warn!(error = %e, "heartbeat failed; retrying at the next one");
         }
     }
@@ -193,7 +235,7 @@ async fn follow_remote_files(
 }
 
 /// One heartbeat: renew, act on cancels and lost leases, take work over.
-async fn beat(state: &AppState, warned_sqlite: &mut bool) -> AppResult<()> {
+async fn beat(state: &AppState, sqlite: Option<&mut SqliteWatch>) -> AppResult<()> {
     let instance = state.agents.leases().instance().to_string();
     let now = now_ms();
     let renewed = sqlx::query("UPDATE instances SET heartbeat_at = $1 WHERE id = $2")
@@ -203,34 +245,24 @@ async fn beat(state: &AppState, warned_sqlite: &mut bool) -> AppResult<()> {
         .await?
         .rows_affected();
     if renewed == 0 {
-        // Removed as dead by someone (a long pause): come back.
-        register(&state.db, &instance, state.config.cluster.lease()).await?;
+        // Removed as dead by someone (a very long pause): come back. Its
+        // internal URL is advertised again at the next start.
+        record_alive(&state.db, &instance, now).await?;
     }
     state.agents.heartbeat().await?;
-    if state.db.backend() == Backend::Sqlite && !*warned_sqlite {
-        let lease_ms = i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
-        let others: Vec<String> =
-            sqlx::query_scalar("SELECT id FROM instances WHERE id <> $1 AND heartbeat_at > $2")
-                .bind(&instance)
-                .bind(now - lease_ms)
-                .fetch_all(state.db.pool())
-                .await?;
-        if !others.is_empty() {
-            warn_second_sqlite_instance(&others);
-            *warned_sqlite = true;
-        }
-    }
-    if state.db.backend() == Backend::Postgres {
+    if let Some(watch) = sqlite {
+        watch.check(state).await?;
+    } else {
         hosts::sync(state).await?;
         crate::agent::take_over(state).await?;
-        // Rows of instances gone for long are only clutter.
-        let forget_before =
-            now - 100 * i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
-        sqlx::query("DELETE FROM instances WHERE heartbeat_at < $1")
-            .bind(forget_before)
-            .execute(state.db.writer())
-            .await?;
     }
+    // Rows of instances gone for long are only clutter.
+    let forget_before =
+        now - 100 * i64::try_from(state.config.cluster.lease().as_millis()).unwrap_or(0);
+    sqlx::query("DELETE FROM instances WHERE heartbeat_at < $1")
+        .bind(forget_before)
+        .execute(state.db.writer())
+        .await?;
     Ok(())
 }
 
