@@ -344,7 +344,11 @@ async fn forward(
         Ok(answer) => {
             let mut response = Response::builder().status(answer.status().as_u16());
             if let Some(h) = response.headers_mut() {
+                // The other instance already filtered the dev server's
+                // headers; a cookie is never set on a forwarded answer
+                // (tickets are exchanged on the instance asked).
                 *h = forwardable(answer.headers());
+                h.remove(header::SET_COOKIE);
             }
             response
                 .body(Body::from_stream(answer.bytes_stream()))
