@@ -778,6 +778,33 @@ async fn a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload() {
         .await;
     assert_eq!(common::error_code(res, 429).await, "QUOTA_EXCEEDED");
 
+    // A second copy of the app started on B (no work there) gives way to
+    // A's at B's next heartbeat; A stays the recorded host.
+    minicode_server::files::ensure_workspace(&b.state, id)
+        .await
+        .unwrap();
+    b.state
+        .sandboxes
+        .ensure_running(id, &tokio_util::sync::CancellationToken::new())
+        .await
+        .expect("a copy starts on B");
+    let gave_way = common::wait_until(Duration::from_secs(10), || async {
+        b.state.sandboxes.active().is_empty()
+    })
+    .await;
+    assert!(gave_way, "B's copy is stopped");
+    let host: String =
+        sqlx::query_scalar("SELECT instance_id FROM sandbox_hosts WHERE project_id = $1")
+            .bind(&pid)
+            .fetch_one(b.state.db.pool())
+            .await
+            .unwrap();
+    assert_eq!(host, "a");
+    assert!(
+        a.server.state.sandboxes.upstream(id).is_some(),
+        "A's app runs on"
+    );
+
     // A forged forwarding mark changes nothing: a stranger still gets 404.
     let stranger = Client::for_url(&b_url);
     let res = stranger

@@ -71,7 +71,10 @@ pub async fn sandboxes_elsewhere(state: &AppState, user: Uuid, project: Uuid) ->
     Ok(count.max(0) as u64)
 }
 
-/// Brings `sandbox_hosts` in line with the sandboxes running here.
+/// Brings `sandbox_hosts` in line with the sandboxes running here. When a
+/// project's sandbox runs here and on another live instance (its work moved
+/// there, or two previews started at once), one place wins: the instance
+/// doing the project's work, else the one recorded; the other stops its copy.
 pub(super) async fn sync(state: &AppState) -> AppResult<()> {
     let instance = state.agents.leases().instance().to_string();
     let here: std::collections::HashSet<Uuid> =
@@ -92,7 +95,17 @@ pub(super) async fn sync(state: &AppState) -> AppResult<()> {
         }
     }
     for project in here {
-        if !listed.iter().any(|p| crate::db::uuid(p) == project) {
+        if listed.iter().any(|p| crate::db::uuid(p) == project) {
+            continue;
+        }
+        let elsewhere = sandbox_elsewhere(state, project).await?.is_some();
+        if elsewhere && state.agents.busy(project).is_none() {
+            tracing::info!(project_id = %project, "the app runs on another instance now; stopping the copy here");
+            state
+                .sandboxes
+                .stop_with_note(project, "The app now runs on another minicode instance.")
+                .await;
+        } else {
             host_sandbox(state, project).await;
         }
     }
