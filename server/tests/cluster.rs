@@ -818,3 +818,58 @@ async fn a_preview_through_b_reaches_the_sandbox_on_a_with_hot_reload() {
     b.stop().await;
     a.stop().await;
 }
+
+/// Publishing is one at a time per project on every instance: while A
+/// builds, B answers BUSY; A's deployment goes live.
+#[tokio::test]
+async fn one_publish_at_a_time_across_instances() {
+    if !on_postgres("one_publish_at_a_time_across_instances") {
+        return;
+    }
+    let a = spawn_with(&["--instance-id", "a"]).await;
+    let b = a.another_instance("b", &[]).await;
+    let on_a = a.user("publisher").await;
+    let on_b = Client::signed_in(&b.url(), "publisher").await;
+    let pid = on_a.project("Published").await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    on_a.upload_fixture(&pid).await;
+
+    let first = {
+        let pid = pid.clone();
+        let base = a.url.clone();
+        tokio::spawn(async move {
+            let on_a = Client::signed_in(&base, "publisher").await;
+            on_a.post(&format!("/api/projects/{pid}/deployments"), &json!({}))
+                .await
+        })
+    };
+    let building = common::wait_until(Duration::from_secs(30), || async {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT COUNT(*) FROM deployments WHERE project_id = $1 AND status = 'building'",
+        )
+        .bind(&pid)
+        .fetch_one(b.state.db.pool())
+        .await
+        .unwrap()
+            > 0
+    })
+    .await;
+    assert!(building, "A started building");
+    let res = on_b
+        .post(&format!("/api/projects/{pid}/deployments"), &json!({}))
+        .await;
+    assert_eq!(common::error_code(res, 409).await, "BUSY");
+    let res = first.await.unwrap();
+    assert!(res.status().is_success(), "{}", res.status());
+    let done: Value = res.json().await.unwrap();
+    assert_eq!(done["data"]["status"], "ready", "{done}");
+    // Free again once A is done.
+    let res = on_b
+        .post(&format!("/api/projects/{pid}/deployments"), &json!({}))
+        .await;
+    assert!(res.status().is_success(), "{}", res.status());
+    b.stop().await;
+    a.stop().await;
+}

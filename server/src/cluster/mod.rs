@@ -25,6 +25,7 @@ pub mod channels;
 pub mod config;
 pub mod hosts;
 pub mod leases;
+pub mod locks;
 
 use std::sync::Arc;
 use std::time::Duration;

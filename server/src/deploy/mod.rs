@@ -93,6 +93,16 @@ pub async fn publish(
     let Ok(_publishing) = lock.try_lock() else {
         return Err(busy("this project is being published already"));
     };
+    // The same on every instance sharing the database.
+    let Some(_publishing_everywhere) = crate::cluster::locks::try_project_lock(
+        &state.db,
+        crate::cluster::locks::Purpose::Publish,
+        project,
+    )
+    .await?
+    else {
+        return Err(busy("this project is being published already"));
+    };
     if state.agents.busy_anywhere(project).await?.is_some() {
         return Err(busy(
             "the agent is changing the app; publish once it is done",
