@@ -17,6 +17,10 @@
 //!   heartbeat of another instance takes its runs over ([`crate::agent::take_over`]).
 //!   A cancel sent to any instance reaches the owner through its lease and a
 //!   notification (`minicode_control`, `"cancel:<project>"`).
+//! - **Previews.** [`hosts`] records which instance runs each project's
+//!   sandbox; a preview request that lands elsewhere is forwarded to that
+//!   instance's internal URL (`preview::forward`), and files saved elsewhere
+//!   are written to its workspace (`follow_remote_files`).
 //! - **Draining.** At SIGTERM an instance stops its work where it is (each
 //!   step is persisted), drops its leases and says so (`"takeover"`), so
 //!   another instance resumes the work at once.
@@ -402,4 +406,41 @@ pub async fn health(
         })
         .collect();
     Ok((instance, instances, leases))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_ids_are_checked_or_made_up() {
+        assert_eq!(&*instance_id(Some("web-1.eu_2")).unwrap(), "web-1.eu_2");
+        let made = instance_id(None).unwrap();
+        assert!(made.starts_with("mc-") && made.len() == 13, "{made}");
+        assert_ne!(instance_id(Some("  ")).unwrap(), made, "blank means random");
+        for bad in ["a b", "a/b", "é", &"x".repeat(65)] {
+            let err = instance_id(Some(bad)).unwrap_err();
+            assert!(err.contains("MINICODE_INSTANCE_ID"), "{err}");
+        }
+    }
+
+    #[test]
+    fn the_internal_url_defaults_to_the_listening_address() {
+        use clap::Parser;
+        let config = crate::config::Config::parse_from(["minicode"]);
+        let at = |addr: &str| config.cluster.internal_url(addr.parse().unwrap());
+        assert_eq!(at("127.0.0.1:3000"), "http://127.0.0.1:3000");
+        assert_eq!(at("0.0.0.0:8080"), "http://127.0.0.1:8080");
+        assert_eq!(at("[::]:8080"), "http://[::1]:8080");
+        assert_eq!(at("10.0.0.5:3000"), "http://10.0.0.5:3000");
+        let config = crate::config::Config::parse_from([
+            "minicode",
+            "--internal-url",
+            "http://minicode-a.internal:3000/",
+        ]);
+        assert_eq!(
+            config.cluster.internal_url("0.0.0.0:3000".parse().unwrap()),
+            "http://minicode-a.internal:3000"
+        );
+    }
 }
