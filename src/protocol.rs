@@ -240,8 +240,40 @@ pub enum ServerEvent {
     },
 }
 
+/// Every event's wire name, as [`ServerEvent::kind`] gives it: the server
+/// maps a stored kind back to its `&'static str` through this list. Keep
+/// the two in step (a new variant goes in both).
+pub const EVENT_KINDS: [&str; 26] = [
+    "connection_established",
+    "state",
+    "run_started",
+    "state_change",
+    "phase_designing",
+    "phase_designed",
+    "file_start",
+    "file_chunk",
+    "file_end",
+    "file_deleted",
+    "files_written",
+    "deps_installed",
+    "server_started",
+    "sandbox_log",
+    "generation_complete",
+    "error",
+    "pong",
+    "message_start",
+    "message_delta",
+    "tool_use",
+    "tool_result",
+    "status",
+    "message_complete",
+    "checkpoint_created",
+    "resync",
+    "resumed",
+];
+
 impl ServerEvent {
-    /// The wire name of this event (`type`).
+    /// The wire name of this event (`type`); one of [`EVENT_KINDS`].
     pub fn kind(&self) -> &'static str {
         match self {
             ServerEvent::ConnectionEstablished { .. } => "connection_established",
@@ -395,6 +427,27 @@ mod tests {
         );
         let back: ServerFrame = serde_json::from_value(v).unwrap();
         assert_eq!(back, frame);
+    }
+
+    /// Each arm of `kind` names a listed kind, and the list has no extra:
+    /// read from this file's own source, so a new variant cannot be missed.
+    #[test]
+    fn every_kind_is_listed() {
+        let source = include_str!("protocol.rs");
+        let body = source
+            .split("pub fn kind(&self) -> &'static str {")
+            .nth(1)
+            .and_then(|rest| rest.split("\n    }\n").next())
+            .unwrap();
+        let named: Vec<&str> = body
+            .lines()
+            .filter_map(|l| l.split("=> \"").nth(1))
+            .filter_map(|l| l.split('"').next())
+            .collect();
+        assert_eq!(named.len(), EVENT_KINDS.len(), "{named:?}");
+        for kind in named {
+            assert!(EVENT_KINDS.contains(&kind), "{kind} is not in EVENT_KINDS");
+        }
     }
 
     #[test]

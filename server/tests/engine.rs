@@ -698,6 +698,41 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
     assert!(gone, "left running: {:?}", common::sandbox_pids(&pid));
 }
 
+/// A log longer than the in-memory ring replays whole: the older part
+/// comes from the database with each frame's kind (server code looks frames
+/// up by kind: the latest error, a build's prompt), the newer from memory.
+#[tokio::test]
+async fn a_log_longer_than_the_ring_replays_whole_with_its_kinds() {
+    let app = common::spawn().await;
+    let (_client, pid) = user_with_project(&app, "longlog", "Long log").await;
+    let id = uuid::Uuid::parse_str(&pid).unwrap();
+    let events = &app.server.state.events;
+    events
+        .publish(
+            id,
+            minicode::protocol::ServerEvent::RunStarted {
+                run_id: uuid::Uuid::new_v4(),
+                description: "a long story".into(),
+                images: Vec::new(),
+            },
+        )
+        .await
+        .unwrap();
+    let statuses: Vec<_> = (0..5000)
+        .map(|n| minicode::protocol::ServerEvent::Status {
+            status: format!("line {n}"),
+        })
+        .collect();
+    events.publish_many(id, statuses).await.unwrap();
+    let frames = app.logged_events(id).await;
+    assert_eq!(frames.len(), 5001);
+    assert_eq!(frames[0].seq, 1);
+    assert_eq!(frames[0].kind, "run_started", "read back from the database");
+    assert!(frames.windows(2).all(|w| w[1].seq == w[0].seq + 1));
+    assert!(frames[1..].iter().all(|f| f.kind == "status"));
+    app.stop().await;
+}
+
 /// At shutdown the event log stores what is queued, then stops: an event
 /// published after that is neither stored nor sent, since a client must
 /// never hold a seq it cannot replay; nothing tries the closed database.

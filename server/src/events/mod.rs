@@ -416,8 +416,14 @@ impl EventBus {
             return Ok(from_memory);
         }
         // The older part is in the database (the ring only holds stored frames).
-        let mut frames =
-            read_stored(&self.db, project, chat, after, ring_start.min(up_to + 1)).await?;
+        let mut frames = read_stored(
+            &self.db,
+            project,
+            chat,
+            after,
+            ring_start.min(up_to.saturating_add(1)),
+        )
+        .await?;
         frames.extend(from_memory);
         Ok(frames)
     }
@@ -511,34 +517,7 @@ async fn deliver_stored(db: &Db, project: Uuid, log: &ProjectLog, frames: &[Arc<
 
 /// Maps a stored kind back to the static name (kinds are a closed set).
 fn static_kind(kind: &str) -> &'static str {
-    const KINDS: [&str; 25] = [
-        "connection_established",
-        "state",
-        "state_change",
-        "phase_designing",
-        "phase_designed",
-        "file_start",
-        "file_chunk",
-        "file_end",
-        "file_deleted",
-        "files_written",
-        "deps_installed",
-        "server_started",
-        "sandbox_log",
-        "generation_complete",
-        "error",
-        "pong",
-        "message_start",
-        "message_delta",
-        "tool_use",
-        "tool_result",
-        "status",
-        "message_complete",
-        "checkpoint_created",
-        "resync",
-        "resumed",
-    ];
-    KINDS
+    minicode::protocol::EVENT_KINDS
         .iter()
         .find(|k| **k == kind)
         .copied()
