@@ -118,7 +118,7 @@ impl Agents {
             return Err(busy_error(current));
         }
         if let Some(holder) = self.leases.claim(project, work.as_str(), id, chat).await? {
-            return Err(busy_error(Work::parse(&holder.work)));
+            return Err(busy_error(Work::parse(&holder)));
         }
         let cancel = self.shutdown.child_token();
         let mut active = self.lock();

@@ -57,15 +57,15 @@ impl Leases {
     }
 
     /// Takes the project for this instance unless a live lease holds it.
-    /// `Ok(None)` when claimed; `Ok(Some(lease))` names the holder.
+    /// `Ok(None)` when claimed; `Ok(Some(work))` names what holds it
+    /// (`generation` or `chat`).
     pub async fn claim(
         &self,
         project: Uuid,
         work: &str,
         work_id: Uuid,
         chat: Option<Uuid>,
-    ) -> AppResult<Option<Lease>> {
-        let now = now_ms();
+    ) -> AppResult<Option<String>> {
         // Inserts, or replaces an expired lease; a live one is left alone
         // and the statement returns nothing.
         let claimed = sqlx::query(
@@ -83,22 +83,15 @@ impl Leases {
         .bind(chat.map(|c| c.to_string()))
         .bind(&*self.instance)
         .bind(self.expiry())
-        .bind(now)
+        .bind(now_ms())
         .fetch_optional(self.db.writer())
         .await?;
         if claimed.is_some() {
             return Ok(None);
         }
-        Ok(Some(self.live(project).await?.unwrap_or(Lease {
-            // Released between the two statements: still busy a moment ago.
-            project,
-            work: work.to_string(),
-            work_id,
-            chat,
-            instance: String::new(),
-            expires_ms: now,
-            cancel_requested: false,
-        })))
+        // Released between the two statements: it was busy a moment ago.
+        let holder = self.live(project).await?;
+        Ok(Some(holder.map_or_else(|| work.to_string(), |l| l.work)))
     }
 
     /// Gives the project up, if `work_id` still holds it here.
@@ -172,12 +165,13 @@ impl Leases {
         rows.iter().map(lease_from_row).collect()
     }
 
-    /// Every live lease (for `/health` and the operators' view).
-    pub async fn all_live(&self) -> AppResult<Vec<Lease>> {
+    /// The live leases this instance holds (for `/health`).
+    pub async fn held(&self) -> AppResult<Vec<Lease>> {
         let rows = sqlx::query(
             "SELECT project_id, work, work_id, chat_id, instance_id, expires_at, cancel_requested \
-             FROM work_leases WHERE expires_at > $1 ORDER BY instance_id, project_id",
+             FROM work_leases WHERE instance_id = $1 AND expires_at > $2 ORDER BY project_id",
         )
+        .bind(&*self.instance)
         .bind(now_ms())
         .fetch_all(self.db.pool())
         .await?;

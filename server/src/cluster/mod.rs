@@ -44,8 +44,6 @@ use crate::db::{Backend, Db, now_ms};
 use crate::error::AppResult;
 use crate::state::AppState;
 
-pub use channels::{CONTROL as CONTROL_CHANNEL, EVENTS as EVENTS_CHANNEL};
-
 /// This instance's id: the configured one, or a random one.
 pub fn instance_id(configured: Option<&str>) -> Result<Arc<str>, String> {
     match configured.map(str::trim) {
@@ -290,7 +288,10 @@ async fn listen(state: AppState, wake: Wake, shutdown: CancellationToken) {
                 continue;
             }
         };
-        if let Err(e) = listener.listen_all([EVENTS_CHANNEL, CONTROL_CHANNEL]).await {
+        if let Err(e) = listener
+            .listen_all([channels::EVENTS, channels::CONTROL])
+            .await
+        {
             tracing::warn!(error = %e, "could not LISTEN; retrying");
             continue;
         }
@@ -319,7 +320,7 @@ async fn listen(state: AppState, wake: Wake, shutdown: CancellationToken) {
 }
 
 async fn dispatch(state: &AppState, wake: &Wake, channel: &str, payload: &str) {
-    if channel == EVENTS_CHANNEL {
+    if channel == channels::EVENTS {
         let Some((project, seq)) = payload.split_once(':') else {
             return;
         };
@@ -362,7 +363,7 @@ pub async fn drain(state: &AppState) {
     // Work stopped by the shutdown released its lease as it ended: either
     // way, the others look for work to take over now, not at their next
     // heartbeat.
-    state.db.notify(CONTROL_CHANNEL, "takeover").await;
+    state.db.notify(channels::CONTROL, "takeover").await;
     let _ = sqlx::query("DELETE FROM instances WHERE id = $1")
         .bind(&instance)
         .execute(state.db.writer())
@@ -395,10 +396,9 @@ pub async fn health(
     let leases = state
         .agents
         .leases()
-        .all_live()
+        .held()
         .await?
         .into_iter()
-        .filter(|l| l.instance == instance)
         .map(|l| LeaseHealth {
             work: l.work,
             work_id: l.work_id,

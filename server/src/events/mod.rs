@@ -13,7 +13,7 @@
 //!
 //! Several instances may write one project's log (PostgreSQL): the row lock
 //! on `event_seqs` makes seqs unique, dense, and committed in order. Each
-//! batch announces itself (`cluster::EVENTS_CHANNEL`); an instance whose
+//! batch announces itself (`cluster::channels::EVENTS`); an instance whose
 //! clients watch that project reads the rows it has not delivered yet
 //! ([`EventBus::stored_elsewhere`]). Delivery always goes through the
 //! stored log in seq order: a gap before a batch is read from the database
