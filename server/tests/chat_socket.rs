@@ -100,16 +100,7 @@ async fn project_with_chats(client: &Client) -> (String, String, String) {
 }
 
 async fn token(client: &Client, scope: &str) -> String {
-    let created: Value = client
-        .post(
-            "/api/auth/tokens",
-            &json!({"name": format!("chat-{scope}"), "password": "password123", "scope": scope}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    created["data"]["secret"].as_str().unwrap().to_string()
+    client.api_token(scope).await
 }
 
 fn socket_url(app: &TestApp, chat: &str) -> String {

@@ -43,6 +43,26 @@ fn model_flags(fake: &FakeLlm) -> Vec<String> {
     .collect()
 }
 
+/// An instance's `/health` answer.
+async fn health_of(base: &str) -> Value {
+    reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+/// The ids of the live instances a `/health` answer lists, in order.
+fn instance_ids(health: &Value) -> Vec<String> {
+    health["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|i| i["id"].as_str().map(str::to_string))
+        .collect()
+}
+
 fn seqs_of(frames: &[Value]) -> Vec<u64> {
     frames.iter().filter_map(|f| f["seq"].as_u64()).collect()
 }
@@ -239,26 +259,11 @@ async fn busy_cancel_and_sign_in_limits_hold_across_instances() {
     assert_eq!(state["chatBusy"], true, "{state}");
 
     // /health on B: both instances alive; A holds the lease.
-    let health: Value = reqwest::get(format!("{b_url}/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health_of(&b_url).await;
     assert_eq!(health["instance"], "b", "{health}");
-    let ids: Vec<&str> = health["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["id"].as_str())
-        .collect();
-    assert!(ids.contains(&"a") && ids.contains(&"b"), "{health}");
-    let health_a: Value = reqwest::get(format!("{}/health", a.url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let ids = instance_ids(&health);
+    assert_eq!(ids, ["a", "b"], "{health}");
+    let health_a = health_of(&a.url).await;
     assert_eq!(health_a["leases"][0]["work"], "chat", "{health_a}");
 
     // Cancelled through B: A's turn stops, the project is free again.
@@ -467,12 +472,7 @@ async fn another_instance_completes_the_run(death: Death, lease_secs: u64) -> Du
         assert!(Instant::now() < deadline, "phase 2 never started");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let health: Value = reqwest::get(format!("{url_a}/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health_of(&url_a).await;
     assert_eq!(
         health["leases"][0]["work"], "generation",
         "A holds the run: {health}"
@@ -528,26 +528,11 @@ async fn another_instance_completes_the_run(death: Death, lease_secs: u64) -> Du
         .unwrap();
     assert!(module.contains("Hello from phase two"), "{module}");
     // Nobody holds the finished run; A is no longer listed.
-    let health: Value = reqwest::get(format!("{url_b}/health"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = health_of(&url_b).await;
     assert_eq!(health["leases"], json!([]), "{health}");
-    let ids: Vec<&str> = health["instances"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|i| i["id"].as_str())
-        .collect();
-    if matches!(death, Death::Drain) {
-        assert_eq!(
-            ids,
-            vec!["b"],
-            "a drained instance leaves the list: {health}"
-        );
-    }
+    let ids = instance_ids(&health);
+    // Drained: it left the list; killed: its heartbeat is older than the lease.
+    assert_eq!(ids, ["b"], "{health}");
 
     nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(b.id() as i32),

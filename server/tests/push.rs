@@ -165,17 +165,7 @@ async fn credentials_are_used_and_never_shown() {
     let client = app.user("keyholder").await;
     // A minicode API token is the password of minicode's own clone URL,
     // so a second project can use the first as its remote over the loopback.
-    let res = client
-        .post(
-            "/api/auth/tokens",
-            &json!({"name": "git", "scope": "read", "password": "password123"}),
-        )
-        .await;
-    assert_eq!(res.status(), 201);
-    let token = res.json::<Value>().await.unwrap()["data"]["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = client.api_token("read").await;
     let source = client.project("Source").await["id"]
         .as_str()
         .unwrap()
@@ -337,16 +327,7 @@ async fn the_credential_is_never_logged() {
         )
         .await;
     assert_eq!(res.status(), 201);
-    let res = client
-        .post(
-            "/api/auth/tokens",
-            &json!({"name": "git", "scope": "read", "password": "password123"}),
-        )
-        .await;
-    let token = res.json::<Value>().await.unwrap()["data"]["secret"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let token = client.api_token("read").await;
     let source = client.project("Source").await["id"]
         .as_str()
         .unwrap()

@@ -309,6 +309,20 @@ impl Client {
         client
     }
 
+    /// A new API token of the signed-in user (`scope`: `read` or `full`),
+    /// made with the test password; its secret.
+    pub async fn api_token(&self, scope: &str) -> String {
+        let res = self
+            .post(
+                "/api/auth/tokens",
+                &json!({"name": format!("test-{scope}"), "password": "password123", "scope": scope}),
+            )
+            .await;
+        assert_eq!(res.status(), 201, "a {scope} token");
+        let created: Value = res.json().await.unwrap();
+        created["data"]["secret"].as_str().unwrap().to_string()
+    }
+
     /// A browser-like client of a server this test did not start itself.
     pub fn for_url(base: &str) -> Client {
         let mut headers = HeaderMap::new();

@@ -112,16 +112,7 @@ pub fn script_generation(fake: &FakeLlm) {
 }
 
 pub async fn token(client: &Client) -> String {
-    let created: Value = client
-        .post(
-            "/api/auth/tokens",
-            &json!({"name": "ws", "password": "password123"}),
-        )
-        .await
-        .json()
-        .await
-        .unwrap();
-    created["data"]["secret"].as_str().unwrap().to_string()
+    client.api_token("full").await
 }
 
 pub async fn connect(app: &TestApp, project: &str, token: &str) -> Socket {
