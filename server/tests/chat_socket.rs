@@ -8,14 +8,12 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use common::fake_llm::{FakeLlm, Reply, openai_sse};
+use common::scripted::{Socket, next_frame};
 use common::{Client, TestApp, spawn_with};
-use futures::{SinkExt, StreamExt};
+use futures::SinkExt;
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// The events a chat's socket may carry from the log.
 const CHAT_EVENTS: [&str; 7] = [
@@ -126,25 +124,6 @@ async fn open(app: &TestApp, chat: &str, token: &str) -> Socket {
         .expect("a greeting");
     assert_eq!(hello["type"], "connection_established", "{hello}");
     socket
-}
-
-/// The next JSON text frame (pings are answered by the library); a close is
-/// `{type: "__closed", code}`.
-async fn next_frame(socket: &mut Socket, limit: Duration) -> Option<Value> {
-    let deadline = Instant::now() + limit;
-    loop {
-        let left = deadline.checked_duration_since(Instant::now())?;
-        match tokio::time::timeout(left, socket.next()).await {
-            Ok(Some(Ok(Message::Text(t)))) => {
-                return Some(serde_json::from_str(t.as_str()).unwrap());
-            }
-            Ok(Some(Ok(Message::Close(frame)))) => {
-                return Some(json!({"type": "__closed", "code": frame.map(|f| u16::from(f.code))}));
-            }
-            Ok(Some(Ok(_))) => continue,
-            _ => return None,
-        }
-    }
 }
 
 /// Reads frames until `done` holds for one, returning every frame read.

@@ -126,6 +126,8 @@ pub async fn connect(app: &TestApp, project: &str, token: &str) -> Socket {
     socket
 }
 
+/// The next JSON text frame (pings are answered by the library); a close is
+/// `{type: "__closed", code}`.
 pub async fn next_frame(socket: &mut Socket, limit: Duration) -> Option<Value> {
     let deadline = Instant::now() + limit;
     loop {
