@@ -57,14 +57,14 @@ type Samples = Arc<Mutex<Vec<(u64, u64)>>>;
 
 /// Collects the samples of the status events whose text is `t=<publish time>`.
 fn watch(
-    mut rx: tokio::sync::broadcast::Receiver<Arc<minicode_server::events::Frame>>,
+    mut rx: minicode_server::events::Watch,
 ) -> (Samples, tokio::task::JoinHandle<()>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let out = seen.clone();
     let task = tokio::spawn(async move {
-        while let Ok(frame) = rx.recv().await {
+        while let Some(frame) = rx.recv().await {
             let now = now_us();
-            let value: serde_json::Value = serde_json::from_str(&frame.json).unwrap_or_default();
+            let value: serde_json::Value = serde_json::from_str(frame.json()).unwrap_or_default();
             if let Some(sent) = value["payload"]["status"]
                 .as_str()
                 .and_then(|s| s.strip_prefix("t="))
@@ -201,8 +201,8 @@ async fn main() {
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for rate in [1.0, 100.0, 1000.0] {
         let run_secs = if rate < 10.0 { secs.max(15.0) } else { secs };
-        let (on_b, b_task) = watch(b.state.events.subscribe(watched).await.unwrap().0);
-        let (on_a, a_task) = watch(a.state.events.subscribe(watched).await.unwrap().0);
+        let (on_b, b_task) = watch(b.state.events.watch(watched).await.unwrap().0);
+        let (on_a, a_task) = watch(a.state.events.watch(watched).await.unwrap().0);
         let before = stats(&admin, &name).await;
         let sent = pump(&a, watched, rate, run_secs).await;
         tokio::time::sleep(Duration::from_millis(500)).await;
@@ -231,7 +231,7 @@ async fn main() {
     println!("| B watching | events | db commits/event | rows read/event | rows written/event |");
     println!("|---|---:|---:|---:|---:|");
     for (label, project) in [("yes", watched), ("no", alone)] {
-        let (_seen, task) = watch(a.state.events.subscribe(project).await.unwrap().0);
+        let (_seen, task) = watch(a.state.events.watch(project).await.unwrap().0);
         let before = stats(&admin, &name).await;
         let sent = pump(&a, project, 1000.0, secs).await;
         tokio::time::sleep(Duration::from_millis(500)).await;

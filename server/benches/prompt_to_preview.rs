@@ -22,7 +22,6 @@ mod common;
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tokio::sync::broadcast::error::RecvError;
 use uuid::Uuid;
 
 const LIMIT: Duration = Duration::from_secs(600);
@@ -88,7 +87,7 @@ async fn measure(sandbox: &str) -> Vec<Run> {
             .unwrap()
             .to_string();
         let id = Uuid::parse_str(&pid).unwrap();
-        let (mut events, _) = app.server.state.events.subscribe(id).await.unwrap();
+        let (mut events, _) = app.server.state.events.watch(id).await.unwrap();
         let started = Instant::now();
         let res = client
             .post(
@@ -102,10 +101,8 @@ async fn measure(sandbox: &str) -> Vec<Run> {
         let complete = loop {
             let left = LIMIT.saturating_sub(started.elapsed());
             let frame = match tokio::time::timeout(left, events.recv()).await {
-                Ok(Ok(frame)) => frame,
-                // Only counting: a lagging receiver just skips ahead.
-                Ok(Err(RecvError::Lagged(_))) => continue,
-                Ok(Err(RecvError::Closed)) | Err(_) => {
+                Ok(Some(frame)) => frame,
+                Ok(None) | Err(_) => {
                     panic!("{prompt}: no generation_complete after {LIMIT:?}")
                 }
             };
@@ -117,7 +114,7 @@ async fn measure(sandbox: &str) -> Vec<Run> {
                     starts += 1;
                     preview_live.get_or_insert(started.elapsed());
                 }
-                "error" if frame.json.contains("SANDBOX_CRASHED") => crashes += 1,
+                "error" if frame.json().contains("SANDBOX_CRASHED") => crashes += 1,
                 "error" => panic!("{prompt}: {}", frame.json),
                 "generation_complete" => break started.elapsed(),
                 _ => {}

@@ -403,7 +403,7 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
             app.logged_events(id)
                 .await
                 .iter()
-                .any(|f| f.kind == "file_start" && f.json.contains("src/App.tsx"))
+                .any(|f| f.kind == "file_start" && f.json().contains("src/App.tsx"))
         })
         .await,
         "the file never started"
@@ -455,7 +455,7 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
     let frames = app.logged_events(id).await;
     let kinds: Vec<(&str, Value)> = frames
         .iter()
-        .map(|f| (f.kind, serde_json::from_str(&f.json).unwrap()))
+        .map(|f| (f.kind, serde_json::from_str(f.json()).unwrap()))
         .collect();
     let end = kinds
         .iter()
@@ -749,7 +749,7 @@ async fn after_shutdown_an_event_is_neither_stored_nor_sent() {
             .await
             .unwrap()
     };
-    let (mut live, _) = events.subscribe(id).await.unwrap();
+    let (mut live, _) = events.watch(id).await.unwrap();
     let initial = stored().await;
     events
         .publish(
@@ -765,7 +765,7 @@ async fn after_shutdown_an_event_is_neither_stored_nor_sent() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&frame.json).unwrap()["payload"]["count"],
+        serde_json::from_str::<Value>(&frame.json()).unwrap()["payload"]["count"],
         1,
         "the stored event was sent"
     );
@@ -1020,7 +1020,7 @@ async fn a_phase_missing_files_of_its_plan_fails_naming_them_and_keeps_the_rest(
     assert!(
         events
             .iter()
-            .any(|f| f.kind == "error" && f.json.contains("INCOMPLETE_PHASE")),
+            .any(|f| f.kind == "error" && f.json().contains("INCOMPLETE_PHASE")),
         "the failure is an error event"
     );
     app.stop().await;
@@ -1118,7 +1118,7 @@ async fn a_package_installed_without_a_version_is_pinned_to_what_was_installed()
     let installs: Vec<&str> = events
         .iter()
         .filter(|f| f.kind == "deps_installed")
-        .map(|f| f.json.as_str())
+        .map(|f| f.json())
         .collect();
     assert_eq!(installs.len(), 2, "{installs:?}");
     assert!(installs[0].contains("\"changed\":true"), "{installs:?}");

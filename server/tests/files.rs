@@ -745,7 +745,7 @@ async fn a_file_and_a_folder_of_the_same_name_are_refused_and_nothing_is_stored(
         .await
         .iter()
         .filter(|f| f.kind == "file_end")
-        .map(|f| f.json.as_str().to_string())
+        .map(|f| f.json().to_string())
         .collect();
     assert_eq!(announced.len(), 2, "{announced:?}");
     // A refused write takes no version: the next save of conf/inner.txt is 2.

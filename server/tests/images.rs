@@ -425,7 +425,7 @@ async fn the_offline_generator_takes_the_colour_of_the_prompts_image() {
         .iter()
         .find(|e| e.kind == "run_started")
         .expect("a run_started event");
-    let started: Value = serde_json::from_str(&started.json).unwrap();
+    let started: Value = serde_json::from_str(started.json()).unwrap();
     assert_eq!(
         started["payload"]["description"],
         "A habit tracker that looks like this mock-up"

@@ -109,7 +109,7 @@ async fn publishing_keeps_the_preview_running() {
     assert_eq!(app.server.state.sandboxes.upstream(project), before);
     let events = app.logged_events(project).await;
     assert!(
-        !events.iter().any(|e| e.json.contains("SANDBOX_CRASHED")),
+        !events.iter().any(|e| e.json().contains("SANDBOX_CRASHED")),
         "no crash reported"
     );
     let res = owner.preview(&format!("/preview/{pid}/")).await;
@@ -247,7 +247,7 @@ async fn publish_redeploy_roll_back_fail_hide_and_unpublish() {
     assert!(
         events
             .iter()
-            .any(|e| e.kind == "error" && e.json.contains("BUILD_FAILED")),
+            .any(|e| e.kind == "error" && e.json().contains("BUILD_FAILED")),
         "a BUILD_FAILED error event"
     );
     let all = publishing(&owner, &pid).await;

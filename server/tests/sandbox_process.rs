@@ -111,7 +111,7 @@ async fn preview_runs_the_app_for_its_owner_only() {
         .iter()
         .find(|f| f.kind == "server_started")
         .expect("server_started");
-    let started: Value = serde_json::from_str(&started.json).unwrap();
+    let started: Value = serde_json::from_str(started.json()).unwrap();
     assert_eq!(started["payload"]["url"], preview);
     assert!(kinds.contains(&"sandbox_log"));
 
@@ -218,7 +218,7 @@ async fn a_crashed_dev_server_gets_an_error_page_then_restarts() {
         .rev()
         .find(|f| f.kind == "error")
         .expect("an error event");
-    let crash: Value = serde_json::from_str(&crash.json).unwrap();
+    let crash: Value = serde_json::from_str(crash.json()).unwrap();
     assert_eq!(crash["payload"]["code"], "SANDBOX_CRASHED");
     assert!(
         crash["payload"]["logTail"]

@@ -29,10 +29,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use minicode::protocol::ServerEvent;
 use sqlx::Row;
-use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use crate::db::{Backend, Db, now_ms};
@@ -40,8 +39,6 @@ use crate::error::AppResult;
 
 /// Events kept in memory per project for fast replay.
 const RING: usize = 4096;
-/// Frames a slow subscriber may fall behind before it is told to resync.
-const SUBSCRIBER_QUEUE: usize = 8192;
 /// Most events the writer holds before it applies back-pressure.
 pub(crate) const WRITER_PENDING: usize = 16_384;
 
@@ -54,10 +51,44 @@ pub struct Frame {
     /// idle`); `None` for the project's other events. Lets a chat's socket
     /// forward and replay that chat's events only.
     pub chat: Option<Uuid>,
-    /// Serialised once; every socket's text message is a reference-counted
-    /// clone of these bytes, not a copy.
-    pub json: Utf8Bytes,
+    /// The whole WebSocket text frame, framed once: every socket writes
+    /// these shared bytes (server frames are not masked, so they are the
+    /// same for every client).
+    wire: Bytes,
+    /// Where the JSON starts in `wire` (after the frame's header).
+    json_at: u8,
     pub created_ms: i64,
+}
+
+impl Frame {
+    pub fn new(seq: u64, kind: &'static str, chat: Option<Uuid>, json: &str, created_ms: i64) -> Self {
+        Frame {
+            seq,
+            kind,
+            chat,
+            wire: crate::ws::frame::text(json),
+            json_at: crate::ws::frame::header_len(json.len()) as u8,
+            created_ms,
+        }
+    }
+
+    /// The event's JSON, as clients receive it.
+    pub fn json(&self) -> &str {
+        std::str::from_utf8(&self.wire[self.json_at as usize..]).unwrap_or_default()
+    }
+
+    /// The frame's bytes on the wire.
+    pub fn wire(&self) -> &Bytes {
+        &self.wire
+    }
+}
+
+/// Something that takes a project's live frames: a client's socket. Called
+/// with each stored batch, in seq order, never twice with a seq.
+pub trait Subscriber: Send + Sync {
+    fn deliver(&self, frames: &[Arc<Frame>]);
+    /// The subscriber went away (it is then dropped from the list).
+    fn is_gone(&self) -> bool;
 }
 
 /// An event waiting for the writer to give it a seq and store it.
@@ -71,10 +102,9 @@ struct ProjectLog {
     /// Held while frames are delivered (and a gap before them is read from
     /// the database), so delivery is in seq order whoever stored them.
     delivering: tokio::sync::Mutex<()>,
-    /// Guards the stored tail and the broadcast send together, so every
-    /// subscriber sees frames in seq order.
+    /// Guards the stored tail and the subscribers together, so a new
+    /// subscriber's starting seq and its first live frame never miss.
     inner: Mutex<LogInner>,
-    tx: broadcast::Sender<Arc<Frame>>,
     /// The newest seq another instance announced for this project.
     announced: AtomicU64,
     /// A catch-up task is scheduled (announcements coalesce into it).
@@ -92,6 +122,8 @@ struct LogInner {
     /// The newest seq delivered.
     last_seq: u64,
     recent: VecDeque<Arc<Frame>>,
+    /// The project's live sockets.
+    subscribers: Vec<Arc<dyn Subscriber>>,
 }
 
 impl ProjectLog {
@@ -114,7 +146,7 @@ impl ProjectLog {
             .iter()
             .filter(|f| f.seq > last && matches!(f.kind, "file_end" | "file_deleted"))
             .filter_map(|f| {
-                let value: serde_json::Value = serde_json::from_str(&f.json).ok()?;
+                let value: serde_json::Value = serde_json::from_str(f.json()).ok()?;
                 value["payload"]["path"].as_str().map(str::to_string)
             })
             .collect();
@@ -124,21 +156,39 @@ impl ProjectLog {
     }
 
     /// Frames that are stored, in seq order, join the ring and go to live
-    /// subscribers; any already delivered are skipped. Call with
+    /// subscribers, the whole batch to each at once (a socket writes it
+    /// with one syscall); any already delivered are skipped. Call with
     /// `delivering` held.
     fn deliver(&self, frames: &[Arc<Frame>]) {
-        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        for frame in frames {
-            if frame.seq <= inner.last_seq {
-                continue;
+        let (fresh, subscribers) = {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            let mut fresh = Vec::with_capacity(frames.len());
+            for frame in frames {
+                if frame.seq <= inner.last_seq {
+                    continue;
+                }
+                inner.last_seq = frame.seq;
+                if inner.recent.len() == RING {
+                    inner.recent.pop_front();
+                }
+                inner.recent.push_back(frame.clone());
+                fresh.push(frame.clone());
             }
-            inner.last_seq = frame.seq;
-            if inner.recent.len() == RING {
-                inner.recent.pop_front();
+            if fresh.is_empty() || inner.subscribers.is_empty() {
+                return;
             }
-            inner.recent.push_back(frame.clone());
-            // No receivers is fine: nobody is watching right now.
-            let _ = self.tx.send(frame.clone());
+            // A copy of the list: the fan-out does not hold the lock while
+            // it writes, so sockets come and go meanwhile.
+            (fresh, inner.subscribers.clone())
+        };
+        let mut gone = false;
+        for subscriber in &subscribers {
+            subscriber.deliver(&fresh);
+            gone |= subscriber.is_gone();
+        }
+        if gone {
+            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+            inner.subscribers.retain(|s| !s.is_gone());
         }
     }
 }
@@ -202,8 +252,8 @@ impl EventBus {
                         inner: Mutex::new(LogInner {
                             last_seq: start,
                             recent: VecDeque::with_capacity(64),
+                            subscribers: Vec::new(),
                         }),
-                        tx: broadcast::channel(SUBSCRIBER_QUEUE).0,
                         announced: AtomicU64::new(start),
                         catching_up: AtomicBool::new(false),
                         remote_files: self.shared().then(|| self.remote_files.clone()),
@@ -346,14 +396,35 @@ impl EventBus {
         Ok(())
     }
 
-    /// Live frames from now on, and the seq of the newest frame before them.
+    /// Sends `subscriber` the project's live frames from now on; returns
+    /// the seq of the newest frame before them. The subscription ends when
+    /// the returned guard is dropped.
     pub async fn subscribe(
         &self,
         project: Uuid,
-    ) -> AppResult<(broadcast::Receiver<Arc<Frame>>, u64)> {
+        subscriber: Arc<dyn Subscriber>,
+    ) -> AppResult<(Subscription, u64)> {
         let log = self.log(project).await?;
-        let inner = log.inner.lock().unwrap_or_else(|p| p.into_inner());
-        Ok((log.tx.subscribe(), inner.last_seq))
+        let mut inner = log.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.subscribers.push(subscriber.clone());
+        let last_seq = inner.last_seq;
+        drop(inner);
+        Ok((Subscription { log, subscriber }, last_seq))
+    }
+
+    /// Like [`EventBus::subscribe`], for a reader in this process.
+    pub async fn watch(&self, project: Uuid) -> AppResult<(Watch, u64)> {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let (subscription, last_seq) = self
+            .subscribe(project, Arc::new(ChannelSubscriber(tx)))
+            .await?;
+        Ok((
+            Watch {
+                rx,
+                _subscription: subscription,
+            },
+            last_seq,
+        ))
     }
 
     /// The newest seq of a project (0 when it has no events). With several
@@ -451,6 +522,54 @@ impl EventBus {
     }
 }
 
+/// Live frames for code in this process (tests, benchmarks, tools): an
+/// unbounded channel, since such a reader is never a stranger's client.
+pub struct Watch {
+    rx: tokio::sync::mpsc::UnboundedReceiver<Arc<Frame>>,
+    _subscription: Subscription,
+}
+
+impl Watch {
+    /// The next live frame; `None` once the bus is gone.
+    pub async fn recv(&mut self) -> Option<Arc<Frame>> {
+        self.rx.recv().await
+    }
+
+    /// A frame already delivered, without waiting.
+    pub fn try_recv(&mut self) -> Option<Arc<Frame>> {
+        self.rx.try_recv().ok()
+    }
+}
+
+struct ChannelSubscriber(tokio::sync::mpsc::UnboundedSender<Arc<Frame>>);
+
+impl Subscriber for ChannelSubscriber {
+    fn deliver(&self, frames: &[Arc<Frame>]) {
+        for frame in frames {
+            let _ = self.0.send(frame.clone());
+        }
+    }
+
+    fn is_gone(&self) -> bool {
+        self.0.is_closed()
+    }
+}
+
+/// A live subscription; dropping it takes the subscriber off the list.
+pub struct Subscription {
+    log: Arc<ProjectLog>,
+    subscriber: Arc<dyn Subscriber>,
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        let mut inner = self.log.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .subscribers
+            .retain(|s| !Arc::ptr_eq(s, &self.subscriber));
+    }
+}
+
 /// Stored frames with `after < seq < before` (of one chat's turns, if
 /// given), oldest first.
 async fn read_stored(
@@ -483,13 +602,14 @@ async fn read_stored(
     for row in rows {
         let kind: String = row.try_get("kind")?;
         let chat: Option<String> = row.try_get("chat_id")?;
-        frames.push(Arc::new(Frame {
-            seq: row.try_get::<i64, _>("seq")?.max(0) as u64,
-            kind: static_kind(&kind),
-            chat: chat.as_deref().map(crate::db::uuid),
-            json: row.try_get::<String, _>("frame")?.into(),
-            created_ms: row.try_get("created_at")?,
-        }));
+        let json: String = row.try_get("frame")?;
+        frames.push(Arc::new(Frame::new(
+            row.try_get::<i64, _>("seq")?.max(0) as u64,
+            static_kind(&kind),
+            chat.as_deref().map(crate::db::uuid),
+            &json,
+            row.try_get("created_at")?,
+        )));
     }
     Ok(frames)
 }

@@ -280,19 +280,13 @@ async fn write_batch(db: &Db, pending: &[Queued]) -> Result<Vec<Vec<Arc<Frame>>>
         let mut frames = Vec::with_capacity(queued.events.len());
         for (i, unsent) in queued.events.iter().enumerate() {
             let seq = first + i as u64;
-            let frame = Frame {
+            let json = serde_json::to_string(&FrameOut {
+                event: &unsent.event,
+                timestamp: unsent.created_ms,
                 seq,
-                kind: unsent.event.kind(),
-                chat: unsent.chat,
-                json: serde_json::to_string(&FrameOut {
-                    event: &unsent.event,
-                    timestamp: unsent.created_ms,
-                    seq,
-                })
-                .unwrap_or_default()
-                .into(),
-                created_ms: unsent.created_ms,
-            };
+            })
+            .unwrap_or_default();
+            let frame = Frame::new(seq, unsent.event.kind(), unsent.chat, &json, unsent.created_ms);
             sqlx::query(
                 "INSERT INTO events (project_id, seq, kind, frame, created_at, chat_id) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, seq) DO NOTHING",
@@ -300,7 +294,7 @@ async fn write_batch(db: &Db, pending: &[Queued]) -> Result<Vec<Vec<Arc<Frame>>>
             .bind(&project)
             .bind(frame.seq as i64)
             .bind(frame.kind)
-            .bind(frame.json.as_str())
+            .bind(json.as_str())
             .bind(frame.created_ms)
             .bind(frame.chat.map(|c| c.to_string()))
             .execute(&mut *tx)

@@ -23,23 +23,27 @@
 //! (that chat's turn only), `resume {lastSeq}` and `ping`. Seqs are the
 //! project log's, so a chat's stream has gaps where other events were.
 
-use std::sync::Arc;
+pub mod frame;
+mod handshake;
+mod socket;
+
 use std::time::{Duration, Instant};
 
 use axum::Router;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::HeaderMap;
 use axum::http::header::ORIGIN;
 use axum::response::Response;
 use axum::routing::get;
-use futures::SinkExt;
+use bytes::Bytes;
 use minicode::paths;
 use minicode::protocol::{ClientMessage, RawClientFrame, ServerEvent, ServerFrame};
 use serde::Deserialize;
-use tokio::sync::broadcast;
-use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 use uuid::Uuid;
+
+use self::frame::Incoming;
+use self::handshake::Upgrade;
+use self::socket::Socket;
 
 use crate::auth::service::{
     authenticate, bearer_from_headers, session_from_headers, user_for_session, user_for_token,
@@ -49,26 +53,12 @@ use crate::config::origin_of;
 use crate::config::secret::Secret;
 use crate::db::now_ms;
 use crate::error::AppError;
-use crate::events::Frame;
 use crate::state::AppState;
 
 /// How often the server pings; two missed intervals close the connection.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
-/// Most frames written to one client before a flush.
-const BURST: usize = 64;
-/// Bytes of each socket's read buffer (allocated for every socket).
-const READ_BUFFER: usize = 1024;
-
 /// Largest message a client may send.
 const MAX_MESSAGE: usize = 256 * 1024;
-
-/// True when the socket failed because a message was over [`MAX_MESSAGE`].
-fn is_too_big(error: axum::Error) -> bool {
-    error
-        .into_inner()
-        .downcast_ref::<tokio_tungstenite::tungstenite::Error>()
-        .is_some_and(|e| matches!(e, tokio_tungstenite::tungstenite::Error::Capacity(_)))
-}
 
 /// How a socket was authenticated: kept to check it again later.
 enum Credential {
@@ -78,8 +68,6 @@ enum Credential {
 
 /// Close codes (4000–4999 are for applications).
 pub mod close {
-    /// RFC 6455's "message too big".
-    pub const TOO_BIG: u16 = 1009;
     pub const UNAUTHORIZED: u16 = 4401;
     pub const FORBIDDEN_ORIGIN: u16 = 4403;
     pub const NOT_FOUND: u16 = 4404;
@@ -127,7 +115,7 @@ async fn upgrade(
     Path(project): Path<String>,
     Query(query): Query<WsQuery>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
 ) -> Response {
     let verdict = admit_project(&state, &project, query.token.as_deref(), &headers).await;
     open(state, upgrade, verdict)
@@ -139,33 +127,20 @@ async fn upgrade_chat(
     Path(chat): Path<String>,
     Query(query): Query<WsQuery>,
     headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
+    upgrade: Upgrade,
 ) -> Response {
     let verdict = admit_chat(&state, &chat, query.token.as_deref(), &headers).await;
     open(state, upgrade, verdict)
 }
 
 /// Upgrades, then runs the connection or closes it with the refusal.
-fn open(
-    state: AppState,
-    upgrade: WebSocketUpgrade,
-    verdict: Result<Admitted, Refusal>,
-) -> Response {
-    // Small buffers: tungstenite's defaults (128 KiB to read and to write)
-    // cost about 150 KiB per idle socket, 1.5 GB for 10,000 tabs. The read
-    // buffer is allocated up front for every socket and clients send small
-    // requests (a larger message grows it as needed, read 1 KiB at a time);
-    // bursts of events are written in 4 KiB batches.
-    upgrade
-        .read_buffer_size(READ_BUFFER)
-        .write_buffer_size(4 * 1024)
-        .max_message_size(MAX_MESSAGE)
-        .on_upgrade(move |socket| async move {
-            match verdict {
-                Ok(admitted) => Connection::new(state, admitted).run(socket).await,
-                Err(refusal) => refuse(socket, refusal).await,
-            }
-        })
+fn open(state: AppState, upgrade: Upgrade, verdict: Result<Admitted, Refusal>) -> Response {
+    upgrade.on_upgrade(move |socket| async move {
+        match verdict {
+            Ok(admitted) => Connection::new(state, admitted).run(socket).await,
+            Err(refusal) => socket.close(refusal.code, refusal.reason).await,
+        }
+    })
 }
 
 /// Admits a project's socket: an authenticated caller who owns the project.
@@ -255,15 +230,6 @@ async fn authenticate_socket(
     }
 }
 
-async fn refuse(mut socket: WebSocket, refusal: Refusal) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code: refusal.code,
-            reason: Utf8Bytes::from_static(refusal.reason),
-        })))
-        .await;
-}
-
 struct Connection {
     state: AppState,
     /// Who opened the socket, and how: a read-only token watches but may not
@@ -277,10 +243,6 @@ struct Connection {
     /// A chat's socket: only frames of this chat's turns are sent, and the
     /// commands are that chat's.
     chat: Option<Uuid>,
-    /// The highest seq this client has been sent, or (on a chat's socket)
-    /// passed over as another chat's or the project's: frames at or below
-    /// it are not sent again.
-    last_sent: u64,
 }
 
 impl Connection {
@@ -291,30 +253,25 @@ impl Connection {
             credential: admitted.credential,
             project: admitted.project,
             chat: admitted.chat,
-            last_sent: 0,
         }
-    }
-
-    /// Whether this socket forwards `frame`: all of them on a project's
-    /// socket, the frames of its chat's turns on a chat's.
-    fn wants(&self, frame: &Frame) -> bool {
-        self.chat.is_none() || frame.chat == self.chat
     }
 
     #[tracing::instrument(name = "ws", skip_all, fields(project_id = %self.project, user_id = %self.caller.id(), chat_id = tracing::field::Empty))]
-    async fn run(mut self, mut socket: WebSocket) {
+    async fn run(mut self, mut socket: Socket) {
         if let Some(chat) = self.chat {
             tracing::Span::current().record("chat_id", tracing::field::display(chat));
         }
-        // Subscribe before taking the snapshot, so nothing falls in between.
-        let (mut live, last_seq) = match self.state.events.subscribe(self.project).await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!(error = %e, "could not subscribe");
-                return;
-            }
-        };
-        self.last_sent = last_seq;
+        // Subscribe before taking the snapshot, so nothing falls in between:
+        // live frames wait (held by the socket) until the greeting is sent.
+        let (subscription, last_seq) =
+            match self.state.events.subscribe(self.project, socket.outbox()).await {
+                Ok(s) => s,
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not subscribe");
+                    return;
+                }
+            };
+        socket.start_after(last_seq, self.chat);
         let snapshot = crate::agent::snapshot(&self.state, self.project)
             .await
             .unwrap_or_default();
@@ -322,9 +279,8 @@ impl Connection {
             project_id: self.project,
             snapshot,
         };
-        if socket.send(reply(hello, None)).await.is_err() {
-            return;
-        }
+        socket.send(reply(hello, None));
+        socket.release();
         tracing::debug!("client connected");
 
         let mut heartbeat = tokio::time::interval(HEARTBEAT);
@@ -332,122 +288,68 @@ impl Connection {
         let mut last_heard = Instant::now();
         let mut beats: u32 = 0;
         loop {
-            // One task per socket, no split halves: the branches' futures are
-            // dropped before a branch runs, so each branch may use the socket.
+            // One task per socket; while it waits for the client it also
+            // writes whatever the fan-out could not (see `socket.rs`).
             tokio::select! {
-                incoming = socket.recv() => {
+                incoming = socket.recv(MAX_MESSAGE) => {
                     let message = match incoming {
-                        Some(Ok(message)) => message,
-                        Some(Err(e)) => {
-                            // Over the size limit: say so with the standard
-                            // code instead of just dropping the connection.
-                            if is_too_big(e) {
-                                let _ = socket.send(Message::Close(Some(CloseFrame {
-                                    code: close::TOO_BIG,
-                                    reason: format!("messages are limited to {} KiB", MAX_MESSAGE / 1024).into(),
-                                }))).await;
-                            }
+                        Ok(Some(Ok(message))) => message,
+                        Ok(Some(Err(refused))) => {
+                            // Over the size limit, not WebSocket, not UTF-8:
+                            // say so with the standard code.
+                            socket.close(refused.close_code(), &refused.to_string()).await;
                             break;
                         }
-                        None => break,
+                        Ok(None) | Err(_) => break,
                     };
                     last_heard = Instant::now();
-                    let outgoing = match message {
+                    match message {
                         // Boxed: requests are rare, and their futures (database,
                         // agent) would otherwise be part of every idle socket's task.
-                        Message::Text(text) => Box::pin(self.handle_text(text.as_str())).await,
-                        Message::Binary(_) => vec![reply(ServerEvent::error("BAD_REQUEST", "send JSON text frames"), None)],
-                        Message::Close(_) => break,
-                        Message::Ping(_) | Message::Pong(_) => Vec::new(),
-                    };
-                    for message in outgoing {
-                        if socket.send(message).await.is_err() {
-                            return;
+                        Incoming::Text(text) => Box::pin(self.handle_text(&socket, text)).await,
+                        Incoming::Binary => socket.send(reply(ServerEvent::error("BAD_REQUEST", "send JSON text frames"), None)),
+                        Incoming::Ping(payload) => socket.send(frame::encode(frame::opcode::PONG, &payload)),
+                        Incoming::Pong => {}
+                        Incoming::Close(_) => {
+                            socket.close(frame::code::NORMAL, "").await;
+                            break;
                         }
+                    }
+                    if socket.is_closed() {
+                        break;
                     }
                 }
-                frame = live.recv() => match frame {
-                    Ok(frame) => {
-                        if self.send_burst(&mut socket, &mut live, frame).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(RecvError::Lagged(skipped)) => {
-                        if socket.send(self.resync(skipped)).await.is_err() {
-                            break;
-                        }
-                    }
-                    Err(RecvError::Closed) => break,
-                },
                 _ = heartbeat.tick() => {
                     beats = beats.wrapping_add(1);
                     if beats.is_multiple_of(2) && !self.still_signed_in().await {
-                        let _ = socket.send(Message::Close(Some(CloseFrame { code: close::UNAUTHORIZED, reason: "sign in to continue".into() }))).await;
+                        socket.close(close::UNAUTHORIZED, "sign in to continue").await;
                         tracing::info!("closed a socket whose session or token ended");
                         break;
                     }
                     if last_heard.elapsed() > HEARTBEAT * 2 {
-                        let _ = socket.send(Message::Close(Some(CloseFrame { code: close::STALE, reason: "no answer to pings".into() }))).await;
+                        socket.close(close::STALE, "no answer to pings").await;
                         tracing::info!("dropped a stale connection");
                         break;
                     }
-                    if socket.send(Message::Ping(Default::default())).await.is_err() {
-                        break;
-                    }
+                    socket.send(frame::encode(frame::opcode::PING, &[]));
                 }
             }
         }
+        drop(subscription);
         tracing::debug!("client disconnected");
     }
 
-    /// Writes `first` and whatever else is already queued (up to [`BURST`]
-    /// frames) with one flush: one write per burst instead of one per frame.
-    /// Frames at or below `last_sent` were replayed already and are skipped.
-    async fn send_burst(
-        &mut self,
-        tx: &mut WebSocket,
-        live: &mut broadcast::Receiver<Arc<Frame>>,
-        first: Arc<Frame>,
-    ) -> Result<(), axum::Error> {
-        let mut next = Some(first);
-        let mut fed = 0;
-        while let Some(frame) = next.take() {
-            if frame.seq > self.last_sent {
-                self.last_sent = frame.seq;
-                if self.wants(&frame) {
-                    // A reference-counted clone of the bytes serialised once for all sockets.
-                    tx.feed(Message::Text(frame.json.clone())).await?;
-                    fed += 1;
-                }
-            }
-            if fed < BURST {
-                next = match live.try_recv() {
-                    Ok(frame) => Some(frame),
-                    Err(TryRecvError::Lagged(skipped)) => {
-                        tx.feed(self.resync(skipped)).await?;
-                        None
-                    }
-                    Err(_) => None,
-                };
-            }
+    /// Answers one client frame.
+    async fn handle_text(&mut self, socket: &Socket, text: String) {
+        for answer in self.answer(socket, &text).await {
+            socket.send(answer);
         }
-        tx.flush().await
+        // Live frames held during a replay follow its answer.
+        socket.release();
     }
 
-    /// This client fell too far behind its bounded queue: it reconnects its
-    /// stream with `resume` from the last frame it got.
-    fn resync(&self, skipped: u64) -> Message {
-        tracing::info!(skipped, "slow client told to resync");
-        reply(
-            ServerEvent::Resync {
-                last_seq: self.last_sent,
-            },
-            None,
-        )
-    }
-
-    /// Answers one client frame; returns the messages to send back.
-    async fn handle_text(&mut self, text: &str) -> Vec<Message> {
+    /// The frames that answer one client frame.
+    async fn answer(&mut self, socket: &Socket, text: &str) -> Vec<Bytes> {
         let raw: RawClientFrame = match serde_json::from_str(text) {
             Ok(raw) => raw,
             Err(_) => {
@@ -474,7 +376,7 @@ impl Connection {
                 )];
             }
         };
-        match self.dispatch(message, correlation.clone()).await {
+        match self.dispatch(socket, message, correlation.clone()).await {
             Ok(messages) => messages,
             Err(e) => {
                 let api = minicode::ApiError::from(e);
@@ -488,9 +390,10 @@ impl Connection {
 
     async fn dispatch(
         &mut self,
+        socket: &Socket,
         message: ClientMessage,
         correlation: Option<String>,
-    ) -> Result<Vec<Message>, AppError> {
+    ) -> Result<Vec<Bytes>, AppError> {
         let state = self.state.clone();
         let changes = match &message {
             ClientMessage::Ping {} | ClientMessage::GetState {} | ClientMessage::Resume { .. } => {
@@ -514,6 +417,8 @@ impl Connection {
                 vec![reply(ServerEvent::State { snapshot }, correlation)]
             }
             ClientMessage::Resume { last_seq } => {
+                // Live frames wait until the replay and its answer are sent.
+                socket.hold();
                 let up_to = state.events.last_seq(self.project).await?;
                 let from = if last_seq > up_to {
                     // The client knows seqs we never issued (another server's data?): start over.
@@ -521,7 +426,7 @@ impl Connection {
                 } else {
                     last_seq
                 };
-                let frames: Vec<Arc<Frame>> = match self.chat {
+                let frames = match self.chat {
                     None => state.events.replay(self.project, from, up_to).await?,
                     Some(chat) => {
                         state
@@ -530,16 +435,14 @@ impl Connection {
                             .await?
                     }
                 };
-                let mut out = Vec::with_capacity(frames.len() + 1);
-                for frame in frames {
-                    out.push(Message::Text(frame.json.clone()));
+                if socket.replay(&frames, up_to).await.is_err() {
+                    // The client stopped reading: the connection ends.
+                    return Ok(Vec::new());
                 }
-                self.last_sent = self.last_sent.max(up_to);
-                out.push(reply(
+                vec![reply(
                     ServerEvent::Resumed { up_to_seq: up_to },
                     correlation,
-                ));
-                out
+                )]
             }
             ClientMessage::Generate {
                 description,
@@ -688,14 +591,14 @@ fn chat_message(mut raw: RawClientFrame, text: &str, chat: Uuid) -> Result<Clien
 }
 
 /// A frame that is not part of the project's log: no seq.
-fn reply(event: ServerEvent, correlation_id: Option<String>) -> Message {
+fn reply(event: ServerEvent, correlation_id: Option<String>) -> Bytes {
     let frame = ServerFrame {
         event,
         timestamp: now_ms(),
         seq: None,
         correlation_id,
     };
-    Message::Text(serde_json::to_string(&frame).unwrap_or_default().into())
+    frame::text(&serde_json::to_string(&frame).unwrap_or_default())
 }
 
 #[cfg(test)]
@@ -710,6 +613,14 @@ mod tests {
         std::mem::size_of::<R>()
     }
 
+    /// The same for a three-argument function.
+    fn future_size3<F, A, B, C, R>(_: F) -> usize
+    where
+        F: FnOnce(A, B, C) -> R,
+    {
+        std::mem::size_of::<R>()
+    }
+
     /// Every socket's task holds `run`'s future for as long as it is open:
     /// the request handling it rarely needs is boxed outside it. In a debug
     /// build `run` is about 3.2 KiB and `handle_text` 2.8 KiB, which was
@@ -717,7 +628,7 @@ mod tests {
     #[test]
     fn an_idle_socket_task_stays_small() {
         let run = future_size(Connection::run);
-        let handle_text = future_size(Connection::handle_text);
+        let handle_text = future_size3(Connection::handle_text);
         eprintln!("Connection::run future: {run} bytes; handle_text (boxed): {handle_text} bytes");
         assert!(run < 4096, "Connection::run's future is {run} bytes");
     }

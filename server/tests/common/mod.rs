@@ -669,9 +669,9 @@ pub async fn later_phase_keeps_or_restarts(app: &TestApp, running: impl Fn(&str)
     let frames = app.logged_events(id).await;
     for frame in &frames {
         assert!(
-            !frame.json.contains("SANDBOX_CRASHED") && !frame.json.contains("already in use"),
+            !frame.json().contains("SANDBOX_CRASHED") && !frame.json().contains("already in use"),
             "{}",
-            frame.json
+            frame.json()
         );
     }
     let started = frames.iter().filter(|f| f.kind == "server_started").count();

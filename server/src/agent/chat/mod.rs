@@ -148,7 +148,7 @@ async fn latest_error(state: &AppState, project: Uuid) -> AppResult<String> {
         if frame.kind != "error" {
             continue;
         }
-        let value: serde_json::Value = serde_json::from_str(&frame.json).unwrap_or_default();
+        let value: serde_json::Value = serde_json::from_str(frame.json()).unwrap_or_default();
         let message = value["payload"]["message"].as_str().unwrap_or_default();
         let tail: Vec<&str> = value["payload"]["logTail"]
             .as_array()
