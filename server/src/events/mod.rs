@@ -392,7 +392,7 @@ impl EventBus {
         let _delivering = log.delivering.lock().await;
         let after = log.last_seq();
         let frames = read_stored(&self.db, project, None, after, u64::MAX).await?;
-        log.deliver_remote(project, &frames);
+        unbudgeted(|| log.deliver_remote(project, &frames)).await;
         Ok(())
     }
 
@@ -624,7 +624,7 @@ async fn deliver_stored(db: &Db, project: Uuid, log: &ProjectLog, frames: &[Arc<
     let last = log.last_seq();
     if first.seq > last + 1 {
         match read_stored(db, project, None, last, first.seq).await {
-            Ok(gap) => log.deliver_remote(project, &gap),
+            Ok(gap) => unbudgeted(|| log.deliver_remote(project, &gap)).await,
             Err(e) => {
                 // Delivering past the gap would hide it from live clients
                 // for good; they get it on their next resume instead.
@@ -632,7 +632,15 @@ async fn deliver_stored(db: &Db, project: Uuid, log: &ProjectLog, frames: &[Arc<
             }
         }
     }
-    log.deliver(frames);
+    unbudgeted(|| log.deliver(frames)).await;
+}
+
+/// Runs a delivery outside tokio's cooperative budget: writing a batch to
+/// thousands of sockets is one piece of work, and a budget spent after 128
+/// writes would make every later socket's write "not ready" and hand it to
+/// that socket's own task (a wake-up per socket per event).
+async fn unbudgeted<R>(deliver: impl FnOnce() -> R) -> R {
+    tokio::task::unconstrained(async move { deliver() }).await
 }
 
 /// Maps a stored kind back to the static name (kinds are a closed set).
