@@ -20,6 +20,7 @@ pub mod files;
 pub mod git;
 pub mod images;
 pub mod llm;
+mod memory;
 pub mod maintenance;
 pub(crate) mod preview;
 pub(crate) mod projects;

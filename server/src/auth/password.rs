@@ -11,10 +11,13 @@ use crate::error::{AppError, AppResult};
 pub async fn hash(password: String) -> AppResult<String> {
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
-        Argon2::default()
+        let hashed = Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| AppError::internal(format!("argon2 hash failed: {e}")))
+            .map_err(|e| AppError::internal(format!("argon2 hash failed: {e}")));
+        // Argon2's 19 MiB working memory would otherwise stay resident.
+        crate::memory::give_back();
+        hashed
     })
     .await
     .map_err(|e| AppError::internal(format!("hash task failed: {e}")))?
@@ -25,9 +28,11 @@ pub async fn verify(password: String, stored: String) -> AppResult<bool> {
     tokio::task::spawn_blocking(move || {
         let parsed = PasswordHash::new(&stored)
             .map_err(|e| AppError::internal(format!("stored password hash unreadable: {e}")))?;
-        Ok(Argon2::default()
+        let matches = Argon2::default()
             .verify_password(password.as_bytes(), &parsed)
-            .is_ok())
+            .is_ok();
+        crate::memory::give_back();
+        Ok(matches)
     })
     .await
     .map_err(|e| AppError::internal(format!("verify task failed: {e}")))?

@@ -263,8 +263,10 @@ impl Connection {
         }
         // Subscribe before taking the snapshot, so nothing falls in between:
         // live frames wait (held by the socket) until the greeting is sent.
+        // The futures awaited once or rarely are boxed: an inline one would
+        // be part of every open socket's task for as long as it stays open.
         let (subscription, last_seq) =
-            match self.state.events.subscribe(self.project, socket.outbox()).await {
+            match Box::pin(self.state.events.subscribe(self.project, socket.outbox())).await {
                 Ok(s) => s,
                 Err(e) => {
                     tracing::warn!(error = %e, "could not subscribe");
@@ -272,7 +274,7 @@ impl Connection {
                 }
             };
         socket.start_after(last_seq, self.chat);
-        let snapshot = crate::agent::snapshot(&self.state, self.project)
+        let snapshot = Box::pin(crate::agent::snapshot(&self.state, self.project))
             .await
             .unwrap_or_default();
         let hello = ServerEvent::ConnectionEstablished {
@@ -297,7 +299,7 @@ impl Connection {
                         Ok(Some(Err(refused))) => {
                             // Over the size limit, not WebSocket, not UTF-8:
                             // say so with the standard code.
-                            socket.close(refused.close_code(), &refused.to_string()).await;
+                            Box::pin(socket.close(refused.close_code(), &refused.to_string())).await;
                             break;
                         }
                         Ok(None) | Err(_) => break,
@@ -311,7 +313,7 @@ impl Connection {
                         Incoming::Ping(payload) => socket.send(frame::encode(frame::opcode::PONG, &payload)),
                         Incoming::Pong => {}
                         Incoming::Close(_) => {
-                            socket.close(frame::code::NORMAL, "").await;
+                            Box::pin(socket.close(frame::code::NORMAL, "")).await;
                             break;
                         }
                     }
@@ -321,13 +323,13 @@ impl Connection {
                 }
                 _ = heartbeat.tick() => {
                     beats = beats.wrapping_add(1);
-                    if beats.is_multiple_of(2) && !self.still_signed_in().await {
-                        socket.close(close::UNAUTHORIZED, "sign in to continue").await;
+                    if beats.is_multiple_of(2) && !Box::pin(self.still_signed_in()).await {
+                        Box::pin(socket.close(close::UNAUTHORIZED, "sign in to continue")).await;
                         tracing::info!("closed a socket whose session or token ended");
                         break;
                     }
                     if last_heard.elapsed() > HEARTBEAT * 2 {
-                        socket.close(close::STALE, "no answer to pings").await;
+                        Box::pin(socket.close(close::STALE, "no answer to pings")).await;
                         tracing::info!("dropped a stale connection");
                         break;
                     }
