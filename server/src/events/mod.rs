@@ -37,6 +37,8 @@ use uuid::Uuid;
 use crate::db::{Backend, Db, now_ms};
 use crate::error::AppResult;
 
+/// Sockets the fan-out writes to between yields to the runtime.
+const FAN_OUT_GROUP: usize = 64;
 /// Events kept in memory per project for fast replay.
 const RING: usize = 4096;
 /// Most events the writer holds before it applies back-pressure.
@@ -124,6 +126,10 @@ struct LogInner {
     recent: VecDeque<Arc<Frame>>,
     /// The project's live sockets.
     subscribers: Vec<Arc<dyn Subscriber>>,
+    /// Stored frames the fan-out has not sent to the subscribers yet.
+    unsent: Vec<Arc<Frame>>,
+    /// The fan-out task is running (it ends when `unsent` is empty).
+    fanning_out: bool,
 }
 
 impl ProjectLog {
@@ -136,7 +142,7 @@ impl ProjectLog {
 
     /// Delivers frames read from the database (another instance stored
     /// them), and passes on which files they changed.
-    fn deliver_remote(&self, project: Uuid, frames: &[Arc<Frame>]) {
+    fn deliver_remote(self: &Arc<Self>, project: Uuid, frames: &[Arc<Frame>]) {
         let last = self.last_seq();
         self.deliver(frames);
         let Some(remote_files) = &self.remote_files else {
@@ -155,41 +161,65 @@ impl ProjectLog {
         }
     }
 
-    /// Frames that are stored, in seq order, join the ring and go to live
-    /// subscribers, the whole batch to each at once (a socket writes it
-    /// with one syscall); any already delivered are skipped. Call with
-    /// `delivering` held.
-    fn deliver(&self, frames: &[Arc<Frame>]) {
-        let (fresh, subscribers) = {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            let mut fresh = Vec::with_capacity(frames.len());
-            for frame in frames {
-                if frame.seq <= inner.last_seq {
-                    continue;
-                }
-                inner.last_seq = frame.seq;
-                if inner.recent.len() == RING {
-                    inner.recent.pop_front();
-                }
-                inner.recent.push_back(frame.clone());
-                fresh.push(frame.clone());
+    /// Frames that are stored, in seq order, join the ring and are handed
+    /// to the project's fan-out; any already delivered are skipped. Call
+    /// with `delivering` held.
+    fn deliver(self: &Arc<Self>, frames: &[Arc<Frame>]) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        for frame in frames {
+            if frame.seq <= inner.last_seq {
+                continue;
             }
-            if fresh.is_empty() || inner.subscribers.is_empty() {
-                return;
+            inner.last_seq = frame.seq;
+            if inner.recent.len() == RING {
+                inner.recent.pop_front();
             }
-            // A copy of the list: the fan-out does not hold the lock while
-            // it writes, so sockets come and go meanwhile.
-            (fresh, inner.subscribers.clone())
-        };
-        let mut gone = false;
-        for subscriber in &subscribers {
-            subscriber.deliver(&fresh);
-            gone |= subscriber.is_gone();
+            inner.recent.push_back(frame.clone());
+            if !inner.subscribers.is_empty() {
+                inner.unsent.push(frame.clone());
+            }
         }
-        if gone {
-            let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-            inner.subscribers.retain(|s| !s.is_gone());
+        if !inner.unsent.is_empty() && !inner.fanning_out {
+            inner.fanning_out = true;
+            tokio::spawn(tokio::task::unconstrained(self.clone().fan_out()));
         }
+    }
+
+    /// Sends stored frames to every subscriber, all that are waiting at
+    /// once: while one batch goes out, the next gathers, so under load each
+    /// socket gets several events per write. Yields between groups of
+    /// sockets so that saves and the writer keep going meanwhile; runs
+    /// outside tokio's cooperative budget (a spent budget would make every
+    /// later socket's write "not ready" and hand it to that socket's task).
+    async fn fan_out(self: Arc<Self>) {
+        loop {
+            let (batch, subscribers) = {
+                let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                if inner.unsent.is_empty() {
+                    inner.fanning_out = false;
+                    return;
+                }
+                // A copy of the list: sockets come and go while it is written.
+                (std::mem::take(&mut inner.unsent), inner.subscribers.clone())
+            };
+            let mut gone = false;
+            for (i, subscriber) in subscribers.iter().enumerate() {
+                subscriber.deliver(&batch);
+                gone |= subscriber.is_gone();
+                if i % FAN_OUT_GROUP == FAN_OUT_GROUP - 1 {
+                    tokio::task::yield_now().await;
+                }
+            }
+            if gone {
+                let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+                inner.subscribers.retain(|s| !s.is_gone());
+            }
+        }
+    }
+
+    /// Whether everything delivered has been sent to the subscribers.
+    fn fanned_out(&self) -> bool {
+        !self.inner.lock().unwrap_or_else(|p| p.into_inner()).fanning_out
     }
 }
 
@@ -253,6 +283,8 @@ impl EventBus {
                             last_seq: start,
                             recent: VecDeque::with_capacity(64),
                             subscribers: Vec::new(),
+                            unsent: Vec::new(),
+                            fanning_out: false,
                         }),
                         announced: AtomicU64::new(start),
                         catching_up: AtomicBool::new(false),
@@ -388,11 +420,11 @@ impl EventBus {
     }
 
     /// Reads and delivers every stored frame after the log's last one.
-    async fn catch_up(&self, project: Uuid, log: &ProjectLog) -> AppResult<()> {
+    async fn catch_up(&self, project: Uuid, log: &Arc<ProjectLog>) -> AppResult<()> {
         let _delivering = log.delivering.lock().await;
         let after = log.last_seq();
         let frames = read_stored(&self.db, project, None, after, u64::MAX).await?;
-        unbudgeted(|| log.deliver_remote(project, &frames)).await;
+        log.deliver_remote(project, &frames);
         Ok(())
     }
 
@@ -505,9 +537,17 @@ impl EventBus {
         self.writer.close().await;
     }
 
-    /// Waits until everything published so far is stored and delivered.
+    /// Waits until everything published so far is stored and delivered
+    /// (handed to every subscriber).
     pub async fn flush(&self) {
         self.writer.flush().await;
+        loop {
+            let logs: Vec<Arc<ProjectLog>> = self.lock().values().cloned().collect();
+            if logs.iter().all(|log| log.fanned_out()) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
     }
 
     /// False while the database refuses to store events (the writer is
@@ -616,7 +656,7 @@ async fn read_stored(
 
 /// Delivers frames this instance just stored, after reading any older
 /// ones (stored by another instance) it has not delivered yet.
-async fn deliver_stored(db: &Db, project: Uuid, log: &ProjectLog, frames: &[Arc<Frame>]) {
+async fn deliver_stored(db: &Db, project: Uuid, log: &Arc<ProjectLog>, frames: &[Arc<Frame>]) {
     let Some(first) = frames.first() else {
         return;
     };
@@ -624,7 +664,7 @@ async fn deliver_stored(db: &Db, project: Uuid, log: &ProjectLog, frames: &[Arc<
     let last = log.last_seq();
     if first.seq > last + 1 {
         match read_stored(db, project, None, last, first.seq).await {
-            Ok(gap) => unbudgeted(|| log.deliver_remote(project, &gap)).await,
+            Ok(gap) => log.deliver_remote(project, &gap),
             Err(e) => {
                 // Delivering past the gap would hide it from live clients
                 // for good; they get it on their next resume instead.
@@ -632,15 +672,7 @@ async fn deliver_stored(db: &Db, project: Uuid, log: &ProjectLog, frames: &[Arc<
             }
         }
     }
-    unbudgeted(|| log.deliver(frames)).await;
-}
-
-/// Runs a delivery outside tokio's cooperative budget: writing a batch to
-/// thousands of sockets is one piece of work, and a budget spent after 128
-/// writes would make every later socket's write "not ready" and hand it to
-/// that socket's own task (a wake-up per socket per event).
-async fn unbudgeted<R>(deliver: impl FnOnce() -> R) -> R {
-    tokio::task::unconstrained(async move { deliver() }).await
+    log.deliver(frames);
 }
 
 /// Maps a stored kind back to the static name (kinds are a closed set).
