@@ -115,7 +115,7 @@ async fn measure(sandbox: &str) -> Vec<Run> {
                     preview_live.get_or_insert(started.elapsed());
                 }
                 "error" if frame.json().contains("SANDBOX_CRASHED") => crashes += 1,
-                "error" => panic!("{prompt}: {}", frame.json),
+                "error" => panic!("{prompt}: {}", frame.json()),
                 "generation_complete" => break started.elapsed(),
                 _ => {}
             }

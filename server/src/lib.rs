@@ -127,7 +127,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
     let previews = previews_from_config(&config, &db).await?;
     let sites = deploy::Sites::new(config.server.apps_url.as_deref(), &config.server.data_dir)
         .map_err(StartError::Config)?;
-    Ok(AppState {
+    Ok(AppState::new(state::Services {
         git: Arc::new(git::Repos::new(&config.server.data_dir, &config.git.bin)),
         previews: Arc::new(previews),
         sites: Arc::new(sites),
@@ -141,7 +141,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         events,
         workspaces,
         sandboxes,
-    })
+    }))
 }
 
 /// Preview hosts, their signing key, and who may frame them.
@@ -222,6 +222,7 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
         tracing::warn!(error = %e, "could not record this instance's internal address");
     }
     let maintenance = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
+    tokio::spawn(memory::return_freed(shutdown.clone()));
     let app = api::router(state.clone());
     // Work a previous process (or a dead instance) left unfinished continues
     // from its last step; afterwards the heartbeat keeps watch.

@@ -14,8 +14,35 @@ use crate::llm::models::Models;
 use crate::sandbox::Sandboxes;
 use crate::workspace::Workspaces;
 
-#[derive(Clone, FromRef)]
-pub struct AppState {
+/// What every handler can reach, in one allocation: cloning it (every
+/// request, every open socket) is one reference count, not a copy of the
+/// half-kilobyte of handles below.
+#[derive(Clone)]
+pub struct AppState(Arc<Services>);
+
+impl AppState {
+    pub fn new(services: Services) -> Self {
+        AppState(Arc::new(services))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.0
+    }
+}
+
+/// Leptos' handlers take their options from the router's state.
+impl FromRef<AppState> for LeptosOptions {
+    fn from_ref(state: &AppState) -> Self {
+        state.leptos.clone()
+    }
+}
+
+/// The server's services and settings (see [`AppState`]).
+pub struct Services {
     pub config: Arc<Config>,
     pub db: Db,
     pub leptos: LeptosOptions,

@@ -772,7 +772,7 @@ mod tests {
                 "sqlite://{}/t.db?mode=rwc",
                 dir.display()
             )),
-            2,
+            Some(2),
             std::time::Duration::from_secs(10),
         )
         .await
