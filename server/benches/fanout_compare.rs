@@ -207,7 +207,7 @@ fn cpu_secs(pid: &str) -> (f64, f64) {
         .unwrap_or((0.0, 0.0))
 }
 
-/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `VmHWM`).
+/// A `/proc/<pid>/status` field in KiB (`VmRSS`, `RssAnon`, `VmHWM`).
 fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -370,6 +370,9 @@ struct Row {
     max: f64,
     save_p50: f64,
     rss_idle_mib: f64,
+    /// The anonymous part of `rss_idle_mib` (heap, stacks), without the
+    /// executable's and libraries' pages.
+    rss_anon_idle_mib: f64,
     rss_connect_peak_mib: f64,
     rss_peak_mib: f64,
     server_cpu_us: f64,
@@ -431,14 +434,14 @@ async fn drive() {
 
     println!();
     println!(
-        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | server RSS peak connecting MiB | server RSS peak MiB | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
+        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | of it anonymous MiB | server RSS peak connecting MiB | server RSS peak MiB | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
     );
     println!(
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} % | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} % | {:.2} | {} |",
             r.target.name(),
             r.sockets,
             r.connected,
@@ -456,6 +459,7 @@ async fn drive() {
             r.max,
             r.save_p50,
             r.rss_idle_mib,
+            r.rss_anon_idle_mib,
             r.rss_connect_peak_mib,
             r.rss_peak_mib,
             r.server_cpu_us,
@@ -477,16 +481,17 @@ async fn drive() {
     if !pairs.is_empty() {
         println!();
         println!(
-            "| sockets | frames/s minicode/relay | p99 minicode/relay | RSS idle minicode/relay | RSS peak minicode/relay | CPU µs/frame minicode/relay |"
+            "| sockets | frames/s minicode/relay | p99 minicode/relay | RSS idle minicode/relay | anonymous RSS idle minicode/relay | RSS peak minicode/relay | CPU µs/frame minicode/relay |"
         );
-        println!("|---:|---:|---:|---:|---:|---:|");
+        println!("|---:|---:|---:|---:|---:|---:|---:|");
         for (m, r) in pairs {
             println!(
-                "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                "| {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} |",
                 m.sockets,
                 m.frames_per_sec / r.frames_per_sec,
                 m.p99 / r.p99,
                 m.rss_idle_mib / r.rss_idle_mib,
+                m.rss_anon_idle_mib / r.rss_anon_idle_mib,
                 m.rss_peak_mib / r.rss_peak_mib,
                 m.server_cpu_us / r.server_cpu_us
             );
@@ -577,6 +582,7 @@ async fn measure(
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_idle = status_kib(pid, "VmRSS:");
+    let rss_anon_idle = status_kib(pid, "RssAnon:");
     // The peak so far is the connection burst's, not the saves'.
     let rss_connect_peak = status_kib(pid, "VmHWM:");
     let load = load_average();
@@ -685,6 +691,7 @@ async fn measure(
         max: pct(1.0),
         save_p50: save_ms.get(save_ms.len() / 2).copied().unwrap_or(f64::NAN),
         rss_idle_mib: rss_idle as f64 / 1024.0,
+        rss_anon_idle_mib: rss_anon_idle as f64 / 1024.0,
         rss_connect_peak_mib: rss_connect_peak as f64 / 1024.0,
         rss_peak_mib: rss_peak as f64 / 1024.0,
         server_cpu_us: server_cpu * 1e6 / frames.max(1) as f64,
