@@ -4,8 +4,6 @@
 //! is ours: the live channel writes pre-framed, shared event bytes to it
 //! (see `frame.rs` and `socket.rs`).
 
-use std::future::Future;
-
 use axum::extract::FromRequestParts;
 use axum::http::header::{
     CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE,
@@ -91,26 +89,32 @@ impl<S: Send + Sync> FromRequestParts<S> for Upgrade {
 }
 
 impl Upgrade {
-    /// Answers the handshake; once the client has the answer, `run` gets
-    /// the connection (in its own task).
-    pub fn on_upgrade<F, Fut>(self, run: F) -> Response
-    where
-        F: FnOnce(Socket) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
-        let on_upgrade = self.on_upgrade;
-        tokio::spawn(async move {
-            match on_upgrade.await {
-                Ok(upgraded) => run(Socket::new(upgraded)).await,
-                Err(e) => tracing::debug!(error = %e, "a WebSocket upgrade did not complete"),
-            }
-        });
+    /// The `101 Switching Protocols` answer, and the connection it leads to
+    /// (for a task of its own to await once the answer is sent).
+    pub fn accept(self) -> (Response, Pending) {
         let mut response = StatusCode::SWITCHING_PROTOCOLS.into_response();
         let headers = response.headers_mut();
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
         headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
         headers.insert(SEC_WEBSOCKET_ACCEPT, self.accept);
-        response
+        (response, Pending(self.on_upgrade))
+    }
+}
+
+/// A connection whose handshake was answered.
+pub struct Pending(hyper::upgrade::OnUpgrade);
+
+impl Pending {
+    /// The connection, once the client has the answer; `None` if it went
+    /// away first.
+    pub async fn socket(self) -> Option<Socket> {
+        match self.0.await {
+            Ok(upgraded) => Some(Socket::new(upgraded)),
+            Err(e) => {
+                tracing::debug!(error = %e, "a WebSocket upgrade did not complete");
+                None
+            }
+        }
     }
 }
 

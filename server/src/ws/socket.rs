@@ -352,10 +352,6 @@ impl Out {
         match self.write(cx) {
             Poll::Ready(Ok(())) => {
                 self.blocked = false;
-                if self.queue.capacity() > 64 && self.queue.is_empty() {
-                    // A burst grew the queue: give the memory back.
-                    self.queue = VecDeque::new();
-                }
                 Poll::Ready(Ok(()))
             }
             Poll::Pending => {
@@ -387,6 +383,12 @@ impl Out {
                 Poll::Pending => return Poll::Pending,
             };
             self.advance(n);
+        }
+        if self.queue.capacity() > 0 {
+            // An idle socket holds no queue: with thousands of sockets its
+            // few slots add up, and allocating them again costs far less
+            // than the write that follows.
+            self.queue = VecDeque::new();
         }
         Poll::Ready(Ok(()))
     }
