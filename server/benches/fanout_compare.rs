@@ -45,6 +45,8 @@ const CONNECTING: usize = 256;
 /// How long delivery may lag behind the last save before the row ends.
 const DRAIN_LIMIT: Duration = Duration::from_secs(20);
 const MARK: &str = "/*sent:";
+/// How long the sockets stay idle after connecting before the idle RSS is read.
+const SETTLE: Duration = Duration::from_secs(5);
 
 fn main() {
     if std::env::var("FANOUT_ROLE").as_deref() == Ok("server") {
@@ -590,7 +592,9 @@ async fn measure(
             _ => break,
         }
     }
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Idle means settled: the memory of the connection burst (handshakes,
+    // authentication) is given back within a few seconds, by both targets.
+    tokio::time::sleep(SETTLE).await;
     let rss_idle = status_kib(pid, "VmRSS:");
     let rss_anon_idle = status_kib(pid, "RssAnon:");
     // The peak so far is the connection burst's, not the saves'.
