@@ -62,4 +62,6 @@ pub struct Services {
     pub sites: Arc<crate::deploy::sites::Sites>,
     /// The projects' git repositories (their locks and waiting saves).
     pub git: Arc<crate::git::repo::Repos>,
+    /// The clock of the live sockets' pings.
+    pub heartbeat: crate::ws::Heartbeat,
 }
