@@ -443,7 +443,7 @@ async fn drive() {
 
     println!();
     println!(
-        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | of it anonymous MiB | server RSS peak connecting MiB | server RSS peak MiB | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
+        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | of it anonymous MiB | server RSS peak connecting MiB | server RSS peak saving MiB | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
     );
     println!(
         "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
@@ -490,7 +490,7 @@ async fn drive() {
     if !pairs.is_empty() {
         println!();
         println!(
-            "| sockets | frames/s minicode/relay | p99 minicode/relay | RSS idle minicode/relay | anonymous RSS idle minicode/relay | RSS peak minicode/relay | CPU µs/frame minicode/relay |"
+            "| sockets | frames/s minicode/relay | p99 minicode/relay | RSS idle minicode/relay | anonymous RSS idle minicode/relay | RSS peak saving minicode/relay | CPU µs/frame minicode/relay |"
         );
         println!("|---:|---:|---:|---:|---:|---:|---:|");
         for (m, r) in pairs {
@@ -597,8 +597,9 @@ async fn measure(
     tokio::time::sleep(SETTLE).await;
     let rss_idle = status_kib(pid, "VmRSS:");
     let rss_anon_idle = status_kib(pid, "RssAnon:");
-    // The peak so far is the connection burst's, not the saves'.
+    // The peak so far is the connection burst's; the next is the saves'.
     let rss_connect_peak = status_kib(pid, "VmHWM:");
+    reset_peak_rss(pid);
     let load = load_average();
     let cpu_before = (cpu_secs(&pid.to_string()), cpu_secs("self"));
     // For attaching a profiler (`perf record -p`, `strace -c -p`) by hand.

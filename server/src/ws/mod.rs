@@ -27,6 +27,7 @@ pub mod frame;
 mod handshake;
 mod socket;
 
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 use axum::Router;
@@ -44,7 +45,7 @@ use uuid::Uuid;
 
 use self::frame::Incoming;
 use self::handshake::{Pending, Upgrade};
-use self::socket::Socket;
+use self::socket::{Received, Socket};
 
 use crate::auth::service::{
     authenticate, bearer_from_headers, session_from_headers, user_for_session, user_for_token,
@@ -59,36 +60,47 @@ use crate::state::AppState;
 /// How often the server pings; two missed intervals close the connection.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
-/// One clock for every socket's heartbeat: each socket waits for the next
-/// beat instead of keeping a timer of its own (with 10,000 sockets, 10,000
-/// timers and their memory).
+/// One clock for every socket's heartbeat: every [`HEARTBEAT`] it wakes
+/// each open socket's task to ping its client, instead of each socket
+/// keeping a timer of its own (with 10,000 sockets, 10,000 timers and the
+/// memory they hold).
 #[derive(Clone)]
-pub struct Heartbeat(tokio::sync::watch::Receiver<u32>);
+pub struct Heartbeat(Arc<Mutex<Vec<Weak<socket::Outbox>>>>);
 
 impl Heartbeat {
-    /// Starts the clock; it stops once nothing holds a `Heartbeat`.
+    /// Starts the clock; it stops once nothing holds this `Heartbeat`.
     pub fn start() -> Self {
-        let (beat, listening) = tokio::sync::watch::channel(0u32);
+        let sockets: Arc<Mutex<Vec<Weak<socket::Outbox>>>> = Arc::default();
+        let watched = Arc::downgrade(&sockets);
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(HEARTBEAT);
             tick.tick().await;
             loop {
                 tick.tick().await;
-                if beat.is_closed() {
+                let Some(sockets) = watched.upgrade() else {
                     return;
-                }
-                beat.send_modify(|n| *n = n.wrapping_add(1));
+                };
+                let mut sockets = sockets.lock().unwrap_or_else(|p| p.into_inner());
+                sockets.retain(|socket| match socket.upgrade() {
+                    Some(socket) => {
+                        socket.beat();
+                        true
+                    }
+                    None => false,
+                });
             }
         });
-        Heartbeat(listening)
+        Heartbeat(sockets)
     }
 
-    fn listen(&self) -> tokio::sync::watch::Receiver<u32> {
-        let mut beats = self.0.clone();
-        beats.mark_unchanged();
-        beats
+    fn register(&self, socket: &Arc<socket::Outbox>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Arc::downgrade(socket));
     }
 }
+
 /// Largest message a client may send.
 const MAX_MESSAGE: usize = 256 * 1024;
 
@@ -338,45 +350,22 @@ impl Connection {
         socket.release();
         tracing::debug!("client connected");
 
-        let mut heartbeat = self.state.heartbeat.listen();
+        self.state.heartbeat.register(&socket.outbox());
         let mut last_heard = Instant::now();
         let mut beats: u32 = 0;
         loop {
             // One task per socket; while it waits for the client it also
             // writes whatever the fan-out could not (see `socket.rs`).
-            tokio::select! {
-                incoming = socket.recv(MAX_MESSAGE) => {
-                    let message = match incoming {
-                        Ok(Some(Ok(message))) => message,
-                        Ok(Some(Err(refused))) => {
-                            // Over the size limit, not WebSocket, not UTF-8:
-                            // say so with the standard code.
-                            Box::pin(socket.close(refused.close_code(), &refused.to_string())).await;
-                            break;
-                        }
-                        Ok(None) | Err(_) => break,
-                    };
-                    last_heard = Instant::now();
-                    match message {
-                        // Boxed: requests are rare, and their futures (database,
-                        // agent) would otherwise be part of every idle socket's task.
-                        Incoming::Text(text) => Box::pin(self.handle_text(&socket, text)).await,
-                        Incoming::Binary => socket.send(reply(ServerEvent::error("BAD_REQUEST", "send JSON text frames"), None)),
-                        Incoming::Ping(payload) => socket.send(frame::encode(frame::opcode::PONG, &payload)),
-                        Incoming::Pong => {}
-                        Incoming::Close(_) => {
-                            Box::pin(socket.close(frame::code::NORMAL, "")).await;
-                            break;
-                        }
-                    }
-                    if socket.is_closed() {
-                        break;
-                    }
+            let message = match socket.recv(MAX_MESSAGE).await {
+                Received::Message(message) => message,
+                Received::Refused(refused) => {
+                    // Over the size limit, not WebSocket, not UTF-8: say so
+                    // with the standard code.
+                    Box::pin(socket.close(refused.close_code(), &refused.to_string())).await;
+                    break;
                 }
-                beat = heartbeat.changed() => {
-                    if beat.is_err() {
-                        break;
-                    }
+                Received::Gone => break,
+                Received::Beat => {
                     beats = beats.wrapping_add(1);
                     if beats.is_multiple_of(2) && !Box::pin(self.still_signed_in()).await {
                         Box::pin(socket.close(close::UNAUTHORIZED, "sign in to continue")).await;
@@ -389,7 +378,29 @@ impl Connection {
                         break;
                     }
                     socket.send(frame::encode(frame::opcode::PING, &[]));
+                    continue;
                 }
+            };
+            last_heard = Instant::now();
+            match message {
+                // Boxed: requests are rare, and their futures (database,
+                // agent) would otherwise be part of every idle socket's task.
+                Incoming::Text(text) => Box::pin(self.handle_text(&socket, text)).await,
+                Incoming::Binary => socket.send(reply(
+                    ServerEvent::error("BAD_REQUEST", "send JSON text frames"),
+                    None,
+                )),
+                Incoming::Ping(payload) => {
+                    socket.send(frame::encode(frame::opcode::PONG, &payload))
+                }
+                Incoming::Pong => {}
+                Incoming::Close(_) => {
+                    Box::pin(socket.close(frame::code::NORMAL, "")).await;
+                    break;
+                }
+            }
+            if socket.is_closed() {
+                break;
             }
         }
         drop(subscription);

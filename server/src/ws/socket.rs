@@ -38,6 +38,17 @@ const READ_CHUNK: usize = 2048;
 /// waits for that (a replay, a close).
 const CLOSE_WAIT: Duration = Duration::from_secs(5);
 
+/// What [`Socket::recv`] returns.
+pub enum Received {
+    Message(Incoming),
+    /// The client's bytes are not acceptable (each has its close code).
+    Refused(ReadError),
+    /// The heartbeat's clock ticked (see [`Outbox::beat`]).
+    Beat,
+    /// The client went away, or the connection failed.
+    Gone,
+}
+
 /// The connection, owned by its task.
 pub struct Socket {
     outbox: Arc<Outbox>,
@@ -76,6 +87,8 @@ struct Out {
     held_overflow: bool,
     /// Frames a slow client was not sent (logged, and told to resync).
     skipped: u64,
+    /// The heartbeat's clock ticked; the task has not seen it yet.
+    beat: bool,
 }
 
 impl Socket {
@@ -96,6 +109,7 @@ impl Socket {
                     held: Some(Vec::new()),
                     held_overflow: false,
                     skipped: 0,
+                    beat: false,
                 }),
             }),
             decoder: Decoder::default(),
@@ -112,14 +126,14 @@ impl Socket {
         self.outbox.lock().push(0, bytes);
     }
 
-    /// Reads until the client's next whole message. `Ok(None)`: the client
-    /// went away. Meanwhile the queue is written as the socket allows.
-    pub async fn recv(&mut self, max: usize) -> io::Result<Option<Result<Incoming, ReadError>>> {
+    /// Waits for the client's next whole message or the next heartbeat.
+    /// Meanwhile the queue is written as the socket allows.
+    pub async fn recv(&mut self, max: usize) -> Received {
         loop {
             match self.decoder.next(max) {
-                Ok(Some(message)) => return Ok(Some(Ok(message))),
+                Ok(Some(message)) => return Received::Message(message),
                 Ok(None) => {}
-                Err(e) => return Ok(Some(Err(e))),
+                Err(e) => return Received::Refused(e),
             }
             let outbox = &self.outbox;
             let decoder = &mut self.decoder;
@@ -129,20 +143,25 @@ impl Socket {
                 if let Poll::Ready(Err(e)) = out.drive(cx) {
                     return Poll::Ready(Err(e));
                 }
+                if std::mem::take(&mut out.beat) {
+                    return Poll::Ready(Ok(None));
+                }
                 let mut chunk = [0u8; READ_CHUNK];
                 let mut buf = ReadBuf::new(&mut chunk);
                 match Pin::new(&mut out.io).poll_read(cx, &mut buf) {
                     Poll::Ready(Ok(())) => {
                         decoder.extend(buf.filled());
-                        Poll::Ready(Ok(buf.filled().len()))
+                        Poll::Ready(Ok(Some(buf.filled().len())))
                     }
                     Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
                     Poll::Pending => Poll::Pending,
                 }
             })
-            .await?;
-            if read == 0 {
-                return Ok(None);
+            .await;
+            match read {
+                Ok(None) => return Received::Beat,
+                Ok(Some(0)) | Err(_) => return Received::Gone,
+                Ok(Some(_)) => {}
             }
         }
     }
@@ -245,6 +264,14 @@ impl Drop for Socket {
 impl Outbox {
     fn lock(&self) -> MutexGuard<'_, Out> {
         self.out.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The heartbeat's clock ticked: the socket's task wakes to ping the
+    /// client (one clock for every socket, not a timer each).
+    pub fn beat(&self) {
+        let mut out = self.lock();
+        out.beat = true;
+        out.wake_task();
     }
 }
 
