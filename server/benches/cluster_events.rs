@@ -56,9 +56,7 @@ async fn instance(name: &str, db: &str, dir: &std::path::Path) -> Server {
 type Samples = Arc<Mutex<Vec<(u64, u64)>>>;
 
 /// Collects the samples of the status events whose text is `t=<publish time>`.
-fn watch(
-    mut rx: minicode_server::events::Watch,
-) -> (Samples, tokio::task::JoinHandle<()>) {
+fn watch(mut rx: minicode_server::events::Watch) -> (Samples, tokio::task::JoinHandle<()>) {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let out = seen.clone();
     let task = tokio::spawn(async move {

@@ -765,7 +765,7 @@ async fn after_shutdown_an_event_is_neither_stored_nor_sent() {
         .unwrap()
         .unwrap();
     assert_eq!(
-        serde_json::from_str::<Value>(&frame.json()).unwrap()["payload"]["count"],
+        serde_json::from_str::<Value>(frame.json()).unwrap()["payload"]["count"],
         1,
         "the stored event was sent"
     );

@@ -14,12 +14,16 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 /// Opens `/ws/:project` by hand: the request line and headers are ours.
-async fn raw_handshake(app: &common::TestApp, project: &str, token: &str, extra: &str) -> (TcpStream, String) {
+async fn raw_handshake(
+    app: &common::TestApp,
+    project: &str,
+    token: &str,
+    extra: &str,
+) -> (TcpStream, String) {
     let addr = app.url.trim_start_matches("http://").to_string();
     let mut stream = TcpStream::connect(&addr).await.unwrap();
-    let request = format!(
-        "GET /ws/{project}?token={token} HTTP/1.1\r\nHost: {addr}\r\n{extra}\r\n"
-    );
+    let request =
+        format!("GET /ws/{project}?token={token} HTTP/1.1\r\nHost: {addr}\r\n{extra}\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
@@ -35,7 +39,11 @@ async fn raw_handshake(app: &common::TestApp, project: &str, token: &str, extra:
 }
 
 /// A new user with a new project: the user's client and the project's id.
-async fn user_with_project(app: &common::TestApp, user: &str, project: &str) -> (common::Client, String) {
+async fn user_with_project(
+    app: &common::TestApp,
+    user: &str,
+    project: &str,
+) -> (common::Client, String) {
     let client = app.user(user).await;
     let pid = client.project(project).await["id"]
         .as_str()
@@ -85,7 +93,11 @@ async fn handshakes_that_are_not_websocket_13_are_refused_with_their_reason() {
     let old = UPGRADE.replace("Version: 13", "Version: 8");
     let (_, head) = raw_handshake(&app, &pid, &token, &old).await;
     assert!(head.starts_with("HTTP/1.1 426"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("sec-websocket-version: 13"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("sec-websocket-version: 13"),
+        "{head}"
+    );
 
     let keyless = UPGRADE.replace("Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "");
     let (_, head) = raw_handshake(&app, &pid, &token, &keyless).await;
@@ -128,7 +140,9 @@ async fn a_clients_bad_frames_close_the_socket_with_their_code() {
 
     // The server still serves everyone else.
     let mut socket = connect(&app, &pid, &token).await;
-    let hello = next_frame(&mut socket, Duration::from_secs(5)).await.unwrap();
+    let hello = next_frame(&mut socket, Duration::from_secs(5))
+        .await
+        .unwrap();
     assert_eq!(hello["type"], "connection_established");
     app.stop().await;
 }
@@ -158,7 +172,12 @@ async fn a_client_that_stops_reading_is_told_to_resync_and_loses_nothing() {
                 status: format!("{} {pad}", chunk * 1000 + i),
             })
             .collect();
-        app.server.state.events.publish_many(project, events).await.unwrap();
+        app.server
+            .state
+            .events
+            .publish_many(project, events)
+            .await
+            .unwrap();
     }
     let last = first + EVENTS - 1;
 
@@ -218,6 +237,10 @@ async fn a_client_that_stops_reading_is_told_to_resync_and_loses_nothing() {
         }
     }
     let missing: Vec<u64> = (first..=last).filter(|s| !got.contains(s)).collect();
-    assert!(missing.is_empty(), "{} seqs never reached it", missing.len());
+    assert!(
+        missing.is_empty(),
+        "{} seqs never reached it",
+        missing.len()
+    );
     app.stop().await;
 }

@@ -63,7 +63,13 @@ pub struct Frame {
 }
 
 impl Frame {
-    pub fn new(seq: u64, kind: &'static str, chat: Option<Uuid>, json: &str, created_ms: i64) -> Self {
+    pub fn new(
+        seq: u64,
+        kind: &'static str,
+        chat: Option<Uuid>,
+        json: &str,
+        created_ms: i64,
+    ) -> Self {
         Frame {
             seq,
             kind,
@@ -219,7 +225,11 @@ impl ProjectLog {
 
     /// Whether everything delivered has been sent to the subscribers.
     fn fanned_out(&self) -> bool {
-        !self.inner.lock().unwrap_or_else(|p| p.into_inner()).fanning_out
+        !self
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .fanning_out
     }
 }
 

@@ -286,7 +286,13 @@ async fn write_batch(db: &Db, pending: &[Queued]) -> Result<Vec<Vec<Arc<Frame>>>
                 seq,
             })
             .unwrap_or_default();
-            let frame = Frame::new(seq, unsent.event.kind(), unsent.chat, &json, unsent.created_ms);
+            let frame = Frame::new(
+                seq,
+                unsent.event.kind(),
+                unsent.chat,
+                &json,
+                unsent.created_ms,
+            );
             sqlx::query(
                 "INSERT INTO events (project_id, seq, kind, frame, created_at, chat_id) \
                  VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (project_id, seq) DO NOTHING",

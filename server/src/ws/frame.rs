@@ -299,7 +299,10 @@ mod tests {
         assert_eq!(&large[..2], &[0x82, 127]);
         assert_eq!(u64::from_be_bytes(large[2..10].try_into().unwrap()), 70_000);
         for len in [0, 125, 126, 65_535, 65_536] {
-            assert_eq!(header_len(len) + len, encode(opcode::TEXT, &vec![b'x'; len]).len());
+            assert_eq!(
+                header_len(len) + len,
+                encode(opcode::TEXT, &vec![b'x'; len]).len()
+            );
         }
     }
 
@@ -314,9 +317,16 @@ mod tests {
     #[test]
     fn masked_frames_are_read_whatever_way_the_bytes_arrive() {
         // RFC 6455 §5.7: a masked "Hello".
-        let mut bytes = vec![0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58];
+        let mut bytes = vec![
+            0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58,
+        ];
         bytes.extend(client_frame(true, opcode::PING, b"hi", MASK));
-        bytes.extend(client_frame(true, opcode::TEXT, "ü".repeat(200).as_bytes(), MASK));
+        bytes.extend(client_frame(
+            true,
+            opcode::TEXT,
+            "ü".repeat(200).as_bytes(),
+            MASK,
+        ));
         let mut decoder = Decoder::default();
         let mut got = Vec::new();
         // One byte at a time: every partial header and payload is waited for.
@@ -342,7 +352,12 @@ mod tests {
         let mut decoder = Decoder::default();
         decoder.extend(&client_frame(false, opcode::TEXT, b"{\"type\":", MASK));
         decoder.extend(&client_frame(true, opcode::PONG, b"", MASK));
-        decoder.extend(&client_frame(true, opcode::CONTINUATION, b"\"ping\"}", MASK));
+        decoder.extend(&client_frame(
+            true,
+            opcode::CONTINUATION,
+            b"\"ping\"}",
+            MASK,
+        ));
         assert_eq!(decoder.next(1024).unwrap(), Some(Incoming::Pong));
         assert_eq!(
             decoder.next(1024).unwrap(),
@@ -354,7 +369,12 @@ mod tests {
     #[test]
     fn a_close_carries_its_code() {
         let mut decoder = Decoder::default();
-        decoder.extend(&client_frame(true, opcode::CLOSE, &1001u16.to_be_bytes(), MASK));
+        decoder.extend(&client_frame(
+            true,
+            opcode::CLOSE,
+            &1001u16.to_be_bytes(),
+            MASK,
+        ));
         decoder.extend(&client_frame(true, opcode::CLOSE, b"", MASK));
         assert_eq!(decoder.next(10).unwrap(), Some(Incoming::Close(Some(1001))));
         assert_eq!(decoder.next(10).unwrap(), Some(Incoming::Close(None)));
@@ -371,7 +391,12 @@ mod tests {
         // Fragments count together.
         let mut decoder = Decoder::default();
         decoder.extend(&client_frame(false, opcode::TEXT, &[b'a'; 600], MASK));
-        decoder.extend(&client_frame(true, opcode::CONTINUATION, &[b'a'; 600], MASK));
+        decoder.extend(&client_frame(
+            true,
+            opcode::CONTINUATION,
+            &[b'a'; 600],
+            MASK,
+        ));
         assert_eq!(decoder.next(1000), Err(ReadError::TooBig(0)));
     }
 
@@ -381,9 +406,15 @@ mod tests {
             // Not masked.
             (vec![0x81, 0x01, b'a'], "masked"),
             // A reserved bit (no extension was agreed).
-            (client_frame(true, 0x40 | opcode::TEXT, b"a", MASK), "reserved"),
+            (
+                client_frame(true, 0x40 | opcode::TEXT, b"a", MASK),
+                "reserved",
+            ),
             (client_frame(true, 0x3, b"a", MASK), "opcode"),
-            (client_frame(true, opcode::CONTINUATION, b"a", MASK), "continuation"),
+            (
+                client_frame(true, opcode::CONTINUATION, b"a", MASK),
+                "continuation",
+            ),
             (client_frame(false, opcode::PING, b"a", MASK), "control"),
             (client_frame(true, opcode::PING, &[0; 126], MASK), "control"),
             (
@@ -416,8 +447,15 @@ mod tests {
     #[test]
     fn a_large_message_does_not_keep_its_buffer() {
         let mut decoder = Decoder::default();
-        decoder.extend(&client_frame(true, opcode::TEXT, &vec![b'a'; 100_000], MASK));
-        assert!(matches!(decoder.next(256 * 1024), Ok(Some(Incoming::Text(t))) if t.len() == 100_000));
+        decoder.extend(&client_frame(
+            true,
+            opcode::TEXT,
+            &vec![b'a'; 100_000],
+            MASK,
+        ));
+        assert!(
+            matches!(decoder.next(256 * 1024), Ok(Some(Incoming::Text(t))) if t.len() == 100_000)
+        );
         assert_eq!(decoder.pending.capacity(), 0);
         assert_eq!(decoder.message.capacity(), 0);
     }
