@@ -29,16 +29,6 @@ async fn app_with(fake: &FakeLlm) -> TestApp {
     .await
 }
 
-/// A new user with a new project: the user's client and the project's id.
-async fn user_with_project(app: &TestApp, user: &str, project: &str) -> (Client, String) {
-    let client = app.user(user).await;
-    let pid = client.project(project).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (client, pid)
-}
-
 /// The next JSON text frame (pings are answered by the library).
 /// A socket on the project (past its greeting), then a generation of
 /// `description` started over REST.
@@ -67,7 +57,7 @@ async fn generate_watched(
 async fn a_generation_streams_over_the_socket_and_a_reconnecting_client_misses_nothing() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "gen_ws", "Generated").await;
+    let (client, pid) = app.user_with_project("gen_ws", "Generated").await;
     let token = token(&client).await;
     script_generation(&fake);
 
@@ -308,7 +298,7 @@ async fn the_socket_refuses_strangers_and_survives_bad_frames() {
 async fn an_invalid_plan_gets_two_repair_rounds_then_fails_clearly() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "repairs", "Plans").await;
+    let (client, pid) = app.user_with_project("repairs", "Plans").await;
 
     fake.push(text_reply("Sure! I think phase one should be great."));
     fake.push(text_reply("{\"name\": \"Still\", \"goal\": \"bad\"}"));
@@ -377,7 +367,7 @@ async fn an_invalid_plan_gets_two_repair_rounds_then_fails_clearly() {
 async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "canceller", "Stoppable").await;
+    let (client, pid) = app.user_with_project("canceller", "Stoppable").await;
     let fixture = common::fixture_app();
     let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
     fake.push(design("Scaffold", &paths, false));
@@ -474,7 +464,7 @@ async fn cancel_stops_a_run_within_a_second_and_one_run_per_project() {
 async fn a_run_resumes_after_a_restart_without_duplicating_files() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "restarter", "Durable").await;
+    let (client, pid) = app.user_with_project("restarter", "Durable").await;
     let fixture = common::fixture_app();
     let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();
     fake.push(design("Scaffold", &paths, false));
@@ -704,7 +694,7 @@ async fn a_run_survives_a_hard_kill_and_no_sandbox_process_is_left() {
 #[tokio::test]
 async fn a_log_longer_than_the_ring_replays_whole_with_its_kinds() {
     let app = common::spawn().await;
-    let (_client, pid) = user_with_project(&app, "longlog", "Long log").await;
+    let (_client, pid) = app.user_with_project("longlog", "Long log").await;
     let id = uuid::Uuid::parse_str(&pid).unwrap();
     let events = &app.server.state.events;
     events
@@ -739,7 +729,7 @@ async fn a_log_longer_than_the_ring_replays_whole_with_its_kinds() {
 #[tokio::test]
 async fn after_shutdown_an_event_is_neither_stored_nor_sent() {
     let app = common::spawn().await;
-    let (_client, pid) = user_with_project(&app, "closer", "Closing").await;
+    let (_client, pid) = app.user_with_project("closer", "Closing").await;
     let id = uuid::Uuid::parse_str(&pid).unwrap();
     let events = &app.server.state.events;
     let stored = || async {
@@ -790,7 +780,7 @@ async fn after_shutdown_an_event_is_neither_stored_nor_sent() {
 async fn a_model_file_where_a_file_is_is_skipped_and_not_stored() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "clashing_model", "Clash").await;
+    let (client, pid) = app.user_with_project("clashing_model", "Clash").await;
     let token = token(&client).await;
     fake.push(design("Scaffold", &["notes", "notes/today.md"], true));
     fake.push(text_reply(&heredocs(&[
@@ -834,7 +824,7 @@ async fn a_model_file_where_a_file_is_is_skipped_and_not_stored() {
 async fn over_long_text_on_the_socket_is_refused_and_stores_nothing() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "ws_wordy", "Wordy").await;
+    let (client, pid) = app.user_with_project("ws_wordy", "Wordy").await;
     let chat: Value = client
         .post(&format!("/api/projects/{pid}/chats"), &json!({}))
         .await
@@ -913,7 +903,7 @@ async fn file_content(client: &Client, pid: &str, path: &str) -> Option<String> 
 async fn a_cut_off_answer_is_continued_and_missing_files_are_asked_for_again() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "continues", "Continue").await;
+    let (client, pid) = app.user_with_project("continues", "Continue").await;
     let token = token(&client).await;
     fake.push(design("Scaffold", &["a.txt", "b.txt", "c.txt"], true));
     fake.push(openai_text(
@@ -976,7 +966,7 @@ async fn a_cut_off_answer_is_continued_and_missing_files_are_asked_for_again() {
 async fn a_phase_missing_files_of_its_plan_fails_naming_them_and_keeps_the_rest() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "incomplete", "Incomplete").await;
+    let (client, pid) = app.user_with_project("incomplete", "Incomplete").await;
     fake.push(design("Scaffold", &["a.txt", "src/b.ts"], true));
     fake.push(text_reply(&heredocs(&[("a.txt".into(), "kept\n".into())])));
     fake.push(text_reply("I cannot write that file, sorry."));
@@ -1033,7 +1023,7 @@ async fn a_phase_missing_files_of_its_plan_fails_naming_them_and_keeps_the_rest(
 async fn reasoning_text_is_never_read_as_a_plan_or_a_file() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "thinker", "Thinking").await;
+    let (client, pid) = app.user_with_project("thinker", "Thinking").await;
     let token = token(&client).await;
     fake.push(text_reply(
         "<think>\nMaybe {\"name\": \"Draft\", \"files\": [\"draft.txt\"]}? No.\n</think>\n\
@@ -1075,7 +1065,7 @@ async fn reasoning_text_is_never_read_as_a_plan_or_a_file() {
 async fn a_package_installed_without_a_version_is_pinned_to_what_was_installed() {
     let fake = FakeLlm::start().await;
     let app = app_with(&fake).await;
-    let (client, pid) = user_with_project(&app, "pinner", "Pinned").await;
+    let (client, pid) = app.user_with_project("pinner", "Pinned").await;
     let token = token(&client).await;
     let fixture = common::fixture_app();
     let paths: Vec<&str> = fixture.iter().map(|(p, _)| p.as_str()).collect();

@@ -38,20 +38,6 @@ async fn raw_handshake(
     (stream, String::from_utf8(head).unwrap())
 }
 
-/// A new user with a new project: the user's client and the project's id.
-async fn user_with_project(
-    app: &common::TestApp,
-    user: &str,
-    project: &str,
-) -> (common::Client, String) {
-    let client = app.user(user).await;
-    let pid = client.project(project).await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    (client, pid)
-}
-
 const UPGRADE: &str = "Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n";
 
 /// Reads server frames until a close; returns its code.
@@ -79,7 +65,7 @@ async fn close_code(stream: &mut TcpStream) -> u16 {
 #[tokio::test]
 async fn handshakes_that_are_not_websocket_13_are_refused_with_their_reason() {
     let app = common::spawn().await;
-    let (client, pid) = user_with_project(&app, "shaker", "Shakes").await;
+    let (client, pid) = app.user_with_project("shaker", "Shakes").await;
     let token = token(&client).await;
 
     let (_, head) = raw_handshake(&app, &pid, &token, UPGRADE).await;
@@ -112,7 +98,7 @@ async fn handshakes_that_are_not_websocket_13_are_refused_with_their_reason() {
 #[tokio::test]
 async fn a_clients_bad_frames_close_the_socket_with_their_code() {
     let app = common::spawn().await;
-    let (client, pid) = user_with_project(&app, "framer", "Frames").await;
+    let (client, pid) = app.user_with_project("framer", "Frames").await;
     let token = token(&client).await;
 
     // Unmasked: a protocol error (1002).
@@ -150,7 +136,7 @@ async fn a_clients_bad_frames_close_the_socket_with_their_code() {
 #[tokio::test]
 async fn a_client_that_stops_reading_is_told_to_resync_and_loses_nothing() {
     let app = common::spawn().await;
-    let (client, pid) = user_with_project(&app, "sleeper", "Sleepy").await;
+    let (client, pid) = app.user_with_project("sleeper", "Sleepy").await;
     let token = token(&client).await;
     let project: uuid::Uuid = pid.parse().unwrap();
 

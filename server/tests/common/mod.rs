@@ -203,6 +203,16 @@ impl TestApp {
     }
 
     /// Registers `username` with a fixed password and returns its signed-in client.
+    /// A new user with a new project: the user's client and the project's id.
+    pub async fn user_with_project(&self, user: &str, project: &str) -> (Client, String) {
+        let client = self.user(user).await;
+        let pid = client.project(project).await["id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        (client, pid)
+    }
+
     pub async fn user(&self, username: &str) -> Client {
         let client = self.client();
         let res = client
