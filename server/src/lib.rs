@@ -141,7 +141,7 @@ pub async fn build_state(config: Config) -> Result<AppState, StartError> {
         events,
         workspaces,
         sandboxes,
-        heartbeat: ws::Heartbeat::start(),
+        heartbeat: ws::heartbeat::Heartbeat::start(),
     }))
 }
 

@@ -63,5 +63,5 @@ pub struct Services {
     /// The projects' git repositories (their locks and waiting saves).
     pub git: Arc<crate::git::repo::Repos>,
     /// The clock of the live sockets' pings.
-    pub heartbeat: crate::ws::Heartbeat,
+    pub heartbeat: crate::ws::heartbeat::Heartbeat,
 }

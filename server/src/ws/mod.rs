@@ -25,10 +25,10 @@
 
 pub mod frame;
 mod handshake;
+pub mod heartbeat;
 mod socket;
 
-use std::sync::{Arc, Mutex, Weak};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
@@ -57,49 +57,7 @@ use crate::db::now_ms;
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// How often the server pings; two missed intervals close the connection.
-pub const HEARTBEAT: Duration = Duration::from_secs(30);
-
-/// One clock for every socket's heartbeat: every [`HEARTBEAT`] it wakes
-/// each open socket's task to ping its client, instead of each socket
-/// keeping a timer of its own (with 10,000 sockets, 10,000 timers and the
-/// memory they hold).
-#[derive(Clone)]
-pub struct Heartbeat(Arc<Mutex<Vec<Weak<socket::Outbox>>>>);
-
-impl Heartbeat {
-    /// Starts the clock; it stops once nothing holds this `Heartbeat`.
-    pub fn start() -> Self {
-        let sockets: Arc<Mutex<Vec<Weak<socket::Outbox>>>> = Arc::default();
-        let watched = Arc::downgrade(&sockets);
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(HEARTBEAT);
-            tick.tick().await;
-            loop {
-                tick.tick().await;
-                let Some(sockets) = watched.upgrade() else {
-                    return;
-                };
-                let mut sockets = sockets.lock().unwrap_or_else(|p| p.into_inner());
-                sockets.retain(|socket| match socket.upgrade() {
-                    Some(socket) => {
-                        socket.beat();
-                        true
-                    }
-                    None => false,
-                });
-            }
-        });
-        Heartbeat(sockets)
-    }
-
-    fn register(&self, socket: &Arc<socket::Outbox>) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .push(Arc::downgrade(socket));
-    }
-}
+use self::heartbeat::HEARTBEAT;
 
 /// Largest message a client may send.
 const MAX_MESSAGE: usize = 256 * 1024;
@@ -350,7 +308,7 @@ impl Connection {
         socket.release();
         tracing::debug!("client connected");
 
-        self.state.heartbeat.register(&socket.outbox());
+        self.state.heartbeat.register(socket.outbox());
         let mut last_heard = Instant::now();
         let mut beats: u32 = 0;
         loop {

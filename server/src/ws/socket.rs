@@ -26,6 +26,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use uuid::Uuid;
 
 use super::frame::{self, Decoder, Incoming, ReadError};
+use super::heartbeat::Beating;
 use crate::events::{Frame, Subscriber};
 
 /// Frames one client may have waiting before it is told to resync.
@@ -43,7 +44,7 @@ pub enum Received {
     Message(Incoming),
     /// The client's bytes are not acceptable (each has its close code).
     Refused(ReadError),
-    /// The heartbeat's clock ticked (see [`Outbox::beat`]).
+    /// The heartbeat's clock ticked (see `heartbeat.rs`).
     Beat,
     /// The client went away, or the connection failed.
     Gone,
@@ -265,10 +266,12 @@ impl Outbox {
     fn lock(&self) -> MutexGuard<'_, Out> {
         self.out.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
 
+impl Beating for Outbox {
     /// The heartbeat's clock ticked: the socket's task wakes to ping the
     /// client (one clock for every socket, not a timer each).
-    pub fn beat(&self) {
+    fn beat(&self) {
         let mut out = self.lock();
         out.beat = true;
         out.wake_task();
