@@ -191,7 +191,10 @@ test('build from a prompt, watch it stream, chat, undo, edit by hand; others see
   await picked.getByTestId('edit-color').fill('#ff0000');
   await picked.getByTestId('edit-color-apply').click();
   await expect(picked.getByTestId('edit-result')).toContainText(`Written to ${titleFile}`);
-  const titleColor = () => preview.getByText(title).first().evaluate((el) => getComputedStyle(el).color);
+  // The preview reloads when its dev server restarts (after a restore, say):
+  // a read that meets the reload is no value yet, and the poll goes on.
+  const titleColor = () =>
+    preview.getByText(title).first().evaluate((el) => getComputedStyle(el).color).catch(() => null);
   await expect.poll(titleColor, { timeout: 30_000 }).toBe('rgb(255, 0, 0)');
   expect(await fileText(page, project, titleFile)).toContain('style={{ color: "#ff0000" }}');
   await page.getByTestId('tab-checkpoints').click();

@@ -148,9 +148,10 @@ async fn a_client_that_stops_reading_is_told_to_resync_and_loses_nothing() {
     }
     let first = app.server.state.events.last_seq(project).await.unwrap() + 1;
 
-    // More than the kernel's buffers and the socket's queue (8,192 frames)
+    // More than the kernel's buffers (a few MiB: a receive buffer only
+    // grows while its reader reads) and the socket's queue (8,192 frames)
     // hold, while `slow` reads nothing.
-    const EVENTS: u64 = 14_000;
+    const EVENTS: u64 = 20_000;
     let pad = "x".repeat(2048);
     for chunk in 0..EVENTS / 1000 {
         let events = (0..1000)
