@@ -92,11 +92,10 @@ impl Frame {
 }
 
 /// Something that takes a project's live frames: a client's socket. Called
-/// with each stored batch, in seq order, never twice with a seq.
+/// with each stored batch, in seq order, never twice with a seq, until its
+/// [`Subscription`] is dropped.
 pub trait Subscriber: Send + Sync {
     fn deliver(&self, frames: &[Arc<Frame>]);
-    /// The subscriber went away (it is then dropped from the list).
-    fn is_gone(&self) -> bool;
 }
 
 /// An event waiting for the writer to give it a seq and store it.
@@ -208,17 +207,11 @@ impl ProjectLog {
                 // A copy of the list: sockets come and go while it is written.
                 (std::mem::take(&mut inner.unsent), inner.subscribers.clone())
             };
-            let mut gone = false;
             for (i, subscriber) in subscribers.iter().enumerate() {
                 subscriber.deliver(&batch);
-                gone |= subscriber.is_gone();
                 if i % FAN_OUT_GROUP == FAN_OUT_GROUP - 1 {
                     tokio::task::yield_now().await;
                 }
-            }
-            if gone {
-                let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-                inner.subscribers.retain(|s| !s.is_gone());
             }
         }
     }
@@ -598,10 +591,6 @@ impl Subscriber for ChannelSubscriber {
         for frame in frames {
             let _ = self.0.send(frame.clone());
         }
-    }
-
-    fn is_gone(&self) -> bool {
-        self.0.is_closed()
     }
 }
 

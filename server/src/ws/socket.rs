@@ -311,10 +311,6 @@ impl Subscriber for Outbox {
             }
         }
     }
-
-    fn is_gone(&self) -> bool {
-        self.lock().closed
-    }
 }
 
 impl Out {
