@@ -39,8 +39,8 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 
-/// Handshakes in flight at once: a burst of 10,000 SYNs overflows the
-/// listen backlog and turns into 1–3 s retransmits.
+/// Handshakes in flight at once (`FANOUT_CONNECTING`): a burst of 10,000
+/// SYNs overflows the listen backlog and turns into 1–3 s retransmits.
 const CONNECTING: usize = 256;
 /// How long delivery may lag behind the last save before the row ends.
 const DRAIN_LIMIT: Duration = Duration::from_secs(20);
@@ -383,6 +383,8 @@ struct Row {
     /// executable's and libraries' pages.
     rss_anon_idle_mib: f64,
     rss_connect_peak_mib: f64,
+    /// Sockets connected per second during the burst (welcome received).
+    handshakes_per_sec: f64,
     rss_peak_mib: f64,
     server_cpu_us: f64,
     /// The kernel's share of the server's CPU time.
@@ -443,14 +445,14 @@ async fn drive() {
 
     println!();
     println!(
-        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | of it anonymous MiB | server RSS peak connecting MiB | server RSS peak saving MiB | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
+        "| target | sockets | connected | saves/s | events | failed saves | frames delivered | frames/s | p50 ms | p99 ms | max ms | save p50 ms | server RSS idle MiB | of it anonymous MiB | server RSS peak connecting MiB | server RSS peak saving MiB | handshakes/s | server CPU µs/frame | server CPU in kernel | client CPU µs/frame | load avg |"
     );
     println!(
-        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
     for r in &rows {
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} | {:.0} % | {:.2} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {:.1} | {:.1} | {:.1} | {:.2} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} | {:.2} | {:.0} % | {:.2} | {} |",
             r.target.name(),
             r.sockets,
             r.connected,
@@ -471,6 +473,7 @@ async fn drive() {
             r.rss_anon_idle_mib,
             r.rss_connect_peak_mib,
             r.rss_peak_mib,
+            r.handshakes_per_sec,
             r.server_cpu_us,
             r.server_sys_pct,
             r.client_cpu_us,
@@ -526,8 +529,11 @@ async fn measure(
     let received = Arc::new(AtomicU64::new(0));
     let seen = Arc::new(Mutex::new(Seen::default()));
     let stop = CancellationToken::new();
-    let gate = Arc::new(Semaphore::new(CONNECTING));
+    let gate = Arc::new(Semaphore::new(
+        env_or("FANOUT_CONNECTING", CONNECTING).max(1),
+    ));
     let (ready_tx, mut ready_rx) = tokio::sync::mpsc::channel::<bool>(n.max(1));
+    let connecting_since = Instant::now();
     let mut clients = Vec::with_capacity(n);
     for _ in 0..n {
         let (url, received, seen, stop, gate, ready) = (
@@ -592,6 +598,7 @@ async fn measure(
             _ => break,
         }
     }
+    let handshakes_per_sec = connected as f64 / connecting_since.elapsed().as_secs_f64();
     // Idle means settled: the memory of the connection burst (handshakes,
     // authentication) is given back within a few seconds, by both targets.
     tokio::time::sleep(SETTLE).await;
@@ -708,6 +715,7 @@ async fn measure(
         rss_idle_mib: rss_idle as f64 / 1024.0,
         rss_anon_idle_mib: rss_anon_idle as f64 / 1024.0,
         rss_connect_peak_mib: rss_connect_peak as f64 / 1024.0,
+        handshakes_per_sec,
         rss_peak_mib: rss_peak as f64 / 1024.0,
         server_cpu_us: server_cpu * 1e6 / frames.max(1) as f64,
         server_sys_pct: 100.0 * server_sys / server_cpu.max(f64::MIN_POSITIVE),
