@@ -19,6 +19,7 @@ pub mod events;
 pub mod files;
 pub mod git;
 pub mod images;
+pub mod listener;
 pub mod llm;
 pub mod maintenance;
 mod memory;
@@ -47,7 +48,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::ListenerExt;
+use axum::serve::{Listener, ListenerExt};
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -193,7 +194,10 @@ impl Server {
         let addr = listener
             .local_addr()
             .map_err(|source| StartError::Bind { addr, source })?;
+        let opening = config.server.opening_connections;
         let state = build_state(config).await?;
+        let listener = listener::Admission::new(listener, opening)
+            .map_err(|source| StartError::Bind { addr, source })?;
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
         Ok(Server {
@@ -216,7 +220,7 @@ impl Server {
 }
 
 /// Serves until `shutdown` is cancelled, then drains and cleans up.
-async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationToken) {
+async fn serve(listener: listener::Admission, state: AppState, shutdown: CancellationToken) {
     if let Ok(addr) = listener.local_addr()
         && let Err(e) = cluster::advertise(&state, addr).await
     {
@@ -238,11 +242,11 @@ async fn serve(listener: TcpListener, state: AppState, shutdown: CancellationTok
     let cluster = tokio::spawn(cluster::run(state.clone(), shutdown.clone()));
     let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
     let signal = shutdown.clone();
-    // No Nagle delay: WebSocket events are small writes that must leave at
-    // once (bursts are already batched into one write by `ws`).
-    let listener = listener.tap_io(|tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
+    // At most so many connections open at once (see `listener.rs`); each
+    // has no Nagle delay (WebSocket events are small writes that must leave
+    // at once; bursts are already batched into one write by `ws`). The tap
+    // is what gives handlers the client's address (`ConnectInfo`).
+    let listener = listener.tap_io(|_| {});
     let server = axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),

@@ -155,6 +155,11 @@ pub struct ServerConfig {
     /// Seconds to wait for running work to finish on shutdown.
     #[arg(long, env = "MINICODE_SHUTDOWN_GRACE_SECS", default_value_t = 10)]
     pub shutdown_grace_secs: u64,
+
+    /// Most connections opening at once (read, authenticated, not yet
+    /// answered); the others wait their turn, up to 2 s. See `listener.rs`.
+    #[arg(long, env = "MINICODE_OPENING_CONNECTIONS", default_value_t = 32)]
+    pub opening_connections: usize,
 }
 
 impl Config {
