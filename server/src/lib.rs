@@ -48,7 +48,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::serve::{Listener, ListenerExt};
+use axum::serve::ListenerExt;
 use leptos::config::LeptosOptions;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -196,8 +196,7 @@ impl Server {
             .map_err(|source| StartError::Bind { addr, source })?;
         let opening = config.server.opening_connections;
         let state = build_state(config).await?;
-        let listener = listener::Admission::new(listener, opening)
-            .map_err(|source| StartError::Bind { addr, source })?;
+        let listener = listener::Admission::new(listener, addr, opening);
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(serve(listener, state.clone(), shutdown.clone()));
         Ok(Server {
@@ -221,9 +220,7 @@ impl Server {
 
 /// Serves until `shutdown` is cancelled, then drains and cleans up.
 async fn serve(listener: listener::Admission, state: AppState, shutdown: CancellationToken) {
-    if let Ok(addr) = listener.local_addr()
-        && let Err(e) = cluster::advertise(&state, addr).await
-    {
+    if let Err(e) = cluster::advertise(&state, listener.local_addr()).await {
         tracing::warn!(error = %e, "could not record this instance's internal address");
     }
     let maintenance = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
@@ -242,10 +239,11 @@ async fn serve(listener: listener::Admission, state: AppState, shutdown: Cancell
     let cluster = tokio::spawn(cluster::run(state.clone(), shutdown.clone()));
     let grace = Duration::from_secs(state.config.server.shutdown_grace_secs);
     let signal = shutdown.clone();
-    // At most so many connections open at once (see `listener.rs`); each
-    // has no Nagle delay (WebSocket events are small writes that must leave
-    // at once; bursts are already batched into one write by `ws`). The tap
-    // is what gives handlers the client's address (`ConnectInfo`).
+    // The listener admits a few opening connections at a time and turns
+    // Nagle off (see `listener.rs`). The empty tap is what gives handlers
+    // the client's address: axum implements `ConnectInfo<SocketAddr>` for
+    // any tapped listener, and the orphan rule keeps us from doing it for
+    // ours.
     let listener = listener.tap_io(|_| {});
     let server = axum::serve(
         listener,

@@ -46,16 +46,21 @@ pub struct Admission {
 }
 
 impl Admission {
-    pub fn new(listener: TcpListener, limit: usize) -> io::Result<Self> {
-        let local = listener.local_addr()?;
+    /// Starts accepting on `listener`, bound at `local`.
+    pub fn new(listener: TcpListener, local: SocketAddr, limit: usize) -> Self {
         let places = Arc::new(Semaphore::new(limit.max(1)));
         let (tx, admitted) = mpsc::channel(limit.max(1));
         let acceptor = tokio::spawn(accept_all(listener, places, tx));
-        Ok(Self {
+        Self {
             admitted,
             local,
             acceptor,
-        })
+        }
+    }
+
+    /// The address it listens at.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
     }
 }
 
@@ -84,7 +89,8 @@ impl axum::serve::Listener for Admission {
 }
 
 /// Accepts every connection and hands each to a task of its own that waits
-/// for its first bytes and its place.
+/// for its first bytes and its place. Runs until the `Admission` is dropped
+/// (which aborts it).
 async fn accept_all(
     listener: TcpListener,
     places: Arc<Semaphore>,
@@ -101,9 +107,6 @@ async fn accept_all(
                 continue;
             }
         };
-        if admitted.is_closed() {
-            return;
-        }
         tokio::spawn(admit(stream, addr, places.clone(), admitted.clone()));
     }
 }
