@@ -383,6 +383,9 @@ pub async fn user_for_session(state: &AppState, secret: &str) -> AppResult<Optio
     row.as_ref().map(user_from_row).transpose()
 }
 
+/// How often a token's `last_used_at` is written at most.
+const TOKEN_USE_RECORDED_EVERY_MS: i64 = 60_000;
+
 /// Resolves an API token (also used for `?token=` on the WebSocket): its
 /// user and what it may do. Expired tokens and disabled users' are refused.
 pub async fn user_for_token(
@@ -408,12 +411,13 @@ pub async fn user_for_token(
     // Record use at most once a minute. The row read above says whether it
     // is due, so a token used again within the minute costs no trip to the
     // single writer (a burst of WebSocket handshakes queued behind it).
+    let stale = now - TOKEN_USE_RECORDED_EVERY_MS;
     let last_used = row.try_get::<Option<i64>, _>("last_used_at")?;
-    if last_used.is_none_or(|at| at < now - 60_000) {
+    if last_used.is_none_or(|at| at < stale) {
         sqlx::query("UPDATE api_tokens SET last_used_at = $1 WHERE token_hash = $2 AND (last_used_at IS NULL OR last_used_at < $3)")
             .bind(now)
             .bind(&hash)
-            .bind(now - 60_000)
+            .bind(stale)
             .execute(state.db.writer())
             .await?;
     }

@@ -202,7 +202,6 @@ impl TestApp {
         }
     }
 
-    /// Registers `username` with a fixed password and returns its signed-in client.
     /// A new user with a new project: the user's client and the project's id.
     pub async fn user_with_project(&self, user: &str, project: &str) -> (Client, String) {
         let client = self.user(user).await;
@@ -213,6 +212,7 @@ impl TestApp {
         (client, pid)
     }
 
+    /// Registers `username` with a fixed password and returns its signed-in client.
     pub async fn user(&self, username: &str) -> Client {
         let client = self.client();
         let res = client
