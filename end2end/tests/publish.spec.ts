@@ -22,8 +22,13 @@ async function publishNow(page: Page, expected: RegExp) {
     const w = window as any;
     w.__publishObserver?.disconnect();
     w.__sawBuilding = false;
-    w.__publishObserver = new MutationObserver(() => {
-      if (document.querySelector('[data-testid="publish-building"]')) w.__sawBuilding = true;
+    const building = '[data-testid="publish-building"]';
+    // The added nodes themselves: the note may be gone again by the time
+    // the observer runs.
+    w.__publishObserver = new MutationObserver((records) => {
+      for (const record of records)
+        for (const node of record.addedNodes)
+          if (node instanceof Element && (node.matches(building) || node.querySelector(building))) w.__sawBuilding = true;
     });
     w.__publishObserver.observe(document.body, { childList: true, subtree: true });
   });
